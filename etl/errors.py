@@ -1,0 +1,109 @@
+"""The one error tree of wheels-etl.
+
+Every failure the tool reports is an :class:`EtlError`.  Two questions decide what happens
+to it, and the class answers both:
+
+* *which stage* failed: :class:`FetchError` (talking to the source), :class:`SpoolError`
+  (the local spool), :class:`LoadError` (talking to Postgres), :class:`ConfigError`;
+* *whether trying again can help*: the ``Transient*`` branches are retried with backoff,
+  the ``Fatal*`` branches are not (a fatal fetch error fails its release, a fatal load
+  error sends its spool file to ``failed/``).
+
+Messages name what they are about (the release, the URL, the spool file), so a one-line
+report is enough to act on.  Only ``etl/cli.py`` turns these into exit codes.
+"""
+
+from __future__ import annotations
+
+
+class EtlError(Exception):
+    """Root of every error wheels-etl raises on purpose."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        release: str | None = None,
+        url: str | None = None,
+        path: str | None = None,
+        sqlstate: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.release = release
+        self.url = url
+        self.path = path
+        self.sqlstate = sqlstate
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        if self.release:
+            parts.append(f"release {self.release}")
+        if self.path:
+            parts.append(f"file {self.path}")
+        if self.url:
+            parts.append(f"url {self.url}")
+        prefix = ": ".join(parts)
+        text = f"{prefix}: {self.message}" if prefix else self.message
+        if self.sqlstate:
+            text += f" [SQLSTATE {self.sqlstate}]"
+        return text
+
+
+class ConfigError(EtlError):
+    """Bad settings or arguments: nothing was attempted."""
+
+
+# --- source side ---------------------------------------------------------------------
+
+
+class FetchError(EtlError):
+    """Reading the source failed."""
+
+
+class TransientFetchError(FetchError):
+    """Connection error, timeout, 429/502/503/504: worth retrying."""
+
+
+class FatalFetchError(FetchError):
+    """The source answered, and the answer is wrong (4xx, bad JSON, bad identifier, ...).
+
+    Fatal for the release that needed the document, never for the whole run.
+    """
+
+
+class ProtocolError(FatalFetchError):
+    """The source breaks the wheel-collections protocol (e.g. unknown index ``format``)."""
+
+
+# --- spool ---------------------------------------------------------------------------
+
+
+class SpoolError(EtlError):
+    """The spool folder could not be read or written."""
+
+
+class SpoolFullError(SpoolError):
+    """The spool's disk is full; the message names the folder and the space needed."""
+
+
+class SpoolFileError(SpoolError):
+    """A spool file is corrupt, truncated, of an unknown schema version, or not ours."""
+
+
+# --- database side -------------------------------------------------------------------
+
+
+class LoadError(EtlError):
+    """Loading a spool file into Postgres failed."""
+
+
+class TransientLoadError(LoadError):
+    """Postgres went away (restart, dropped connection, too many clients): retry later.
+
+    The spool file goes back to ``ready``, never to ``failed``.
+    """
+
+
+class FatalLoadError(LoadError):
+    """Postgres rejected the file's content: the file goes to ``failed`` with a sidecar."""

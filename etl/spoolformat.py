@@ -1,0 +1,258 @@
+"""The layout of one spool file: one Parquet file = one release, one row group = one artifact.
+
+Parquet holds one table per file, so the release's drops are nested: every artifact row
+carries its wheel files as a ``list<struct>`` column.  Readers flatten them
+(``UNNEST(drops)`` in DuckDB; ``inspect`` exposes a flat ``drops`` view).
+
+File-level facts live in the Parquet key-value metadata under ``wheels_etl.*`` keys, so
+``duckdb``'s ``parquet_kv_metadata()`` or ``pyarrow.parquet.read_metadata`` shows them
+without reading any row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl.errors import SpoolFileError
+
+#: Bumped on any incompatible change of the columns below; the loader refuses others.
+SPOOL_SCHEMA_VERSION = 1
+META_PREFIX = "wheels_etl."
+JSON_COLUMNS = ("dependency_graph", "constraints_file", "build_sequence_summary")
+
+TS = pa.timestamp("us", tz="UTC")
+
+DROP_TYPE = pa.struct(
+    [
+        pa.field("filename", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),  # PEP 503 normalized
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("build_tag", pa.string()),  # e.g. "0" or "1abc"; null when absent
+        pa.field("python_tag", pa.string(), nullable=False),
+        pa.field("abi_tag", pa.string(), nullable=False),
+        pa.field("platform_tag", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("uploaded_at", TS),
+    ]
+)
+
+SCHEMA = pa.schema(
+    [
+        pa.field("product", pa.string(), nullable=False),
+        pa.field("release", pa.string(), nullable=False),
+        pa.field("release_updated_at", TS, nullable=False),
+        pa.field("architecture", pa.string(), nullable=False),
+        pa.field("variant", pa.string(), nullable=False),
+        pa.field("build_id", pa.string()),
+        pa.field("built_at", TS),
+        # The three large documents, as JSON text (valid JSON, checked at extract time).
+        pa.field("dependency_graph", pa.large_string()),
+        pa.field("constraints_file", pa.large_string()),
+        pa.field("build_sequence_summary", pa.large_string()),
+        pa.field("drops", pa.list_(pa.field("item", DROP_TYPE, nullable=False))),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Drop:
+    filename: str
+    name: str
+    version: str
+    build_tag: str | None
+    python_tag: str
+    abi_tag: str
+    platform_tag: str
+    sha256: str
+    size: int
+    uploaded_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ArtifactRow:
+    """One artifact as extract hands it to the spool writer."""
+
+    architecture: str
+    variant: str
+    build_id: str | None
+    built_at: datetime | None
+    dependency_graph: str | None
+    constraints_file: str | None
+    build_sequence_summary: str | None
+    drops: tuple[Drop, ...]
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    """What a spool file says about itself (its Parquet key-value metadata)."""
+
+    schema_version: int
+    product: str
+    release: str
+    updated_at: datetime
+    extracted_at: datetime
+    source_url: str
+    content_sha256: str
+    artifacts: int
+    drops: int
+    json_bytes: int
+
+    def to_kv(self) -> dict[str, str]:
+        values = {
+            "schema_version": str(self.schema_version),
+            "product": self.product,
+            "release": self.release,
+            "updated_at": format_ts(self.updated_at),
+            "extracted_at": format_ts(self.extracted_at),
+            "source_url": self.source_url,
+            "content_sha256": self.content_sha256,
+            "artifacts": str(self.artifacts),
+            "drops": str(self.drops),
+            "json_bytes": str(self.json_bytes),
+        }
+        return {META_PREFIX + k: v for k, v in values.items()}
+
+    @classmethod
+    def from_kv(cls, kv: dict[bytes, bytes] | None, path: Path) -> FileMeta:
+        raw = {k.decode(): v.decode() for k, v in (kv or {}).items()}
+        if META_PREFIX + "schema_version" not in raw:
+            raise SpoolFileError("not a wheels-etl spool file (no metadata)", path=str(path))
+        get = {k[len(META_PREFIX) :]: v for k, v in raw.items() if k.startswith(META_PREFIX)}
+        try:
+            version = int(get["schema_version"])
+            if version != SPOOL_SCHEMA_VERSION:
+                raise SpoolFileError(
+                    f"unknown spool schema version {version} "
+                    f"(this wheels-etl reads version {SPOOL_SCHEMA_VERSION})",
+                    path=str(path),
+                )
+            return cls(
+                schema_version=version,
+                product=get["product"],
+                release=get["release"],
+                updated_at=parse_ts(get["updated_at"]),
+                extracted_at=parse_ts(get["extracted_at"]),
+                source_url=get["source_url"],
+                content_sha256=get["content_sha256"],
+                artifacts=int(get["artifacts"]),
+                drops=int(get["drops"]),
+                json_bytes=int(get["json_bytes"]),
+            )
+        except (KeyError, ValueError) as exc:
+            raise SpoolFileError(f"bad spool metadata: {exc!r}", path=str(path)) from exc
+
+
+def format_ts(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_ts(text: str) -> datetime:
+    """RFC 3339 → aware UTC datetime (raises ValueError)."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp without a time zone: {text!r}")
+    return value.astimezone(UTC)
+
+
+class ContentHasher:
+    """sha256 over a release's logical content: same data, same hash, whenever extracted."""
+
+    def __init__(self, product: str, release: str, updated_at: datetime) -> None:
+        self._h = hashlib.sha256()
+        self._field(product)
+        self._field(release)
+        self._field(format_ts(updated_at))
+
+    def _field(self, value: str | None) -> None:
+        data = b"\xff" if value is None else value.encode()
+        self._h.update(len(data).to_bytes(8, "big"))
+        self._h.update(data)
+
+    def add(self, row: ArtifactRow) -> None:
+        self._field(row.architecture)
+        self._field(row.variant)
+        self._field(row.build_id)
+        self._field(format_ts(row.built_at) if row.built_at else None)
+        self._field(row.dependency_graph)
+        self._field(row.constraints_file)
+        self._field(row.build_sequence_summary)
+        drops = [
+            [d.filename, d.sha256, d.size, format_ts(d.uploaded_at) if d.uploaded_at else None]
+            for d in row.drops
+        ]
+        self._field(json.dumps(drops, separators=(",", ":")))
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def artifact_table(product: str, release: str, updated_at: datetime, row: ArtifactRow) -> pa.Table:
+    """One artifact as a one-row table in :data:`SCHEMA` (written as its own row group)."""
+    drops = [
+        {
+            "filename": d.filename,
+            "name": d.name,
+            "version": d.version,
+            "build_tag": d.build_tag,
+            "python_tag": d.python_tag,
+            "abi_tag": d.abi_tag,
+            "platform_tag": d.platform_tag,
+            "sha256": d.sha256,
+            "size": d.size,
+            "uploaded_at": d.uploaded_at,
+        }
+        for d in row.drops
+    ]
+    columns: dict[str, Any] = {
+        "product": [product],
+        "release": [release],
+        "release_updated_at": [updated_at],
+        "architecture": [row.architecture],
+        "variant": [row.variant],
+        "build_id": [row.build_id],
+        "built_at": [row.built_at],
+        "dependency_graph": [row.dependency_graph],
+        "constraints_file": [row.constraints_file],
+        "build_sequence_summary": [row.build_sequence_summary],
+        "drops": [drops],
+    }
+    return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+def read_meta(path: Path) -> FileMeta:
+    """Read and validate a spool file's footer (raises :class:`SpoolFileError`)."""
+    try:
+        md = pq.read_metadata(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise SpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
+    meta = FileMeta.from_kv(md.metadata, path)
+    if md.num_rows != meta.artifacts:
+        raise SpoolFileError(
+            f"file holds {md.num_rows} artifact rows, its metadata says {meta.artifacts}",
+            path=str(path),
+        )
+    schema = md.schema.to_arrow_schema()
+    missing = [f.name for f in SCHEMA if f.name not in schema.names]
+    if missing:
+        raise SpoolFileError(f"spool file lacks columns {missing}", path=str(path))
+    return meta
+
+
+def iter_row_groups(path: Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """Yield the file one artifact (row group) at a time: memory bounded by one artifact."""
+    try:
+        pf = pq.ParquetFile(path)
+        for i in range(pf.num_row_groups):
+            yield pf.read_row_group(i, columns=columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise SpoolFileError(f"corrupt or truncated Parquet file: {exc}", path=str(path)) from exc
