@@ -1,0 +1,304 @@
+"""Extract: stream the source release by release into the spool.
+
+For each release listed by the source, fetch ``release.json``, then each artifact's four
+files (in parallel, through a shared pool), and write the artifact as one row group the
+moment its files are in.  The release file is published into ``ready/`` only when every
+artifact is written, so a failed or killed release leaves nothing visible.
+
+Memory is bounded by the artifacts in flight (``ByteBudget``), never by the release
+count: pages of the releases listing are consumed as a stream, and at most ``workers``
+releases are open at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from etl import parse
+from etl.config import Settings
+from etl.errors import EtlError, FatalFetchError, SpoolFullError
+from etl.source import ByteBudget, Document, ReleaseRef, SourceClient
+from etl.spool import Spool
+from etl.spoolformat import ArtifactRow
+from etl.spoolstate import SpoolState
+
+log = logging.getLogger(__name__)
+
+FILE_KEYS = ("dependency_graph", "constraints_file", "build_sequence_summary", "wheels")
+
+
+@dataclass
+class ExtractEvent:
+    """Progress: one per release finished (spooled, skipped or failed)."""
+
+    kind: str  # "spooled" | "unchanged" | "failed" | "listed"
+    release: str
+    detail: str = ""
+    releases_known: int = 0
+    releases_done: int = 0
+    bytes_fetched: int = 0
+
+
+@dataclass
+class ExtractReport:
+    spooled: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    fatal: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.fatal is None
+
+
+class _Run:
+    """State shared by the threads of one extract run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        spool: Spool,
+        client: SourceClient,
+        state: SpoolState,
+        progress: Callable[[ExtractEvent], None] | None,
+    ) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.client = client
+        self.state = state
+        self.progress = progress
+        self.report = ExtractReport()
+        self.lock = threading.Lock()
+        self.known = 0
+        self.done = 0
+        self.stop = threading.Event()
+        self.files = ThreadPoolExecutor(settings.workers, thread_name_prefix="fetch")
+        self.spooled_versions = spool.spooled_versions()
+
+    def emit(self, kind: str, release: str, detail: str = "") -> None:
+        with self.lock:
+            if kind == "listed":
+                self.known += 1
+            else:
+                self.done += 1
+            if kind == "spooled":
+                self.report.spooled.append(detail)
+            elif kind == "unchanged":
+                self.report.unchanged.append(release)
+            elif kind == "failed":
+                self.report.failed.append((release, detail))
+            event = ExtractEvent(
+                kind,
+                release,
+                detail,
+                self.known,
+                self.done,
+                int(self.client.stats.get("bytes", 0)),
+            )
+        if kind == "failed":
+            log.error("release %s failed: %s", release, detail)
+        elif kind != "listed":
+            log.info("release %s %s %s", release, kind, detail)
+        if self.progress is not None:
+            self.progress(event)
+
+    # --- one release ---------------------------------------------------------------
+
+    def is_current(self, ref: ReleaseRef) -> bool:
+        if self.settings.full or ref.updated_at is None:
+            return False
+        key = f"{ref.product}/{ref.version}"
+        if ref.updated_at in self.spooled_versions.get(key, set()):
+            return True
+        known = self.state.release(ref.product, ref.version)
+        return known is not None and known.updated_at == ref.updated_at
+
+    def release(self, ref: ReleaseRef) -> None:
+        key = f"{ref.product}/{ref.version}"
+        if self.stop.is_set():
+            return
+        try:
+            outcome = self._release(ref, key)
+        except SpoolFullError as exc:
+            self.stop.set()
+            with self.lock:
+                self.report.fatal = str(exc)
+            self.emit("failed", key, str(exc))
+            return
+        except EtlError as exc:
+            self.emit("failed", key, str(exc))
+            return
+        except Exception as exc:  # a bug must not take the other releases down with it
+            log.exception("unexpected error in release %s", key)
+            self.emit("failed", key, f"internal error {type(exc).__name__}: {exc}")
+            return
+        self.emit(outcome[0], key, outcome[1])
+
+    def _release(self, ref: ReleaseRef, key: str) -> tuple[str, str]:
+        if ref.error is not None:
+            raise ref.error
+        known = None if self.settings.full else self.state.release(ref.product, ref.version)
+        conditional = None
+        if known is not None and (known.etag or known.last_modified):
+            from etl.source import Validators
+
+            conditional = Validators(known.etag, known.last_modified)
+        doc = self.client.get(ref.url, release=key, conditional=conditional)
+        if doc is None:  # 304: release.json unchanged since last spooled
+            return "unchanged", "304 Not Modified"
+        try:
+            raw = parse.parse_json(doc.data, url=doc.url, release=key)
+        finally:
+            doc.release()
+        rel = parse.parse_release_doc(raw, product=ref.product, version=ref.version, url=doc.url)
+        if ref.updated_at is not None and rel.updated_at != ref.updated_at:
+            log.warning(
+                "release %s: listing says updated_at %s, release.json says %s; using the latter",
+                key,
+                ref.updated_at,
+                rel.updated_at,
+            )
+        with self.spool.writer(rel.product, rel.version, rel.updated_at, doc.url) as writer:
+            pending = [self._submit(doc.url, a, key) for a in rel.artifacts[:1]]
+            for i, art in enumerate(rel.artifacts):
+                if self.stop.is_set():
+                    raise FatalFetchError("run stopped", release=key)
+                # fetch the next artifact's files while this one is converted and written
+                if i + 1 < len(rel.artifacts):
+                    pending.append(self._submit(doc.url, rel.artifacts[i + 1], key))
+                docs = _gather(pending.pop(0))
+                try:
+                    writer.add(self._row(art, docs, key))
+                finally:
+                    for d in docs.values():
+                        d.release()
+            path = writer.commit()
+        self.state.remember(
+            rel.product,
+            rel.version,
+            rel.updated_at,
+            etag=doc.validators.etag,
+            last_modified=doc.validators.last_modified,
+            file_name=path.name,
+        )
+        return "spooled", path.name
+
+    def _submit(
+        self, base: str, art: parse.ArtifactRef, key: str
+    ) -> dict[str, Future[Document | None]]:
+        return {
+            name: self.files.submit(self.client.get, urljoin(base, art.files[name]), release=key)
+            for name in FILE_KEYS
+        }
+
+    def _row(self, art: parse.ArtifactRef, docs: dict[str, Document], key: str) -> ArtifactRow:
+        g, c, s, w = (docs[k] for k in FILE_KEYS)
+        return ArtifactRow(
+            architecture=art.architecture,
+            variant=art.variant,
+            build_id=art.build_id,
+            built_at=art.built_at,
+            dependency_graph=parse.json_document_text(g.data, url=g.url, release=key, expect=dict),
+            constraints_file=parse.constraints_to_json(c.data, url=c.url, release=key),
+            build_sequence_summary=parse.json_document_text(
+                s.data, url=s.url, release=key, expect=list
+            ),
+            drops=parse.wheels_to_drops(w.data, url=w.url, release=key),
+        )
+
+
+def _gather(futures: dict[str, Future[Document | None]]) -> dict[str, Document]:
+    """Wait for one artifact's files; on error, free what did arrive, then raise."""
+    docs: dict[str, Document] = {}
+    error: BaseException | None = None
+    for name, fut in futures.items():
+        try:
+            doc = fut.result()
+        except BaseException as exc:  # re-raised below after cleanup
+            error = error or exc
+            continue
+        if doc is None:
+            error = error or FatalFetchError(f"unexpected 304 for {name}")
+            continue
+        docs[name] = doc
+    if error is not None:
+        for d in docs.values():
+            d.release()
+        raise error
+    return docs
+
+
+def extract(
+    settings: Settings,
+    spool: Spool,
+    *,
+    progress: Callable[[ExtractEvent], None] | None = None,
+) -> ExtractReport:
+    """Extract every (or every named) product's releases into ``spool``; never raises for a
+    single release: failures are in the report.  An unusable source (bad index) raises."""
+    removed = spool.clean_tmp()
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted run", removed)
+    state = SpoolState(spool.sqlite_path())
+    budget = ByteBudget(settings.max_inflight_bytes)
+    try:
+        with SourceClient(settings, budget=budget) as client:
+            run = _Run(settings, spool, client, state, progress)
+            try:
+                _extract_products(run)
+            finally:
+                run.files.shutdown(wait=True, cancel_futures=True)
+            run.report.stats = dict(client.stats)
+            run.report.stats["budget_peak_bytes"] = budget.peak
+            return run.report
+    finally:
+        state.close()
+
+
+def _extract_products(run: _Run) -> None:
+    products = run.client.products()
+    wanted = set(run.settings.products)
+    if wanted:
+        names = {p.name for p in products}
+        for missing in sorted(wanted - names):
+            run.emit("failed", missing, "product not in the source index")
+        products = [p for p in products if p.name in wanted]
+    releases = ThreadPoolExecutor(run.settings.workers, thread_name_prefix="release")
+    slots = threading.BoundedSemaphore(run.settings.workers * 2)  # bounded queue of releases
+    try:
+        for product in products:
+            if run.stop.is_set():
+                break
+            if product.error is not None:
+                run.emit("failed", product.name, str(product.error))
+                continue
+            failed_before = len(run.report.failed)
+            seen = 0
+            try:
+                for ref in run.client.releases(product):
+                    if run.stop.is_set():
+                        break
+                    seen += 1
+                    run.emit("listed", f"{ref.product}/{ref.version}")
+                    if ref.error is None and run.is_current(ref):
+                        run.emit("unchanged", f"{ref.product}/{ref.version}", "same updated_at")
+                        continue
+                    slots.acquire()
+                    fut = releases.submit(run.release, ref)
+                    fut.add_done_callback(lambda _f: slots.release())
+            except EtlError as exc:  # listing broke off: what was listed still goes on
+                run.emit("failed", f"{product.name} (listing)", str(exc))
+            # wait for this product's releases before stamping it as extracted
+            for _ in range(run.settings.workers * 2):
+                slots.acquire()
+            for _ in range(run.settings.workers * 2):
+                slots.release()
+            run.state.product_done(product.name, seen, len(run.report.failed) - failed_before)
+    finally:
+        releases.shutdown(wait=True)
