@@ -27,7 +27,12 @@ from etl.parse import (
 )
 from etl.spoolformat import Drop
 
-SAMPLES = Path(os.environ.get("WHEELS_ETL_SAMPLES", "/work/shared/samples/fromager"))
+SAMPLES = Path(
+    os.environ.get(
+        "WHEELS_ETL_SAMPLES",
+        str(Path(__file__).resolve().parents[3] / "shared" / "samples" / "fromager"),
+    )
+)
 URL = "https://src.example/rhai/3.0.0/x86_64/cpu/doc"
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 HOSTILE_IDENTIFIERS = [
@@ -97,7 +102,8 @@ def test_identifier_matches_reference_on_boundaries() -> None:
 
 
 def test_identifier_property() -> None:
-    hypothesis = pytest.importorskip("hypothesis")
+    import hypothesis
+
     st = hypothesis.strategies
 
     @hypothesis.settings(derandomize=True, deadline=None, max_examples=400)
