@@ -1,0 +1,178 @@
+"""The spool: names, atomic publish, claims, sidecars, replay, prune (no network, no DB)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from etl import spoolformat as fmt
+from etl.errors import SpoolError, SpoolFileError
+from etl.spool import Spool, SpoolName, spool_name
+
+UPDATED = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+
+
+def row(arch: str = "x86_64", variant: str = "cpu", graph: str = '{"a": 1}') -> fmt.ArtifactRow:
+    drop = fmt.Drop(
+        "pkg-1.0-0-py3-none-any.whl", "pkg", "1.0", "0", "py3", "none", "any", "ab" * 32, 10, None
+    )
+    return fmt.ArtifactRow(arch, variant, "b1", UPDATED, graph, "[]", "[]", (drop,))
+
+
+def write(spool: Spool, release: str = "1.0", rows: int = 2, **kw: str) -> Path:
+    with spool.writer("prod", release, UPDATED, "http://src/") as w:
+        for i in range(rows):
+            w.add(row(arch=f"arch{i}", **kw))
+        return w.commit()
+
+
+def test_name_roundtrip() -> None:
+    ts = datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC)
+    name = spool_name("rhai", "3.0.0+local.1", ts, "0123456789abcdef" * 4)
+    assert name == "rhai~3.0.0+local.1~20260102T030405.000678Z~0123456789abcdef.parquet"
+    parsed = SpoolName.parse(name)
+    assert (parsed.product, parsed.release, parsed.updated_at) == ("rhai", "3.0.0+local.1", ts)
+    assert str(parsed) == name
+
+
+@pytest.mark.parametrize(
+    "bad", ["x.parquet", "a~b~c~d.parquet", "../a~1~20260101T000000Z~0123456789abcdef.parquet"]
+)
+def test_name_rejects_foreign_files(bad: str) -> None:
+    with pytest.raises(SpoolFileError):
+        SpoolName.parse(bad)
+
+
+def test_publish_is_atomic_and_complete(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    path = write(spool)
+    assert path.parent == spool.dir("ready")
+    assert list((tmp_path / "tmp").iterdir()) == []
+    meta = fmt.read_meta(path)
+    assert (meta.product, meta.release, meta.artifacts, meta.drops) == ("prod", "1.0", 2, 2)
+    assert pq.ParquetFile(path).num_row_groups == 2  # one row group per artifact
+    assert SpoolName.parse(path.name).short_hash == meta.content_sha256[:16]
+
+
+def test_same_content_same_hash_different_content_different_hash(tmp_path: Path) -> None:
+    a = write(Spool(tmp_path / "a"))
+    b = write(Spool(tmp_path / "b"))
+    c = write(Spool(tmp_path / "c"), graph='{"a": 2}')
+    assert a.name == b.name
+    assert a.name != c.name
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    with pytest.raises(RuntimeError), spool.writer("prod", "1.0", UPDATED, "u") as w:
+        w.add(row())
+        raise RuntimeError("fetch failed mid-release")
+    assert list(spool.all_files()) == []
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_clean_tmp_spares_live_writers(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    dead = tmp_path / "tmp" / "prod~1.0.123.456.part"
+    dead.write_bytes(b"PAR1 half a file")
+    with spool.writer("prod", "2.0", UPDATED, "u") as w:
+        w.add(row())
+        assert spool.clean_tmp() == 1  # only the dead one
+        assert w.tmp.exists()
+        w.commit()
+    assert not dead.exists()
+
+
+def test_claim_is_exclusive_and_orphans_are_adopted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    write(spool)
+    f = spool.files("ready")[0]
+    claim = spool.claim(f)
+    assert claim is not None
+    assert spool.claim(f) is None  # gone from ready
+    assert spool.adopt_orphans() == []  # held by a live claim
+    claim.close()  # the loader "died": nobody holds the lock
+    orphans = spool.adopt_orphans()
+    assert [o.name for o in orphans] == [f.name]
+    orphans[0].finish("loaded")
+    assert spool.find(f.name) is not None and spool.find(f.name).state == "loaded"  # type: ignore[union-attr]
+
+
+def test_claim_lock_held_by_another_process(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    write(spool)
+    f = spool.files("ready")[0]
+    claim = spool.claim(f)
+    assert claim is not None
+    code = (
+        "import sys; from pathlib import Path; from etl.spool import Spool;"
+        f"sys.exit(len(Spool(Path({str(tmp_path)!r})).adopt_orphans()))"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    claim.finish("loaded")
+
+
+def test_failure_history_travels_with_the_file(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    write(spool)
+    for attempt in (1, 2):
+        c = spool.claim(spool.files("ready")[0])
+        assert c is not None
+        c.finish("failed", {"error_class": "DataError", "message": f"bad {attempt}"})
+        if attempt == 1:
+            assert spool.requeue(failed=True)
+    failed = spool.files("failed")[0]
+    side = spool.sidecar(failed.path)
+    assert side is not None and side["count"] == 2
+    assert [a["message"] for a in side["attempts"]] == ["bad 1", "bad 2"]
+
+
+def test_requeue_unknown_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SpoolError):
+        Spool(tmp_path).requeue(["nope.parquet"])
+
+
+def test_prune_deletes_only_old_loaded_files(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    for rel in ("1.0", "2.0", "3.0"):
+        write(spool, release=rel)
+    old, new, ready = spool.files("ready")
+    for f in (old, new):
+        c = spool.claim(f)
+        assert c is not None
+        c.finish("loaded")
+    old_path = spool.dir("loaded") / old.name
+    past = time.time() - 8 * 86400
+    os.utime(old_path, (past, past))
+    count, freed = spool.prune(7 * 86400)
+    assert count == 1 and freed > 0
+    assert not old_path.exists()
+    assert (spool.dir("loaded") / new.name).exists()
+    assert (spool.dir("ready") / ready.name).exists()
+
+
+def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    path = write(spool)
+    table = pq.read_table(path)
+    md = dict(pq.read_metadata(path).metadata)
+    md[b"wheels_etl.schema_version"] = b"99"
+    pq.write_table(table.replace_schema_metadata(md), path)
+    with pytest.raises(SpoolFileError, match="unknown spool schema version 99"):
+        fmt.read_meta(path)
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    path = write(spool)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SpoolFileError):
+        fmt.read_meta(path)
