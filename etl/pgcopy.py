@@ -1,0 +1,144 @@
+"""Binary COPY of spool row groups: column lists, types, and rows straight from Arrow.
+
+The JSON documents travel as the bytes already in the spool file: jsonb's binary wire
+format is a version byte ``0x01`` followed by the JSON text, so a dumper that prefixes
+that byte avoids both a ``json.loads`` and a ``json.dumps`` per document (see
+/work/shared/notes/ingest-measurements.md, method #3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg import sql
+from psycopg.adapt import Buffer, Dumper
+from psycopg.pq import Format
+
+from etl import spoolformat as fmt
+from etl.errors import SpoolFileError
+from etl.spoolformat import JSON_COLUMNS
+
+JSONB_OID = 3802
+
+ARTIFACT_COLUMNS = (
+    "product",
+    "release",
+    "architecture",
+    "variant",
+    "build_id",
+    "built_at",
+    *JSON_COLUMNS,
+    "drop_count",
+)
+ARTIFACT_TYPES = ["text"] * 5 + ["timestamptz"] + ["jsonb"] * len(JSON_COLUMNS) + ["int4"]
+
+DROP_FIELDS = (
+    "filename",
+    "name",
+    "version",
+    "build_tag",
+    "python_tag",
+    "abi_tag",
+    "platform_tag",
+    "sha256",
+    "size",
+    "uploaded_at",
+)
+DROP_COLUMNS = ("product", "release", "architecture", "variant", *DROP_FIELDS)
+DROP_TYPES = ["text"] * 12 + ["int8", "timestamptz"]
+
+#: Parquet columns each COPY pass reads (the other pass's columns are never decoded).
+ARTIFACT_READ = ["product", "release", "architecture", "variant", "build_id", "built_at"]
+ARTIFACT_READ += [*JSON_COLUMNS, "drops"]
+DROP_READ = ["product", "release", "architecture", "variant", "drops"]
+
+
+class JsonText(bytes):
+    """UTF-8 JSON text already serialised (marker type for the dumper registration)."""
+
+
+class JsonbBytesBinaryDumper(Dumper):
+    """jsonb, binary format: version byte 1 + the JSON text as it is."""
+
+    format = Format.BINARY
+    oid = JSONB_OID
+
+    def dump(self, obj: Any) -> Buffer | None:
+        return b"\x01" + bytes(obj)
+
+
+def register(cur: psycopg.Cursor[Any]) -> None:
+    """Make ``set_types([... "jsonb" ...])`` on this cursor take JSON bytes as they are."""
+    cur.adapters.register_dumper(JsonText, JsonbBytesBinaryDumper)
+
+
+def copy_statement(table: str, columns: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    )
+
+
+def _col(tbl: pa.Table, name: str) -> pa.Array:
+    return tbl.column(name).combine_chunks()
+
+
+def artifact_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
+    """Rows for :data:`ARTIFACT_COLUMNS` from a table of :data:`ARTIFACT_READ` columns."""
+    drops = _col(tbl, "drops")
+    counts = pc.fill_null(pc.list_value_length(drops), 0)
+    cols: list[list[Any]] = [
+        _col(tbl, n).to_pylist() for n in ARTIFACT_READ if n not in JSON_COLUMNS and n != "drops"
+    ]
+    cols += [_col(tbl, n).cast(pa.large_binary()).to_pylist() for n in JSON_COLUMNS]
+    cols.append(counts.to_pylist())
+    yield from zip(*cols, strict=True)
+
+
+def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
+    """Rows for :data:`DROP_COLUMNS` from a table of :data:`DROP_READ` columns."""
+    drops = _col(tbl, "drops")
+    if len(drops) == 0:
+        return
+    parents = pc.list_parent_indices(drops)
+    items = drops.flatten()  # the struct values, honouring offsets
+    if len(items) == 0:
+        return
+    keys = [pc.take(_col(tbl, n), parents).to_pylist() for n in DROP_COLUMNS[:4]]
+    by_name = dict(zip(items.type.names, items.flatten(), strict=True))  # offset-aware
+    fields = [by_name[n].to_pylist() for n in DROP_FIELDS]
+    yield from zip(*keys, *fields, strict=True)
+
+
+_TABLES: dict[str, tuple[tuple[str, ...], list[str], list[str], Callable[[pa.Table], Any]]] = {
+    "artifacts": (ARTIFACT_COLUMNS, ARTIFACT_TYPES, ARTIFACT_READ, artifact_rows),
+    "drops": (DROP_COLUMNS, DROP_TYPES, DROP_READ, drop_rows),
+}
+
+
+def copy_table(cur: psycopg.Cursor[Any], path: Path, meta: fmt.FileMeta, table: str) -> int:
+    """Stream one table's rows from the spool file, one row group at a time; returns rows.
+
+    Runs in the caller's transaction (the cursor must have had :func:`register`).
+    """
+    columns, types, read, rows_of = _TABLES[table]
+    count = 0
+    with cur.copy(copy_statement(table, columns)) as cp:
+        cp.set_types(types)
+        for tbl in fmt.iter_row_groups(path, read):
+            try:
+                for column, want in (("product", meta.product), ("release", meta.release)):
+                    if not pc.all(pc.equal(tbl.column(column), want)).as_py():
+                        raise SpoolFileError(
+                            f"a row's {column} differs from the file's ({want})", path=path.name
+                        )
+                for row in rows_of(tbl):
+                    cp.write_row(row)
+                    count += 1
+            except pa.ArrowException as exc:
+                raise SpoolFileError(f"bad {table} data: {exc}", path=path.name) from exc
+    return count
