@@ -37,7 +37,7 @@ import psycopg
 
 from etl import pgcopy, schema
 from etl import spoolformat as fmt
-from etl.errors import FatalLoadError, LoadError, SpoolFileError, TransientLoadError
+from etl.errors import ConfigError, FatalLoadError, LoadError, SpoolFileError, TransientLoadError
 from etl.spool import Claim, Spool, SpoolFile, SpoolName, crash_point
 
 Outcome = Literal["applied", "unchanged", "superseded", "recovered"]
@@ -114,17 +114,15 @@ def load_one(conn: Conn, claim: Claim, *, orphan: bool = False) -> Outcome:
 
 
 def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
-    parsed = SpoolName.parse(claim.name)
-    key = parsed.release_key
+    key = SpoolName.parse(claim.name).release_key
     try:
-        meta = fmt.read_meta(claim.path)
-        _check_name(parsed, meta, claim.name)
+        meta = pgcopy.read_meta(claim.path)
         file_bytes = claim.path.stat().st_size
     except SpoolFileError as exc:
         exc.release = exc.release or key
         raise
     try:
-        if orphan and _in_ledger(conn, claim.name, meta.content_sha256):
+        if orphan and schema.in_ledger(conn, claim.name, meta.content_sha256):
             claim.finish("loaded")
             return FileResult("recovered")
         with conn.transaction():
@@ -153,110 +151,32 @@ def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
     return "applied"
 
 
-def _check_name(parsed: SpoolName, meta: fmt.FileMeta, name: str) -> None:
-    if (meta.product, meta.release) != (parsed.product, parsed.release):
-        raise SpoolFileError(
-            f"file name says {parsed.release_key}, its metadata says "
-            f"{meta.product}/{meta.release}",
-            path=name,
-        )
-    if meta.updated_at != parsed.updated_at or not meta.content_sha256.startswith(
-        parsed.short_hash
-    ):
-        raise SpoolFileError(
-            f"file name (updated {fmt.format_ts(parsed.updated_at)}, hash {parsed.short_hash})"
-            f" does not match its metadata (updated {fmt.format_ts(meta.updated_at)},"
-            f" hash {meta.content_sha256[:16]})",
-            path=name,
-        )
-
-
-def _in_ledger(conn: Conn, name: str, sha: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM spool_files WHERE file_name = %s AND content_sha256 = %s", [name, sha]
-    ).fetchone()
-    return row is not None
-
-
 def _load_in_transaction(
     conn: Conn, path: Path, meta: fmt.FileMeta, file_bytes: int
 ) -> tuple[Outcome, int]:
-    key = [meta.product, meta.release]
     conn.execute(
         "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
         [schema.RELEASE_LOCK_KEY, f"{meta.product}/{meta.release}"],
     )
-    current = conn.execute(
-        "SELECT content_sha256, updated_at, extracted_at FROM releases"
-        " WHERE product = %s AND release = %s",
-        key,
-    ).fetchone()
-    outcome = decide(meta, current)
-    rows = _apply(conn, path, meta) if outcome == "applied" else 0
-    conn.execute(
-        """INSERT INTO spool_files AS s (file_name, content_sha256, product, release,
-               updated_at, extracted_at, artifact_count, drop_count, json_bytes, file_bytes,
-               outcome)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (file_name) DO UPDATE SET
-               content_sha256 = EXCLUDED.content_sha256, extracted_at = EXCLUDED.extracted_at,
-               artifact_count = EXCLUDED.artifact_count, drop_count = EXCLUDED.drop_count,
-               json_bytes = EXCLUDED.json_bytes, file_bytes = EXCLUDED.file_bytes,
-               outcome = EXCLUDED.outcome, last_loaded_at = now(),
-               load_count = s.load_count + 1""",
-        [
-            path.name,
-            meta.content_sha256,
-            *key,
-            meta.updated_at,
-            meta.extracted_at,
-            meta.artifacts,
-            meta.drops,
-            meta.json_bytes,
-            file_bytes,
-            outcome,
-        ],
-    )
+    outcome = decide(meta, schema.release_state(conn, meta.product, meta.release))
+    rows = 0
+    if outcome == "applied":
+        schema.replace_release(conn, meta, path.name)
+        crash_point("load-before-copy")
+        with conn.cursor() as cur:
+            pgcopy.register(cur)
+            artifacts = pgcopy.copy_table(cur, path, meta, "artifacts")
+            crash_point("load-mid-copy")
+            drops = pgcopy.copy_table(cur, path, meta, "drops")
+        if (artifacts, drops) != (meta.artifacts, meta.drops):
+            raise SpoolFileError(
+                f"file holds {artifacts} artifacts and {drops} drops, its metadata says "
+                f"{meta.artifacts} and {meta.drops}",
+                path=path.name,
+            )
+        rows = artifacts + drops
+    schema.record_file(conn, meta, path.name, file_bytes, outcome)
     return outcome, rows
-
-
-def _apply(conn: Conn, path: Path, meta: fmt.FileMeta) -> int:
-    key = [meta.product, meta.release]
-    conn.execute("DELETE FROM drops WHERE product = %s AND release = %s", key)
-    conn.execute("DELETE FROM artifacts WHERE product = %s AND release = %s", key)
-    conn.execute(
-        """INSERT INTO releases AS r (product, release, updated_at, extracted_at,
-               content_sha256, spool_file, source_url, artifact_count, drop_count, loaded_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
-           ON CONFLICT (product, release) DO UPDATE SET
-               updated_at = EXCLUDED.updated_at, extracted_at = EXCLUDED.extracted_at,
-               content_sha256 = EXCLUDED.content_sha256, spool_file = EXCLUDED.spool_file,
-               source_url = EXCLUDED.source_url, artifact_count = EXCLUDED.artifact_count,
-               drop_count = EXCLUDED.drop_count, loaded_at = now()""",
-        [
-            *key,
-            meta.updated_at,
-            meta.extracted_at,
-            meta.content_sha256,
-            path.name,
-            meta.source_url,
-            meta.artifacts,
-            meta.drops,
-        ],
-    )
-    crash_point("load-before-copy")
-    with conn.cursor() as cur:
-        pgcopy.register(cur)
-        artifacts = pgcopy.copy_table(cur, path, meta, "artifacts")
-        crash_point("load-mid-copy")
-        drops = pgcopy.copy_table(cur, path, meta, "drops")
-    if (artifacts, drops) != (meta.artifacts, meta.drops):
-        raise SpoolFileError(
-            f"file holds {artifacts} artifacts and {drops} drops, its metadata says "
-            f"{meta.artifacts} and {meta.drops}",
-            path=path.name,
-        )
-    return artifacts + drops
 
 
 # --- errors --------------------------------------------------------------------------
@@ -304,9 +224,9 @@ def connect(conninfo: str) -> Conn:
         raise TransientLoadError(f"database unavailable: {text}") from exc
 
 
-def _migrate(conn: Conn) -> int:
+def _migrate(conn: Conn, compression: str = "auto") -> int:
     try:
-        return schema.migrate(conn)
+        return schema.migrate(conn, compression)
     except psycopg.Error as exc:
         raise classify(exc, conn, release="", path="") from exc
 
@@ -314,13 +234,32 @@ def _migrate(conn: Conn) -> int:
 def migrate_db(conninfo: str, compression: str = "auto") -> int:
     """Create or upgrade the tables; returns the schema version now in place."""
     with connect(conninfo) as conn:
-        try:
-            return schema.migrate(conn, compression)
-        except psycopg.Error as exc:
-            raise classify(exc, conn, release="", path="") from exc
+        return _migrate(conn, compression)
 
 
 # --- the run -------------------------------------------------------------------------
+
+
+class _Backoff:
+    """Delays of 0.5, 1, 2 ... 10 s while an outage lasts less than ``budget`` seconds."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.reset()
+
+    def reset(self) -> None:
+        self.since: float | None = None
+        self.attempt = 0
+
+    def next_delay(self) -> float | None:
+        """Seconds to wait before trying again, or None when the budget is spent."""
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        left = self.budget - (now - self.since)
+        if left <= 0:
+            return None
+        self.attempt += 1
+        return min(0.5 * 2.0 ** (self.attempt - 1), 10.0, left)
 
 
 class _Run:
@@ -386,8 +325,8 @@ class _Run:
 
     def handle(self, conn: Conn, claim: Claim, orphan: bool) -> None:
         name = claim.name
-        self.emit("start", name, "orphan from loading/" if orphan else "")
         try:
+            self.emit("start", name, "orphan from loading/" if orphan else "")
             result = load_file(conn, claim, orphan=orphan)
         except TransientLoadError as exc:
             claim.finish("ready")
@@ -425,9 +364,9 @@ class _Run:
         if name in self.report.requeued:
             self.report.requeued.remove(name)
 
-    def work(self, conn: Conn | None) -> None:
-        streak: float | None = None
-        attempt = 0
+    def work(self) -> None:
+        conn: Conn | None = None
+        backoff = _Backoff(self.retry_seconds)
         try:
             while not self.stop.is_set():
                 try:
@@ -437,19 +376,15 @@ class _Run:
                     if claim is None:
                         return
                     self.handle(conn, claim, orphan)
-                    streak, attempt = None, 0
+                    backoff.reset()
                 except TransientLoadError as exc:
                     if conn is not None:
                         conn.close()
                         conn = None
-                    now = time.monotonic()
-                    streak = now if streak is None else streak
-                    left = self.retry_seconds - (now - streak)
-                    if left <= 0:
+                    delay = backoff.next_delay()
+                    if delay is None:
                         self.give_up(exc)
                         return
-                    delay = min(0.5 * 2**attempt, 10.0, left)
-                    attempt += 1
                     self.emit("retry", detail=f"{exc}; retrying in {delay:.1f} s")
                     self.stop.wait(delay)
         except BaseException as exc:  # a bug or a fatal connect error: stop everyone
@@ -482,30 +417,16 @@ def load_spool(
     any file went back to ``ready``; otherwise returns the report (``ok`` is False if a
     file failed or the run stopped early).
     """
+    if workers < 1:
+        raise ConfigError(f"load workers must be at least 1, got {workers}")
     run = _Run(spool, conninfo, retry_seconds, progress)
-    first: Conn | None = None
-    deadline = time.monotonic() + retry_seconds
-    attempt = 0
-    while first is None:  # connect + migrate once up front: bad settings raise right here
-        try:
-            first = run.open()
-        except TransientLoadError as exc:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise
-            delay = min(0.5 * 2**attempt, 10.0, left)
-            attempt += 1
-            run.emit("retry", detail=f"{exc}; retrying in {delay:.1f} s")
-            time.sleep(delay)
     run.orphans.extend(spool.adopt_orphans())
     run.total = len(run.orphans)
-    threads = [
-        threading.Thread(target=run.work, args=(first if i == 0 else None,), daemon=True)
-        for i in range(max(1, workers))
-    ]
+    threads = [threading.Thread(target=run.work, daemon=True) for _ in range(workers - 1)]
     try:
         for t in threads:
             t.start()
+        run.work()  # this thread is a worker too
         for t in threads:
             t.join()
     finally:

@@ -21,6 +21,7 @@ from psycopg.pq import Format
 
 from etl import spoolformat as fmt
 from etl.errors import SpoolFileError
+from etl.spool import SpoolName
 from etl.spoolformat import JSON_COLUMNS
 
 JSONB_OID = 3802
@@ -112,6 +113,29 @@ def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
     by_name = dict(zip(items.type.names, items.flatten(), strict=True))  # offset-aware
     fields = [by_name[n].to_pylist() for n in DROP_FIELDS]
     yield from zip(*keys, *fields, strict=True)
+
+
+def read_meta(path: Path) -> fmt.FileMeta:
+    """The file's footer, validated, and checked against the file's name."""
+    parsed = SpoolName.parse(path.name)
+    meta = fmt.read_meta(path)
+    name = path.name
+    if (meta.product, meta.release) != (parsed.product, parsed.release):
+        raise SpoolFileError(
+            f"file name says {parsed.release_key}, its metadata says "
+            f"{meta.product}/{meta.release}",
+            path=name,
+        )
+    if meta.updated_at != parsed.updated_at or not meta.content_sha256.startswith(
+        parsed.short_hash
+    ):
+        raise SpoolFileError(
+            f"file name (updated {fmt.format_ts(parsed.updated_at)}, hash {parsed.short_hash})"
+            f" does not match its metadata (updated {fmt.format_ts(meta.updated_at)},"
+            f" hash {meta.content_sha256[:16]})",
+            path=name,
+        )
+    return meta
 
 
 _TABLES: dict[str, tuple[tuple[str, ...], list[str], list[str], Callable[[pa.Table], Any]]] = {

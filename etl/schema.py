@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from etl.errors import ConfigError
+from etl.spoolformat import FileMeta
 
 #: ``pg_advisory_xact_lock(bigint)`` key of wheels-etl migrations ("wheelmig" in ASCII).
 MIGRATION_LOCK_KEY = 0x776865656C6D6967
@@ -257,3 +258,62 @@ def ledger_names(conn: psycopg.Connection[Any]) -> set[str]:
     if schema_version(conn) == 0:
         return set()
     return {row[0] for row in conn.execute("SELECT file_name FROM spool_files")}
+
+
+# --- the statements the loader runs on these tables (in the caller's transaction) ----------
+
+
+def release_state(conn: psycopg.Connection[Any], product: str, release: str) -> Any:
+    """``(content_sha256, updated_at, extracted_at)`` of a loaded release, or None."""
+    return conn.execute(
+        "SELECT content_sha256, updated_at, extracted_at FROM releases"
+        " WHERE product = %s AND release = %s",
+        [product, release],
+    ).fetchone()
+
+
+def replace_release(conn: psycopg.Connection[Any], meta: FileMeta, file_name: str) -> None:
+    """Delete the release's drops and artifacts and upsert its ``releases`` row."""
+    key = [meta.product, meta.release]
+    conn.execute("DELETE FROM drops WHERE product = %s AND release = %s", key)
+    conn.execute("DELETE FROM artifacts WHERE product = %s AND release = %s", key)
+    conn.execute(
+        """INSERT INTO releases (product, release, updated_at, extracted_at, content_sha256,
+               spool_file, source_url, artifact_count, drop_count, loaded_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+           ON CONFLICT (product, release) DO UPDATE SET
+               updated_at = EXCLUDED.updated_at, extracted_at = EXCLUDED.extracted_at,
+               content_sha256 = EXCLUDED.content_sha256, spool_file = EXCLUDED.spool_file,
+               source_url = EXCLUDED.source_url, artifact_count = EXCLUDED.artifact_count,
+               drop_count = EXCLUDED.drop_count, loaded_at = now()""",
+        [*key, meta.updated_at, meta.extracted_at, meta.content_sha256, file_name,
+         meta.source_url, meta.artifacts, meta.drops],
+    )  # fmt: skip
+
+
+def record_file(
+    conn: psycopg.Connection[Any], meta: FileMeta, file_name: str, file_bytes: int, outcome: str
+) -> None:
+    """Insert the file's ledger row, or bump ``last_loaded_at``/``load_count``/``outcome``."""
+    conn.execute(
+        """INSERT INTO spool_files AS s (file_name, content_sha256, product, release,
+               updated_at, extracted_at, artifact_count, drop_count, json_bytes, file_bytes,
+               outcome)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (file_name) DO UPDATE SET
+               content_sha256 = EXCLUDED.content_sha256, extracted_at = EXCLUDED.extracted_at,
+               artifact_count = EXCLUDED.artifact_count, drop_count = EXCLUDED.drop_count,
+               json_bytes = EXCLUDED.json_bytes, file_bytes = EXCLUDED.file_bytes,
+               outcome = EXCLUDED.outcome, last_loaded_at = now(),
+               load_count = s.load_count + 1""",
+        [file_name, meta.content_sha256, meta.product, meta.release, meta.updated_at,
+         meta.extracted_at, meta.artifacts, meta.drops, meta.json_bytes, file_bytes, outcome],
+    )  # fmt: skip
+
+
+def in_ledger(conn: psycopg.Connection[Any], file_name: str, content_sha256: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM spool_files WHERE file_name = %s AND content_sha256 = %s",
+        [file_name, content_sha256],
+    ).fetchone()
+    return row is not None

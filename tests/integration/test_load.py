@@ -396,6 +396,54 @@ def test_terminated_connection_is_retried_within_the_run(spool: Spool, db_url: s
     assert names(spool, "loaded") == {p.name for p in paths}
 
 
+def test_connection_terminated_inside_the_transaction_is_retried(
+    spool: Spool, db_url: str
+) -> None:
+    path = write(spool, two_artifacts())
+    load.migrate_db(db_url)
+    events: list[load.LoadEvent] = []
+    result: list[load.LoadReport] = []
+    with psycopg.connect(db_url) as holder:  # holds the release lock: the loader waits on it
+        holder.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext('rhai/3.0'))", [schema.RELEASE_LOCK_KEY]
+        )
+
+        def go() -> None:
+            result.append(run(spool, db_url, progress=events.append, retry_seconds=60))
+
+        loader = threading.Thread(target=go)
+        loader.start()
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            for _ in range(6000):  # until the loader's backend waits for the lock, in its txn
+                waiting = admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event = 'advisory' AND state = 'active'"
+                ).fetchall()
+                if waiting:
+                    break
+                threading.Event().wait(0.01)
+            assert len(waiting) == 1
+            assert admin.execute(
+                "SELECT pg_terminate_backend(%s, 10000)", [waiting[0][0]]
+            ).fetchone() == (True,)
+        holder.rollback()  # lets the retried attempt through
+        loader.join(timeout=120)
+    assert result and result[0].ok and result[0].applied == [path.name]
+    assert [e.kind for e in events if e.kind in ("requeued", "applied")] == ["requeued", "applied"]
+    assert "rhai/3.0" in next(e.detail for e in events if e.kind == "requeued")
+    assert len(dump(db_url)["drops"]) == 3 and ledger(db_url)[path.name][:2] == ("applied", 1)
+
+
+def test_load_one_loads_a_claimed_file(spool: Spool, db_url: str) -> None:
+    path = write(spool, two_artifacts())
+    load.migrate_db(db_url)
+    claim = spool.claim(spool.files("ready")[0])
+    assert claim is not None
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert load.load_one(conn, claim) == "applied"
+    assert names(spool, "loaded") == {path.name}
+
+
 def test_unreachable_database_raises_transient(spool: Spool) -> None:
     write(spool, two_artifacts())
     with pytest.raises(TransientLoadError):
@@ -475,15 +523,6 @@ def test_compression_auto_follows_server_and_explicit_choices_stick(db_url: str)
         if supported:
             schema.migrate(conn, "lz4")
             assert set(schema.column_compression(conn).values()) == {"lz4"}
-
-
-def test_lz4_falls_back_to_pglz_without_server_support() -> None:
-    assert schema.choose_compression("auto", supported=False, recorded=None) == "pglz"
-    assert schema.choose_compression("auto", supported=False, recorded="lz4") == "pglz"
-    assert schema.choose_compression("auto", supported=True, recorded=None) == "lz4"
-    assert schema.choose_compression("auto", supported=True, recorded="pglz") == "pglz"
-    with pytest.raises(Exception, match="not built with lz4"):
-        schema.choose_compression("lz4", supported=False, recorded=None)
 
 
 # --- status helpers ------------------------------------------------------------------------
