@@ -1,0 +1,167 @@
+"""A cap on response bytes held in memory across all fetch threads.
+
+Every document fetch opens a :class:`Reservation` and reserves bytes as the body streams in
+(the whole ``Content-Length`` at once when it is known, chunk by chunk otherwise).  The
+reservation is held until the :class:`~etl.source.Document` is released.
+
+Rules, in order:
+
+* a reservation that fits under the cap is granted at once; a *new* reservation (nothing
+  held yet) queues behind older waiting ones (FIFO admission, so a big document is not
+  starved by a stream of small ones);
+* it never deadlocks: when every incomplete reservation is waiting and nothing can free
+  bytes, the **oldest incomplete** reservation goes over the cap (an *overdraft*).  "Nothing
+  can free bytes" means no completed document holds bytes, or none was released for
+  ``stall_grace`` seconds (their holders may themselves be waiting for this fetch, as
+  extract's release threads do).  A single document larger than the cap therefore still
+  completes, alone.
+
+``in_use``, ``peak`` (the most bytes ever reserved at once) and ``overdrafts`` are exposed
+for tests and the closing report.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+
+class Reservation:
+    """The bytes one document holds; see :class:`ByteBudget`."""
+
+    __slots__ = ("_budget", "complete", "held", "released", "seq", "waiting")
+
+    def __init__(self, budget: ByteBudget, seq: int) -> None:
+        self._budget = budget
+        self.seq = seq
+        self.held = 0
+        self.waiting = False
+        self.complete = False
+        self.released = False
+
+    def reserve(self, n: int) -> None:
+        """Block until ``n`` more bytes may be held (or an overdraft is granted)."""
+        self._budget._reserve(self, n)
+
+    def top_up(self, total: int) -> None:
+        """Make sure at least ``total`` bytes are held."""
+        if total > self.held:
+            self._budget._reserve(self, total - self.held)
+
+    def reset(self) -> None:
+        """Give the bytes back but keep the place in the queue (a retry starts over)."""
+        self._budget._reset(self)
+
+    def finish(self) -> None:
+        """The body is complete: the bytes are now held by a finished document."""
+        self._budget._finish(self)
+
+    def release(self) -> None:
+        """Give everything back and leave (idempotent)."""
+        self._budget._release(self)
+
+
+class ByteBudget:
+    """Cap on response bytes held in memory across all worker threads."""
+
+    def __init__(self, cap: int, *, stall_grace: float = 0.25) -> None:
+        if cap < 1:
+            raise ValueError(f"byte budget must be positive, got {cap}")
+        self.cap = cap
+        self.stall_grace = stall_grace
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._open: dict[int, Reservation] = {}  # insertion order = age
+        self._in_use = 0
+        self._peak = 0
+        self._overdrafts = 0
+        self._last_release = time.monotonic()
+
+    @property
+    def in_use(self) -> int:
+        with self._cond:
+            return self._in_use
+
+    @property
+    def peak(self) -> int:
+        with self._cond:
+            return self._peak
+
+    @property
+    def overdrafts(self) -> int:
+        with self._cond:
+            return self._overdrafts
+
+    def open(self) -> Reservation:
+        with self._cond:
+            r = Reservation(self, next(self._seq))
+            self._open[r.seq] = r
+            return r
+
+    # --- internals, all under the condition's lock ------------------------------------
+
+    def _reserve(self, r: Reservation, n: int) -> None:
+        if n <= 0:
+            return
+        with self._cond:
+            if r.released:
+                raise RuntimeError("reservation already released")
+            r.waiting = True
+            self._cond.notify_all()  # one more waiter may complete the "all stuck" picture
+            try:
+                while not self._fits(r, n):
+                    timeout = self._overdraft_wait(r)
+                    if timeout == 0.0:
+                        self._overdrafts += 1
+                        break
+                    self._cond.wait(timeout)
+            finally:
+                r.waiting = False
+            r.held += n
+            self._in_use += n
+            self._peak = max(self._peak, self._in_use)
+
+    def _fits(self, r: Reservation, n: int) -> bool:
+        if self._in_use + n > self.cap:
+            return False
+        if r.held > 0:
+            return True
+        return not any(o.waiting and not o.complete for o in self._open.values() if o.seq < r.seq)
+
+    def _overdraft_wait(self, r: Reservation) -> float:
+        """0.0: overdraft now; else how long to wait before looking again."""
+        incomplete = [o for o in self._open.values() if not o.complete]
+        if incomplete[0] is not r or not all(o.waiting for o in incomplete):
+            return 1.0  # someone else can still move; they notify when they do
+        finished_holders = any(o.complete and o.held for o in self._open.values())
+        if not finished_holders:
+            return 0.0
+        quiet = time.monotonic() - self._last_release
+        if quiet >= self.stall_grace:
+            return 0.0
+        return self.stall_grace - quiet
+
+    def _reset(self, r: Reservation) -> None:
+        with self._cond:
+            self._in_use -= r.held
+            r.held = 0
+            self._last_release = time.monotonic()
+            self._cond.notify_all()
+
+    def _finish(self, r: Reservation) -> None:
+        with self._cond:
+            r.complete = True
+            self._cond.notify_all()
+
+    def _release(self, r: Reservation) -> None:
+        with self._cond:
+            if r.released:
+                return
+            r.released = True
+            r.complete = True
+            self._in_use -= r.held
+            r.held = 0
+            self._open.pop(r.seq, None)
+            self._last_release = time.monotonic()
+            self._cond.notify_all()

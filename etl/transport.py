@@ -1,0 +1,378 @@
+"""Fetching one body, over HTTP(S) or from a ``file://`` URL: the mechanics behind
+:meth:`etl.source.SourceClient.get`.
+
+* Redirects are followed here, one hop at a time, and the credentials are attached per
+  request by origin: the token reaches the base URL's origin only, never another one.
+* Retries: connection errors, timeouts (a stalled body is a read timeout), the transient
+  statuses of :func:`~etl.sourceutil.classify_status`, a connection reset mid-body and a
+  body shorter than its ``Content-Length``; exponential backoff with jitter, at least the
+  server's ``Retry-After``, at most ``settings.retries`` attempts and
+  ``settings.retry_max_seconds`` in all.
+* The size limit is checked on ``Content-Length`` before any byte of body is read, then on
+  the decoded bytes as they stream in; every byte is reserved in the :class:`ByteBudget`
+  before it is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import stat
+import threading
+import time
+from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from etl.budget import Reservation
+from etl.config import Settings
+from etl.errors import FatalFetchError, FetchError, TransientFetchError
+from etl.sourceutil import (
+    Counters,
+    Decision,
+    Validators,
+    backoff_delay,
+    classify_status,
+    content_length,
+    file_validators,
+    parse_retry_after,
+    reason_of,
+    redact_url,
+    same_origin,
+    scrub,
+    strip_userinfo,
+    unchanged,
+)
+
+log = logging.getLogger("etl.source")
+
+CHUNK = 64 * 1024
+MAX_REDIRECTS = 5
+BACKOFF_CAP = 30.0
+
+#: What a successful fetch gives back: (URL read, secrets removed), body, validators.
+Fetched = tuple[str, bytes, Validators]
+
+
+class BearerAuth(requests.auth.AuthBase):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._token}"
+        return r
+
+    def __repr__(self) -> str:
+        return "BearerAuth(***)"
+
+
+class _Retry(Exception):
+    """One attempt failed in a way worth retrying."""
+
+    def __init__(self, reason: str, url: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.url = url
+        self.retry_after = retry_after
+
+
+class HttpTransport:
+    """One ``requests.Session`` shared by every worker thread."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        base_url: str,
+        auth: requests.auth.AuthBase | None,
+        secrets: tuple[str, ...],
+        counters: Counters,
+        backoff_base: float,
+        verify: bool | str,
+    ) -> None:
+        self.settings = settings
+        self.base_url = base_url
+        self._auth = auth
+        self._secrets = secrets
+        self._counters = counters
+        self._backoff_base = backoff_base
+        self._verify = verify
+        self._timeout = (settings.connect_timeout, settings.read_timeout)
+        self._session = requests.Session()
+        adapter = HTTPAdapter(
+            pool_connections=4, pool_maxsize=max(10, 2 * settings.workers + 2), max_retries=0
+        )
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        # no cookies: nothing to share between threads, nothing to carry across origins
+        self._session.cookies.set_policy(_NO_COOKIES)
+        self._session.headers["User-Agent"] = "wheels-etl/0.1"
+        self._closed = threading.Event()
+        self._rng = random.Random()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._session.close()
+
+    def show(self, url: str) -> str:
+        return redact_url(url, self._secrets)
+
+    def fetch(
+        self, url: str, res: Reservation, release: str | None, conditional: Validators | None
+    ) -> Fetched | None:
+        """The body of ``url`` (``None``: 304), retrying what is transient."""
+        deadline = time.monotonic() + self.settings.retry_max_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(url, res, release, conditional)
+            except _Retry as exc:
+                res.reset()
+                self._wait_before_retry(exc, attempt, deadline, release)
+
+    def _wait_before_retry(
+        self, exc: _Retry, attempt: int, deadline: float, release: str | None
+    ) -> None:
+        shown = self.show(exc.url)
+        reason = scrub(exc.reason, self._secrets)
+        if attempt >= self.settings.retries:
+            raise TransientFetchError(
+                f"{reason}; gave up after {attempt} attempts", url=shown, release=release
+            )
+        delay = backoff_delay(attempt, base=self._backoff_base, cap=BACKOFF_CAP, rng=self._rng)
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        if time.monotonic() + delay > deadline:
+            raise TransientFetchError(
+                f"{reason}; gave up after {attempt} attempts (waiting {delay:.1f}s more would "
+                f"exceed the {self.settings.retry_max_seconds:g}s retry budget)",
+                url=shown,
+                release=release,
+            )
+        self._counters.add("retries")
+        self._counters.add("retry_wait_ms", round(delay * 1000))
+        log.warning(
+            "%s: %s; retry %d of %d in %.2fs",
+            shown,
+            reason,
+            attempt,
+            self.settings.retries - 1,
+            delay,
+        )
+        if self._closed.wait(delay):
+            raise FetchError("source client closed while waiting to retry", url=shown)
+
+    def _attempt(
+        self, target: str, res: Reservation, release: str | None, conditional: Validators | None
+    ) -> Fetched | None:
+        current = target
+        for _hop in range(MAX_REDIRECTS + 1):
+            with self._send(current, release, conditional) as resp:
+                status = resp.status_code
+                what = f"HTTP {status} {resp.reason or ''}".rstrip()
+                decision = classify_status(status)
+                if decision is Decision.REDIRECT:
+                    location = resp.headers.get("Location")
+                    if not location:
+                        raise FatalFetchError(
+                            f"{what} without a Location", url=self.show(current), release=release
+                        )
+                    current = self._redirect_target(current, location, release)
+                    self._counters.add("redirects")
+                    continue
+                if decision is Decision.NOT_MODIFIED:
+                    if conditional is None:
+                        raise FatalFetchError(
+                            f"{what} to a request that was not conditional",
+                            url=self.show(current),
+                            release=release,
+                        )
+                    self._counters.add("not_modified")
+                    return None
+                if decision is Decision.RETRY:
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    raise _Retry(what, current, retry_after)
+                if decision is Decision.FATAL:
+                    raise FatalFetchError(what, url=self.show(current), release=release)
+                data = self._read_body(resp, res, current, release)
+                validators = Validators(resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
+                return self.show(current), data, validators
+        raise FatalFetchError(
+            f"more than {MAX_REDIRECTS} redirects", url=self.show(target), release=release
+        )
+
+    def _redirect_target(self, current: str, location: str, release: str | None) -> str:
+        target = strip_userinfo(urljoin(current, location)).split("#", 1)[0]
+        if urlsplit(target).scheme.lower() not in ("http", "https"):
+            raise FatalFetchError(
+                "redirect to a non-HTTP URL refused", url=self.show(current), release=release
+            )
+        return target
+
+    def _send(
+        self, url: str, release: str | None, conditional: Validators | None
+    ) -> requests.Response:
+        headers: dict[str, str] = {}
+        if conditional is not None:
+            if conditional.etag:
+                headers["If-None-Match"] = conditional.etag
+            if conditional.last_modified:
+                headers["If-Modified-Since"] = conditional.last_modified
+        # credentials go to the base URL's origin only, decided again on every hop
+        auth = self._auth if same_origin(url, self.base_url) else None
+        self._counters.add("requests")
+        try:
+            return self._session.get(
+                url,
+                headers=headers,
+                auth=auth,
+                timeout=self._timeout,
+                verify=self._verify,
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise FatalFetchError(
+                f"TLS error: {scrub(reason_of(exc), self._secrets)}",
+                url=self.show(url),
+                release=release,
+            ) from exc
+        except requests.exceptions.ConnectTimeout as exc:
+            raise _Retry(f"connect timed out after {self._timeout[0]:g}s", url) from exc
+        except requests.exceptions.Timeout as exc:
+            raise _Retry(f"no response within {self._timeout[1]:g}s (read timeout)", url) from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise _Retry(f"connection failed: {reason_of(exc)}", url) from exc
+        except requests.RequestException as exc:
+            raise FatalFetchError(
+                f"bad request: {scrub(reason_of(exc), self._secrets)}",
+                url=self.show(url),
+                release=release,
+            ) from exc
+
+    def _read_body(
+        self, resp: requests.Response, res: Reservation, url: str, release: str | None
+    ) -> bytes:
+        limit = self.settings.max_file_bytes
+        length = content_length(resp.headers.get("Content-Length"))
+        encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+        if length is not None and length > limit:
+            raise FatalFetchError(
+                f"file is {length} bytes (Content-Length), over the {limit}-byte limit; "
+                "not downloaded",
+                url=self.show(url),
+                release=release,
+            )
+        identity = encoding in ("", "identity")
+        if length is not None and identity:
+            res.top_up(length)  # the whole body at once: an admitted stream never waits
+        chunks: list[bytes] = []
+        got = 0
+        try:
+            for chunk in resp.iter_content(CHUNK):
+                got += len(chunk)
+                if got > limit:
+                    raise FatalFetchError(
+                        f"file is over the {limit}-byte limit (stopped after {got} bytes)",
+                        url=self.show(url),
+                        release=release,
+                    )
+                res.top_up(got)
+                chunks.append(chunk)
+        except requests.exceptions.ChunkedEncodingError as exc:
+            if "IncompleteRead" in repr(exc) and length is not None:
+                problem = f"body shorter than its Content-Length ({got} of {length} bytes)"
+            else:
+                problem = f"connection broken after receiving {got} body bytes: {reason_of(exc)}"
+            raise _Retry(problem, url) from exc
+        except requests.exceptions.ContentDecodingError as exc:
+            raise FatalFetchError(
+                f"cannot decode the {encoding or 'encoded'} body: {reason_of(exc)}",
+                url=self.show(url),
+                release=release,
+            ) from exc
+        except requests.exceptions.ConnectionError as exc:  # a read timeout mid-body
+            raise _Retry(
+                f"body stalled after {got} bytes (read timeout {self._timeout[1]:g}s)", url
+            ) from exc
+        except requests.RequestException as exc:
+            raise _Retry(
+                f"reading the body failed after {got} bytes: {reason_of(exc)}", url
+            ) from exc
+        finally:
+            self._counters.add("bytes", got)
+        if length is not None and identity and got != length:
+            raise _Retry(f"body shorter than its Content-Length ({got} of {length} bytes)", url)
+        return b"".join(chunks)
+
+
+_NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
+
+
+def read_file(
+    url: str,
+    *,
+    root_url: str,
+    res: Reservation,
+    limit: int,
+    counters: Counters,
+    shown: str,
+    release: str | None,
+    conditional: Validators | None,
+) -> Fetched | None:
+    """A ``file://`` document, with the same size limit, budget, validators and errors as
+    HTTP; it must lie inside the source directory (``root_url``)."""
+    parts = urlsplit(url)
+    if parts.query:
+        raise FatalFetchError("a file:// URL cannot carry a query", url=shown, release=release)
+    if parts.netloc not in ("", "localhost"):
+        raise FatalFetchError("file:// URL on another host", url=shown, release=release)
+    path = os.path.normpath(url2pathname(parts.path))
+    root = os.path.normpath(url2pathname(urlsplit(root_url).path))
+    if os.path.commonpath([root, path]) != root:
+        raise FatalFetchError(
+            f"refusing to read outside the source directory {root}", url=shown, release=release
+        )
+    counters.add("requests")
+    got = 0
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise FatalFetchError("not a regular file", url=shown, release=release)
+            validators = file_validators(st)
+            if conditional is not None and unchanged(conditional, validators, st.st_mtime):
+                counters.add("not_modified")
+                return None
+            if st.st_size > limit:
+                raise FatalFetchError(
+                    f"file is {st.st_size} bytes, over the {limit}-byte limit; not read",
+                    url=shown,
+                    release=release,
+                )
+            res.top_up(st.st_size)
+            chunks: list[bytes] = []
+            while chunk := fh.read(CHUNK):
+                got += len(chunk)
+                if got > limit:
+                    raise FatalFetchError(
+                        f"file is over the {limit}-byte limit (stopped after {got} bytes)",
+                        url=shown,
+                        release=release,
+                    )
+                res.top_up(got)
+                chunks.append(chunk)
+        return shown, b"".join(chunks), validators
+    except FileNotFoundError as exc:
+        raise FatalFetchError("no such file", url=shown, release=release) from exc
+    except OSError as exc:
+        raise FatalFetchError(
+            f"cannot read: {exc.strerror or exc}", url=shown, release=release
+        ) from exc
+    finally:
+        counters.add("bytes", got)

@@ -1,0 +1,34 @@
+"""Fixtures for talking to a real source: a small valid tree and HTTP servers serving it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.httpserver import SourceServer
+from tests.support.sourcetree import write_source_tree
+
+
+@pytest.fixture
+def source_tree(tmp_path: Path) -> Path:
+    """``tmp_path/src``: product ``rhai`` with releases 3.0.0 and 3.0.1, two artifacts each."""
+    return write_source_tree(tmp_path / "src")
+
+
+@pytest.fixture
+def http_source(source_tree: Path) -> Iterator[SourceServer]:
+    """A started :class:`SourceServer` serving ``source_tree``; closed after the test."""
+    with SourceServer(source_tree) as server:
+        yield server
+
+
+@pytest.fixture
+def other_origin(tmp_path: Path) -> Iterator[SourceServer]:
+    """A second server (another port, so another origin) serving the same tree."""
+    tree = tmp_path / "src"
+    if not (tree / "index.json").exists():
+        write_source_tree(tree)
+    with SourceServer(tree) as server:
+        yield server

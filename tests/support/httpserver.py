@@ -1,0 +1,396 @@
+"""A real HTTP server in a thread, serving a source tree, with scriptable faults.
+
+Tests talk to it over real sockets (no mocks)::
+
+    with SourceServer(tree) as server:
+        server.script("/rhai/releases.json", [Fault.status(503), Fault.status(503)])
+        client = SourceClient(Settings(source_url=server.url, ...))
+        ...
+        assert server.count("/rhai/releases.json") == 3
+
+Serving
+    ``GET /a/b.json`` reads ``root/a/b.json``; a query maps to a file name with ``@``:
+    ``/rhai/releases.json?page=2`` reads ``root/rhai/releases.json@page=2``.  ``put()``
+    serves bytes from memory instead.  Answers carry ``ETag`` and ``Last-Modified`` and
+    honour ``If-None-Match`` / ``If-Modified-Since`` with a 304; ``gzip=True`` compresses
+    when the client accepts it; ``chunked=True`` sends ``Transfer-Encoding: chunked``.
+
+Faults (:class:`Fault`)
+    ``script(path, [...])`` queues faults for a path, one per request, then serves
+    normally; ``always(path, fault)`` applies a fault to every request.  ``Fault.serve()``
+    in a script means "answer normally this time".
+
+Recording
+    ``requests`` lists every request (method, target, headers incl. Authorization);
+    ``count(path)`` and ``sent(path)`` (body bytes written, for the size-limit tests).
+"""
+
+from __future__ import annotations
+
+import gzip as gzip_mod
+import hashlib
+import socket
+import struct
+import threading
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.utils import formatdate, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted answer.  Build with the class methods."""
+
+    kind: str
+    code: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    after: int | None = 0
+    seconds: float = 0.0
+    size: int = 0
+    chunked: bool = False
+
+    @classmethod
+    def serve(cls) -> Fault:
+        """Answer normally (from the tree)."""
+        return cls("serve")
+
+    @classmethod
+    def status(cls, code: int, headers: dict[str, str] | None = None, body: bytes = b"") -> Fault:
+        """A plain answer, e.g. ``Fault.status(429, {"Retry-After": "1"})``."""
+        return cls("status", code=code, headers=tuple((headers or {}).items()), body=body)
+
+    @classmethod
+    def content(
+        cls, data: bytes, *, code: int = 200, headers: dict[str, str] | None = None
+    ) -> Fault:
+        """This body instead of the file's (with a correct Content-Length)."""
+        return cls("status", code=code, headers=tuple((headers or {}).items()), body=data)
+
+    @classmethod
+    def redirect(cls, location: str, code: int = 302) -> Fault:
+        return cls("status", code=code, headers=(("Location", location),))
+
+    @classmethod
+    def reset(cls, after: int = 16) -> Fault:
+        """Headers with the full Content-Length, ``after`` body bytes, then a TCP RST."""
+        return cls("reset", after=after)
+
+    @classmethod
+    def short(cls, missing: int = 10) -> Fault:
+        """Full Content-Length, then ``missing`` bytes fewer and a clean close."""
+        return cls("short", size=missing)
+
+    @classmethod
+    def stall(cls, seconds: float, after: int | None = 0) -> Fault:
+        """Go silent for ``seconds`` (``after=None``: before the status line; else after
+        headers and ``after`` body bytes), then close."""
+        return cls("stall", seconds=seconds, after=after)
+
+    @classmethod
+    def huge(cls, size: int, *, chunked: bool = False) -> Fault:
+        """``size`` bytes of ``x`` (Content-Length unless ``chunked``); ``sent()`` says how
+        many the client let through before hanging up."""
+        return cls("huge", size=size, chunked=chunked)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    target: str  # path and query, as sent
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def _key(path: str) -> str:
+    return path if path.startswith("/") else "/" + path
+
+
+class SourceServer:
+    """A ``ThreadingHTTPServer`` on 127.0.0.1 (port 0) serving ``root``; see module doc."""
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        gzip: bool = False,
+        chunked: bool = False,
+        etag: bool = True,
+        last_modified: bool = True,
+    ) -> None:
+        self.root = root
+        self.gzip = gzip
+        self.chunked = chunked
+        self.etag = etag
+        self.last_modified = last_modified
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._scripts: dict[str, deque[Fault]] = defaultdict(deque)
+        self._always: dict[str, Fault] = {}
+        self._memory: dict[str, bytes] = {}
+        self._sent: dict[str, int] = defaultdict(int)
+        self._stop = threading.Event()
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.owner = self
+        self.port: int = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    # --- configuration ----------------------------------------------------------------
+
+    def script(self, path: str, faults: Sequence[Fault]) -> None:
+        """Queue ``faults`` for ``path`` (path + query, e.g. ``/a.json?page=2``)."""
+        with self._lock:
+            self._scripts[_key(path)].extend(faults)
+
+    def always(self, path: str, fault: Fault) -> None:
+        with self._lock:
+            self._always[_key(path)] = fault
+
+    def put(self, path: str, data: bytes) -> None:
+        """Serve ``data`` at ``path`` (overrides the tree)."""
+        with self._lock:
+            self._memory[_key(path)] = data
+
+    def link(self, path: str) -> str:
+        """Absolute URL of ``path`` on this server."""
+        return self.url + path.lstrip("/")
+
+    # --- what happened ---------------------------------------------------------------
+
+    def count(self, path: str | None = None) -> int:
+        with self._lock:
+            if path is None:
+                return len(self.requests)
+            return sum(1 for r in self.requests if r.target == _key(path))
+
+    def requests_for(self, path: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.target == _key(path)]
+
+    def sent(self, path: str) -> int:
+        """Body bytes written for ``path`` by ``Fault.huge`` answers."""
+        with self._lock:
+            return self._sent[_key(path)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> SourceServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- used by the handler ---------------------------------------------------------
+
+    def _take(self, rec: RecordedRequest) -> Fault | None:
+        with self._lock:
+            self.requests.append(rec)
+            queue = self._scripts.get(rec.target)
+            if queue:
+                return queue.popleft()
+            return self._always.get(rec.target)
+
+    def _lookup(self, target: str) -> tuple[bytes, float] | None:
+        with self._lock:
+            if target in self._memory:
+                return self._memory[target], 0.0
+        if self.root is None:
+            return None
+        parts = urlsplit(target)
+        name = unquote(parts.path).lstrip("/") + (f"@{parts.query}" if parts.query else "")
+        root = self.root.resolve()
+        path = (root / name).resolve()
+        if root not in path.parents or not path.is_file():
+            return None
+        return path.read_bytes(), path.stat().st_mtime
+
+    def _add_sent(self, target: str, n: int) -> None:
+        with self._lock:
+            self._sent[target] += n
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: SourceServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hanging up mid-answer is what these tests do
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        owner = self.server.owner
+        rec = RecordedRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()})
+        fault = owner._take(rec)
+        try:
+            if fault is None or fault.kind == "serve":
+                self._serve(owner, rec)
+            else:
+                getattr(self, f"_fault_{fault.kind}")(owner, rec, fault)
+        except OSError:
+            self.close_connection = True
+
+    # --- normal answers --------------------------------------------------------------
+
+    def _serve(self, owner: SourceServer, rec: RecordedRequest) -> None:
+        found = owner._lookup(rec.target)
+        if found is None:
+            self._send(404, b"not found\n", [("Content-Type", "text/plain")])
+            return
+        data, mtime = found
+        headers: list[tuple[str, str]] = [("Content-Type", "application/octet-stream")]
+        etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+        if owner.etag:
+            headers.append(("ETag", etag))
+        if owner.last_modified and mtime:
+            headers.append(("Last-Modified", formatdate(mtime, usegmt=True)))
+        if self._not_modified(owner, rec, etag, mtime):
+            self._send(304, b"", headers)
+            return
+        if owner.gzip and "gzip" in (rec.header("accept-encoding") or ""):
+            data = gzip_mod.compress(data)
+            headers.append(("Content-Encoding", "gzip"))
+        self._send(200, data, headers, chunked=owner.chunked)
+
+    def _not_modified(
+        self, owner: SourceServer, rec: RecordedRequest, etag: str, mtime: float
+    ) -> bool:
+        inm = rec.header("if-none-match")
+        if inm is not None and owner.etag:
+            tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+            return etag in tags or "*" in tags
+        ims = rec.header("if-modified-since")
+        if ims is not None and owner.last_modified and mtime:
+            try:
+                return int(mtime) <= parsedate_to_datetime(ims).timestamp()
+            except (TypeError, ValueError):
+                return False
+        return False
+
+    def _send(
+        self,
+        code: int,
+        body: bytes,
+        headers: Sequence[tuple[str, str]] = (),
+        *,
+        chunked: bool = False,
+    ) -> None:
+        self.send_response(code)
+        for name, value in headers:
+            self.send_header(name, value)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(body), 1000):
+                part = body[i : i + 1000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if code != 304:
+                self.wfile.write(body)
+
+    def _body_for(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> bytes:
+        if fault.body is not None:
+            return fault.body
+        found = owner._lookup(rec.target)
+        return found[0] if found else b"x" * 4096
+
+    def _head(self, code: int, length: int | None) -> None:
+        self.send_response(code)
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    # --- faults ----------------------------------------------------------------------
+
+    def _fault_status(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
+        self._send(fault.code, fault.body or b"", fault.headers)
+
+    def _fault_reset(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
+        body = self._body_for(owner, rec, fault)
+        self._head(200, len(body))
+        self.wfile.write(body[: fault.after or 0])
+        self.wfile.flush()
+        self._hard_close()
+
+    def _fault_short(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
+        body = self._body_for(owner, rec, fault)
+        self._head(200, len(body))
+        self.wfile.write(body[: max(0, len(body) - fault.size)])
+        self.close_connection = True
+
+    def _fault_stall(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
+        if fault.after is not None:
+            body = self._body_for(owner, rec, fault)
+            self._head(200, len(body))
+            self.wfile.write(body[: fault.after])
+            self.wfile.flush()
+        owner._stop.wait(fault.seconds)
+        self.close_connection = True
+
+    def _fault_huge(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
+        self._head(200, None if fault.chunked else fault.size)
+        block = b"x" * CHUNK
+        left = fault.size
+        try:
+            while left > 0 and not owner._stop.is_set():
+                part = block[: min(CHUNK, left)]
+                if fault.chunked:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                else:
+                    self.wfile.write(part)
+                owner._add_sent(rec.target, len(part))
+                left -= len(part)
+            if fault.chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        finally:
+            self.close_connection = True
+
+    def _hard_close(self) -> None:
+        """Close with SO_LINGER 0: the peer gets a TCP RST (connection reset by peer)."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
