@@ -1,29 +1,24 @@
 """Load: spool files into Postgres, one file per transaction, idempotently.
 
-Per file, in ONE transaction holding ``pg_advisory_xact_lock(RELEASE_LOCK_KEY,
-hashtext('product/release'))`` (so two files of one release never apply concurrently):
+Per file, ONE transaction holding ``pg_advisory_xact_lock(RELEASE_LOCK_KEY,
+hashtext('product/release'))`` (two files of one release never apply concurrently).  The
+``releases`` row decides: none → apply; same ``content_sha256`` → *unchanged*; file older
+by ``(updated_at, extracted_at)`` → *superseded* (neither touches data); else apply =
+DELETE the release's drops and artifacts, upsert its ``releases`` row, binary COPY
+artifacts then drops streaming one row group (artifact) at a time.  The ``spool_files``
+ledger row is inserted or bumped whatever the outcome.  After COMMIT the file moves to
+``loaded/``; a loader killed in between leaves an orphan in ``loading/`` that the next run
+completes from the ledger without re-applying.
 
-* the ``releases`` row decides: none → apply; same ``content_sha256`` → *unchanged*
-  (no data touched); file older by ``(updated_at, extracted_at)`` → *superseded*
-  (no data touched); otherwise apply;
-* apply = DELETE the release's drops and artifacts, upsert its ``releases`` row, then
-  binary COPY artifacts and drops, streaming the file one row group (artifact) at a time;
-* the ``spool_files`` ledger row is inserted or bumped whatever the outcome.
-
-Only after COMMIT does the file move to ``loaded/``.  A loader killed in between leaves an
-orphan in ``loading/``; the next run completes it from the ledger without re-applying.
-
-Errors: Postgres going away (connection lost, shutdown, too many clients: SQLSTATE
-classes 08, 53, 57, 40) is a :class:`TransientLoadError`: the file goes back to ``ready``
-and the run reconnects with backoff for up to ``retry_seconds``.  Anything else Postgres
-rejects, and any bad spool file, is fatal for that file only: it goes to ``failed/`` with
-an error sidecar and the run goes on.
+Postgres going away (SQLSTATE classes 08, 40, 53, 57, 58, lost connections) is a
+:class:`TransientLoadError`: the file goes back to ``ready`` and the run reconnects with
+backoff for up to ``retry_seconds``.  Anything else Postgres rejects, and any bad spool
+file, fails that file only (``failed/`` + error sidecar) and the run goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections import deque
@@ -38,17 +33,12 @@ import psycopg
 from etl import pgcopy, schema
 from etl import spoolformat as fmt
 from etl.errors import ConfigError, FatalLoadError, LoadError, SpoolFileError, TransientLoadError
+from etl.pgcopy import classify, connect
 from etl.spool import Claim, Spool, SpoolFile, SpoolName, crash_point
 
 Outcome = Literal["applied", "unchanged", "superseded", "recovered"]
 Conn = psycopg.Connection[Any]
 
-_TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
-_FATAL_CONNECT = re.compile(
-    r"does not exist|authentication failed|no password supplied|pg_hba\.conf|"
-    r"permission denied|invalid (connection option|dsn|integer value|sslmode)",
-    re.IGNORECASE,
-)
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
@@ -182,24 +172,6 @@ def _load_in_transaction(
 # --- errors --------------------------------------------------------------------------
 
 
-def classify(exc: psycopg.Error, conn: Conn | None, *, release: str, path: str) -> LoadError:
-    """A psycopg error as Transient (Postgres went away) or Fatal (the content is bad)."""
-    state = exc.sqlstate
-    transient = (
-        isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-        or (state is not None and state[:2] in _TRANSIENT_CLASSES)
-        or (conn is not None and (conn.closed or conn.broken))
-    )
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-    message = f"{type(exc).__name__}: {lines[0]}"
-    context = (getattr(exc.diag, "context", None) or "").splitlines()
-    where = [c for c in context if c.startswith("COPY ")] or context[:1]
-    if where:  # e.g. "COPY artifacts, line 3, column dependency_graph"
-        message += f" ({where[0]})"
-    cls = TransientLoadError if transient else FatalLoadError
-    return cls(message, release=release, path=path, sqlstate=state)
-
-
 def _failure(exc: Exception) -> dict[str, Any]:
     cause = exc.__cause__
     return {
@@ -211,17 +183,6 @@ def _failure(exc: Exception) -> dict[str, Any]:
         "at": datetime.now(UTC).isoformat(),
         "command": "load",
     }
-
-
-def connect(conninfo: str) -> Conn:
-    """An autocommit connection; unreachable server → Transient, bad settings → Fatal."""
-    try:
-        return psycopg.connect(conninfo, autocommit=True)
-    except psycopg.Error as exc:
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if isinstance(exc, psycopg.ProgrammingError) or _FATAL_CONNECT.search(str(exc)):
-            raise FatalLoadError(f"cannot connect to the database: {text}") from exc
-        raise TransientLoadError(f"database unavailable: {text}") from exc
 
 
 def _migrate(conn: Conn, compression: str = "auto") -> int:

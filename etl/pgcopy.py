@@ -1,4 +1,4 @@
-"""Binary COPY of spool row groups: column lists, types, and rows straight from Arrow.
+"""The loader's psycopg plumbing: binary COPY of spool row groups, connecting, errors.
 
 The JSON documents travel as the bytes already in the spool file: jsonb's binary wire
 format is a version byte ``0x01`` followed by the JSON text, so a dumper that prefixes
@@ -8,6 +8,7 @@ that byte avoids both a ``json.loads`` and a ``json.dumps`` per document (see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,17 @@ from psycopg.adapt import Buffer, Dumper
 from psycopg.pq import Format
 
 from etl import spoolformat as fmt
-from etl.errors import SpoolFileError
+from etl.errors import FatalLoadError, LoadError, SpoolFileError, TransientLoadError
 from etl.spool import SpoolName
 from etl.spoolformat import JSON_COLUMNS
 
 JSONB_OID = 3802
+_TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
+_FATAL_CONNECT = re.compile(
+    r"does not exist|authentication failed|no password supplied|pg_hba\.conf|"
+    r"permission denied|invalid (connection option|dsn|integer value|sslmode)",
+    re.IGNORECASE,
+)
 
 ARTIFACT_COLUMNS = (
     "product",
@@ -166,3 +173,37 @@ def copy_table(cur: psycopg.Cursor[Any], path: Path, meta: fmt.FileMeta, table: 
             except pa.ArrowException as exc:
                 raise SpoolFileError(f"bad {table} data: {exc}", path=path.name) from exc
     return count
+
+
+# --- connecting and errors ---------------------------------------------------------------
+
+
+def connect(conninfo: str) -> psycopg.Connection[Any]:
+    """An autocommit connection; unreachable server → Transient, bad settings → Fatal."""
+    try:
+        return psycopg.connect(conninfo, autocommit=True)
+    except psycopg.Error as exc:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, psycopg.ProgrammingError) or _FATAL_CONNECT.search(str(exc)):
+            raise FatalLoadError(f"cannot connect to the database: {text}") from exc
+        raise TransientLoadError(f"database unavailable: {text}") from exc
+
+
+def classify(
+    exc: psycopg.Error, conn: psycopg.Connection[Any] | None, *, release: str, path: str
+) -> LoadError:
+    """A psycopg error as Transient (Postgres went away) or Fatal (the content is bad)."""
+    state = exc.sqlstate
+    transient = (
+        isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+        or (state is not None and state[:2] in _TRANSIENT_CLASSES)
+        or (conn is not None and (conn.closed or conn.broken))
+    )
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    message = f"{type(exc).__name__}: {lines[0]}"
+    context = (getattr(exc.diag, "context", None) or "").splitlines()
+    where = [c for c in context if c.startswith("COPY ")] or context[:1]
+    if where:  # e.g. "COPY artifacts, line 3, column dependency_graph"
+        message += f" ({where[0]})"
+    cls = TransientLoadError if transient else FatalLoadError
+    return cls(message, release=release, path=path, sqlstate=state)
