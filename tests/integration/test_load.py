@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -290,6 +291,26 @@ def test_name_and_metadata_mismatch_fails(spool: Spool, db_url: str) -> None:
     assert sidecar(spool, other.name)["last"]["error_class"] == "SpoolFileError"
 
 
+def test_row_not_matching_the_file_aborts_the_copy(spool: Spool, db_url: str) -> None:
+    good = write(spool, two_artifacts(), release="1.0")
+    path = write(spool, two_artifacts(), release="2.0")
+    table = pq.read_table(path)
+    column = table.schema.get_field_index("release")
+    kv = pq.read_metadata(path).metadata
+    table = table.set_column(
+        column, table.schema.field(column), pa.array(["2.0", "9.9"], pa.string())
+    ).replace_schema_metadata(kv)
+    tmp = spool.root / "tmp" / "x.parquet"
+    pq.write_table(table, tmp, row_group_size=1)
+    os.replace(tmp, path)
+    report = run(spool, db_url)
+    assert report.applied == [good.name] and [f for f, _ in report.failed] == [path.name]
+    assert "release differs" in report.failed[0][1]
+    with psycopg.connect(db_url) as conn:  # the aborted COPY left nothing behind
+        assert conn.execute("SELECT release FROM releases").fetchall() == [("1.0",)]
+        assert conn.execute("SELECT count(*) FROM artifacts").fetchone() == (2,)
+
+
 # --- orphans and crashes -----------------------------------------------------------------
 
 
@@ -477,6 +498,23 @@ def test_concurrent_runs_load_every_file_exactly_once(spool: Spool, db_url: str)
     assert {v[1] for v in ledger(db_url).values()} == {1}
     assert names(spool, "loaded") == {p.name for p in paths}
     assert len(dump(db_url)["drops"]) == 3 * 12
+
+
+def test_many_versions_with_workers_end_with_the_newest(spool: Spool, db_url: str) -> None:
+    written = []
+    for hours in (2, 0, 1):  # written out of order: oldest-first by mtime is not by updated_at
+        for release in ("1.0", "2.0", "3.0"):
+            rows = [artifact(drops=(drop(f"w-{hours}.whl"),), build_id=f"b{hours}")]
+            at = T0 + timedelta(hours=hours)
+            written.append(write(spool, rows, release=release, updated_at=at))
+    report = run(spool, db_url, workers=3)
+    assert report.ok and len(report.applied) + len(report.superseded) == 9
+    data = dump(db_url)
+    assert [(r[1], r[2]) for r in data["releases"]] == [
+        (release, T0 + timedelta(hours=2)) for release in ("1.0", "2.0", "3.0")
+    ]
+    assert {d[4] for d in data["drops"]} == {"w-2.whl"}
+    assert set(ledger(db_url)) == {p.name for p in written}
 
 
 def test_migrate_twice_and_concurrently(db_url: str) -> None:
