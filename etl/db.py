@@ -119,20 +119,29 @@ def resolve_database_url(
 def embedded_server(data_dir: Path, *, persistent: bool = False) -> Iterator[str]:
     """Run an embedded server in ``data_dir`` for the ``with`` block; yield its conninfo.
 
-    At exit the server is stopped (if no other process still holds it) and, unless
-    ``persistent``, ``data_dir`` and its ``<name>.run`` folder are deleted.  ``data_dir``'s
+    At exit the server is stopped and, unless ``persistent``, ``data_dir`` and its
+    ``<name>.run`` folder are deleted, both only if no other process still holds the server
+    (the library counts handles per process).  ``data_dir``'s
     parent must exist or be creatable; as root it may receive ``o+x`` (see module docstring).
     """
     layout = _Layout.of(data_dir)
-    server = _start(layout, cleanup_mode="stop" if persistent else "delete")
+    existed = layout.data_dir.exists()
+    try:
+        server = _start(layout, cleanup_mode="stop" if persistent else "delete")
+    except BaseException:
+        if not persistent:  # leave no half-made server folders behind
+            if not existed:
+                shutil.rmtree(layout.data_dir, ignore_errors=True)
+            shutil.rmtree(layout.run_dir, ignore_errors=True)
+        raise
     try:
         yield _conninfo(server)
     finally:
         with _start_lock(layout), _patched_library(layout, _server_account()):
             server.cleanup()
         atexit.unregister(server._cleanup)
-        if not persistent:
-            shutil.rmtree(layout.data_dir, ignore_errors=True)
+        # The library deleted the data dir unless another process still uses the server.
+        if not persistent and not layout.data_dir.exists():
             shutil.rmtree(layout.run_dir, ignore_errors=True)
 
 
@@ -141,6 +150,7 @@ def stop_embedded_server(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
     layout = _Layout.of(data_dir)
     if not layout.data_dir.is_dir():
         return False
+    _make_dirs(layout.run_dir, 0o711 if os.geteuid() == 0 else 0o700)
     with _start_lock(layout):
         if not _live_postmaster(layout):
             return False

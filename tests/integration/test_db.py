@@ -238,6 +238,7 @@ def test_root_refuses_folders_it_would_have_to_open(box: Path) -> None:
         with pytest.raises(ConfigError, match=str(locked)), embedded_server(data_dir):
             pass
         assert not data_dir.exists()
+        assert not data_dir.with_name("pg.run").exists()
     else:  # a normal user's server runs as that user: nothing to open
         with embedded_server(data_dir) as url:
             assert _round_trip(url) == [(1, "wheel"), (2, "sdist")]
