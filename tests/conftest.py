@@ -27,9 +27,11 @@ def pg_server_url() -> Iterator[str]:
         return
     from etl.db import embedded_server
 
-    with tempfile.TemporaryDirectory(prefix="wheels-etl-test-pg-") as tmp:
-        with embedded_server(Path(tmp) / "pg") as server_url:
-            yield server_url
+    with (
+        tempfile.TemporaryDirectory(prefix="wheels-etl-test-pg-") as tmp,
+        embedded_server(Path(tmp) / "pg") as server_url,
+    ):
+        yield server_url
 
 
 @pytest.fixture
