@@ -99,13 +99,10 @@ def _load(settings: Settings, spool: Spool) -> int:
     conninfo = _database(settings)
     bar = Progress("load")
 
-    def on_event(ev: Any) -> None:
-        text = str(ev)
-        kind = getattr(ev, "kind", "")
-        if kind in ("failed", "requeued") or not bar.tty:
-            bar.line(text)
-        done, total = getattr(ev, "files_done", 0), getattr(ev, "files_total", 0)
-        bar.update(done, total, getattr(ev, "bytes_done", 0), getattr(ev, "file", ""))
+    def on_event(ev: load.LoadEvent) -> None:
+        if ev.kind in ("failed", "requeued", "retry") or (not bar.tty and ev.kind != "start"):
+            bar.line(f"{ev.kind:<10} {ev}".replace(f"{ev.kind} ", "", 1))
+        bar.update(ev.files_done, ev.files_total, ev.bytes_done, ev.file)
 
     try:
         report = load.load_spool(
