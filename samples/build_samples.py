@@ -2,7 +2,7 @@
 
     python samples/build_samples.py [FROMAGER_SAMPLES_DIR] [--out samples/collection]
 
-FROMAGER_SAMPLES_DIR defaults to ``../shared/samples/fromager`` relative to the repository.
+FROMAGER_SAMPLES_DIR defaults to ``samples/fromager`` (a verbatim copy of ../shared/samples/fromager).
 The output is deterministic (same input, same bytes) and is committed, because a user's
 clone has no ``../shared``. ``samples/README.md`` documents where every file comes from.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SRC = REPO.parent / "shared" / "samples" / "fromager"
+DEFAULT_SRC = REPO / "samples" / "fromager"  # a copy of ../shared/samples/fromager
 DEFAULT_OUT = REPO / "samples" / "collection"
 WHEEL_DIR = "/opt/builder/wheels-repo/downloads/"
 

@@ -30,7 +30,7 @@ from etl.spoolformat import Drop
 SAMPLES = Path(
     os.environ.get(
         "WHEELS_ETL_SAMPLES",
-        str(Path(__file__).resolve().parents[3] / "shared" / "samples" / "fromager"),
+        str(Path(__file__).resolve().parents[2] / "samples" / "fromager"),
     )
 )
 URL = "https://src.example/rhai/3.0.0/x86_64/cpu/doc"
