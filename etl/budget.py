@@ -127,14 +127,18 @@ class ByteBudget:
             return False
         if r.held > 0:
             return True
-        return not any(o.waiting and not o.complete for o in self._open.values() if o.seq < r.seq)
+        # snapshots (tuple()): a Document.__del__ run by the GC may release meanwhile
+        return not any(
+            o.waiting and not o.complete for o in tuple(self._open.values()) if o.seq < r.seq
+        )
 
     def _overdraft_wait(self, r: Reservation) -> float:
         """0.0: overdraft now; else how long to wait before looking again."""
-        incomplete = [o for o in self._open.values() if not o.complete]
+        everyone = tuple(self._open.values())
+        incomplete = [o for o in everyone if not o.complete]
         if incomplete[0] is not r or not all(o.waiting for o in incomplete):
             return 1.0  # someone else can still move; they notify when they do
-        finished_holders = any(o.complete and o.held for o in self._open.values())
+        finished_holders = any(o.complete and o.held for o in everyone)
         if not finished_holders:
             return 0.0
         quiet = time.monotonic() - self._last_release

@@ -70,6 +70,24 @@ class BearerAuth(requests.auth.AuthBase):
         return "BearerAuth(***)"
 
 
+class _ScrubFilter(logging.Filter):
+    """Masks the secrets in urllib3's debug lines (they show request URLs as sent)."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = scrub(text, self._secrets)
+        if clean != text:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_URLLIB3_LOG = logging.getLogger("urllib3.connectionpool")
+
+
 class _Retry(Exception):
     """One attempt failed in a way worth retrying."""
 
@@ -113,10 +131,15 @@ class HttpTransport:
         self._session.headers["User-Agent"] = "wheels-etl/0.1"
         self._closed = threading.Event()
         self._rng = random.Random()
+        self._log_filter = _ScrubFilter(secrets) if secrets else None
+        if self._log_filter is not None:
+            _URLLIB3_LOG.addFilter(self._log_filter)
 
     def close(self) -> None:
         self._closed.set()
         self._session.close()
+        if self._log_filter is not None:
+            _URLLIB3_LOG.removeFilter(self._log_filter)
 
     def show(self, url: str) -> str:
         return redact_url(url, self._secrets)
