@@ -1,6 +1,6 @@
 """Build a small, valid wheel-collections source tree (protocol v1) for tests.
 
-The artifact bodies are real fromager output (``/work/shared/samples/fromager/stevedore``);
+The artifact bodies are real fromager output (``samples/fromager/stevedore`` in the repo);
 ``wheels.json`` lists the wheels named in its build-sequence summary.  Release listings can
 be split into pages: page 1 is ``releases.json``, page N is ``releases.json@page=N`` on
 disk, which :class:`tests.support.httpserver.SourceServer` serves as
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-SAMPLES = Path("/work/shared/samples/fromager/stevedore")
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "fromager" / "stevedore"
 FORMAT = "wheel-collections/1"
 DEFAULT_ARTIFACTS = (("x86_64", "cpu"), ("aarch64", "cpu"))
 
