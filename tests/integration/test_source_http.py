@@ -493,6 +493,27 @@ def test_bad_source_urls_are_config_errors(tmp_path: Path) -> None:
         client("https://example.org/", ca_bundle=str(tmp_path / "missing.pem"))
 
 
+# --- TLS --------------------------------------------------------------------------------
+
+
+def test_tls_is_verified_by_default(source_tree: Path, tls_cert: tuple[Path, Path]) -> None:
+    with SourceServer(source_tree, tls=tls_cert) as server:
+        assert server.url.startswith("https://")
+        with client(server.url) as c, pytest.raises(FatalFetchError, match="TLS error"):
+            c.products()
+        with client(server.url, ca_bundle=str(tls_cert[0])) as c:
+            assert [p.name for p in c.products()] == ["rhai"]
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_verification_can_be_turned_off(source_tree: Path, tls_cert: tuple[Path, Path]) -> None:
+    with (
+        SourceServer(source_tree, tls=tls_cert) as server,
+        client(server.url, verify_tls=False) as c,
+    ):
+        assert [p.name for p in c.products()] == ["rhai"]
+
+
 # --- the byte budget under load ------------------------------------------------------
 
 

@@ -13,7 +13,8 @@ Serving
     ``/rhai/releases.json?page=2`` reads ``root/rhai/releases.json@page=2``.  ``put()``
     serves bytes from memory instead.  Answers carry ``ETag`` and ``Last-Modified`` and
     honour ``If-None-Match`` / ``If-Modified-Since`` with a 304; ``gzip=True`` compresses
-    when the client accepts it; ``chunked=True`` sends ``Transfer-Encoding: chunked``.
+    when the client accepts it; ``chunked=True`` sends ``Transfer-Encoding: chunked``;
+    ``tls=(cert.pem, key.pem)`` serves HTTPS.
 
 Faults (:class:`Fault`)
     ``script(path, [...])`` queues faults for a path, one per request, then serves
@@ -30,6 +31,7 @@ from __future__ import annotations
 import gzip as gzip_mod
 import hashlib
 import socket
+import ssl
 import struct
 import threading
 from collections import defaultdict, deque
@@ -131,6 +133,7 @@ class SourceServer:
         chunked: bool = False,
         etag: bool = True,
         last_modified: bool = True,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.root = root
         self.gzip = gzip
@@ -146,8 +149,12 @@ class SourceServer:
         self._stop = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
+        if tls is not None:  # (certificate chain, private key), both PEM
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls[0], tls[1])
+            self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
         self.port: int = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
