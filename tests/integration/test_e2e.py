@@ -1,0 +1,165 @@
+"""The whole path: a real HTTP source -> extract -> spool -> load -> Postgres, compared
+field by field with an independent reading of the source."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.gensource import GenSpec, generate, mutate_release
+from etl.config import SAMPLE_SOURCE, Settings
+from etl.extract import extract
+from etl.load import load_spool
+from etl.spool import Spool
+from tests.support.compare import counts, db_snapshot, diff, expected_snapshot
+from tests.support.httpserver import Fault, SourceServer
+
+
+def settings(url: str, spool: Path, **kw: object) -> Settings:
+    return Settings.from_env(
+        {}, source_url=url, spool_dir=spool, workers=4, retry_max_seconds=5.0, **kw
+    )
+
+
+def run(url: str, spool_dir: Path, db_url: str, **kw: object) -> tuple[object, object]:
+    spool = Spool(spool_dir)
+    ext = extract(settings(url, spool_dir, **kw), spool)
+    ld = load_spool(spool, db_url, retry_seconds=5.0)
+    return ext, ld
+
+
+def assert_db_equals_source(root: Path, db_url: str) -> None:
+    expected = expected_snapshot(root)
+    actual = db_snapshot(db_url)
+    problems = diff(expected, actual)
+    assert not problems, "\n".join(problems)
+    assert counts(actual) == counts(expected)
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> Path:
+    root = tmp_path / "source"
+    generate(
+        root,
+        GenSpec(products=2, releases=5, artifacts=4, packages=40, drops=60, seed=7, page_size=2),
+    )
+    return root
+
+
+def test_shipped_sample_lands_exactly(tmp_path: Path, db_url: str) -> None:
+    with SourceServer(SAMPLE_SOURCE) as server:
+        ext, ld = run(server.url, tmp_path / "spool", db_url)
+    assert ext.ok and ld.ok, (ext, ld)  # type: ignore[attr-defined]
+    assert_db_equals_source(SAMPLE_SOURCE, db_url)
+    nodes = db_snapshot(db_url)["artifacts"]
+    biggest = max(len(a["dependency_graph"]) for a in nodes.values())
+    assert biggest >= 302  # the 301-node AI stack graph (+ the root node) went through whole
+
+
+def test_generated_source_over_http_with_gzip(generated: Path, tmp_path: Path, db_url: str) -> None:
+    with SourceServer(generated, gzip=True) as server:
+        ext, ld = run(server.url, tmp_path / "spool", db_url)
+    assert ext.ok and ld.ok
+    assert len(ext.spooled) == 10  # type: ignore[attr-defined]
+    assert_db_equals_source(generated, db_url)
+
+
+def test_loading_twice_changes_nothing(generated: Path, tmp_path: Path, db_url: str) -> None:
+    spool_dir = tmp_path / "spool"
+    run(str(generated), spool_dir, db_url)
+    before = db_snapshot(db_url)
+    spool = Spool(spool_dir)
+    assert spool.requeue([f.name for f in spool.files("loaded")])  # replay everything
+    report = load_spool(spool, db_url)
+    assert report.ok and not report.applied and len(report.unchanged) == 10
+    assert db_snapshot(db_url) == before
+
+
+def releases_of(root: Path, product: str) -> list[str]:
+    return sorted(p.name for p in (root / product).iterdir() if p.is_dir())
+
+
+def test_changed_release_replaces_its_snapshot(
+    generated: Path, tmp_path: Path, db_url: str
+) -> None:
+    spool_dir = tmp_path / "spool"
+    run(str(generated), spool_dir, db_url)
+    one, two = sorted(p.name for p in generated.iterdir() if p.is_dir())
+    mutate_release(generated, one, releases_of(generated, one)[0], drop_artifact=True)
+    mutate_release(generated, one, releases_of(generated, one)[1], withdraw_wheel=True)
+    mutate_release(generated, two, releases_of(generated, two)[0], rebuild_graph=True)
+    ext, ld = run(str(generated), spool_dir, db_url)
+    assert ext.ok and ld.ok
+    assert len(ext.spooled) == 3 and len(ext.unchanged) == 7  # type: ignore[attr-defined]
+    assert len(ld.applied) == 3  # type: ignore[attr-defined]
+    assert_db_equals_source(generated, db_url)
+
+
+def test_stale_file_does_not_overwrite_newer_data(
+    generated: Path, tmp_path: Path, db_url: str
+) -> None:
+    old_tree = tmp_path / "old"
+    shutil.copytree(generated, old_tree)
+    product = sorted(p.name for p in generated.iterdir() if p.is_dir())[0]
+    version = sorted(p.name for p in (generated / product).iterdir() if p.is_dir())[0]
+    mutate_release(generated, product, version, withdraw_wheel=True, rebuild_graph=True)
+    # the new snapshot is extracted and loaded first...
+    run(str(generated), tmp_path / "spool-new", db_url)
+    # ...then a file extracted earlier from the old tree arrives late
+    old_spool = Spool(tmp_path / "spool-old")
+    extract(settings(str(old_tree), old_spool.root, products=(product,)), old_spool)
+    report = load_spool(old_spool, db_url)
+    assert report.ok
+    assert len(report.superseded) == 1 and len(report.unchanged) == 4
+    assert_db_equals_source(generated, db_url)
+
+
+def test_failing_release_does_not_stop_the_others(
+    generated: Path, tmp_path: Path, db_url: str
+) -> None:
+    product = sorted(p.name for p in generated.iterdir() if p.is_dir())[0]
+    version = sorted(p.name for p in (generated / product).iterdir() if p.is_dir())[2]
+    release_doc = json.loads((generated / product / version / "release.json").read_text())
+    graph = release_doc["artifacts"][1]["files"]["dependency_graph"]
+    with SourceServer(generated) as server:
+        server.always(f"/{product}/{version}/{graph}", Fault.status(404))
+        ext, ld = run(server.url, tmp_path / "spool", db_url)
+    assert not ext.ok  # type: ignore[attr-defined]
+    ((failed_release, reason),) = ext.failed  # type: ignore[attr-defined]
+    assert failed_release == f"{product}/{version}"
+    assert "404" in reason and graph in reason
+    assert len(ext.spooled) == 9 and ld.ok  # type: ignore[attr-defined]
+    spool = Spool(tmp_path / "spool")
+    assert not any(
+        f.parsed.release == version and f.parsed.product == product for f in spool.all_files()
+    )
+    assert not list((spool.root / "tmp").iterdir())
+    snap = db_snapshot(db_url)
+    assert (product, version) not in snap["releases"] and len(snap["releases"]) == 9
+
+
+def test_cli_end_to_end_exit_codes(generated: Path, tmp_path: Path, db_url: str) -> None:
+    env = {
+        "ETL_SOURCE_URL": str(generated),
+        "ETL_SPOOL_DIR": str(tmp_path / "spool"),
+        "DATABASE_URL": db_url,
+        "PATH": "/usr/bin:/bin",
+    }
+    for command in (["extract"], ["load"], ["status", "--json"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "etl", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, (command, out.stdout, out.stderr)
+    info = json.loads(out.stdout)
+    assert info["states"]["loaded"]["files"] == 10 and info["states"]["ready"]["files"] == 0
+    assert info["database"]["files"] == 10 and not info["warnings"]
+    assert_db_equals_source(generated, db_url)
