@@ -13,8 +13,8 @@ import pytest
 
 from benchmarks.gensource import GenSpec, generate, mutate_release
 from etl.config import SAMPLE_SOURCE, Settings
-from etl.extract import extract
-from etl.load import load_spool
+from etl.extract import ExtractReport, extract
+from etl.load import LoadReport, load_spool
 from etl.spool import Spool
 from tests.support.compare import counts, db_snapshot, diff, expected_snapshot
 from tests.support.httpserver import Fault, SourceServer
@@ -26,7 +26,7 @@ def settings(url: str, spool: Path, **kw: object) -> Settings:
     )
 
 
-def run(url: str, spool_dir: Path, db_url: str, **kw: object) -> tuple[object, object]:
+def run(url: str, spool_dir: Path, db_url: str, **kw: object) -> tuple[ExtractReport, LoadReport]:
     spool = Spool(spool_dir)
     ext = extract(settings(url, spool_dir, **kw), spool)
     ld = load_spool(spool, db_url, retry_seconds=5.0)
@@ -54,7 +54,7 @@ def generated(tmp_path: Path) -> Path:
 def test_shipped_sample_lands_exactly(tmp_path: Path, db_url: str) -> None:
     with SourceServer(SAMPLE_SOURCE) as server:
         ext, ld = run(server.url, tmp_path / "spool", db_url)
-    assert ext.ok and ld.ok, (ext, ld)  # type: ignore[attr-defined]
+    assert ext.ok and ld.ok, (ext, ld)
     assert_db_equals_source(SAMPLE_SOURCE, db_url)
     nodes = db_snapshot(db_url)["artifacts"]
     biggest = max(len(a["dependency_graph"]) for a in nodes.values())
@@ -65,7 +65,7 @@ def test_generated_source_over_http_with_gzip(generated: Path, tmp_path: Path, d
     with SourceServer(generated, gzip=True) as server:
         ext, ld = run(server.url, tmp_path / "spool", db_url)
     assert ext.ok and ld.ok
-    assert len(ext.spooled) == 10  # type: ignore[attr-defined]
+    assert len(ext.spooled) == 10
     assert_db_equals_source(generated, db_url)
 
 
@@ -95,8 +95,8 @@ def test_changed_release_replaces_its_snapshot(
     mutate_release(generated, two, releases_of(generated, two)[0], rebuild_graph=True)
     ext, ld = run(str(generated), spool_dir, db_url)
     assert ext.ok and ld.ok
-    assert len(ext.spooled) == 3 and len(ext.unchanged) == 7  # type: ignore[attr-defined]
-    assert len(ld.applied) == 3  # type: ignore[attr-defined]
+    assert len(ext.spooled) == 3 and len(ext.unchanged) == 7
+    assert len(ld.applied) == 3
     assert_db_equals_source(generated, db_url)
 
 
@@ -129,11 +129,11 @@ def test_failing_release_does_not_stop_the_others(
     with SourceServer(generated) as server:
         server.always(f"/{product}/{version}/{graph}", Fault.status(404))
         ext, ld = run(server.url, tmp_path / "spool", db_url)
-    assert not ext.ok  # type: ignore[attr-defined]
-    ((failed_release, reason),) = ext.failed  # type: ignore[attr-defined]
+    assert not ext.ok
+    ((failed_release, reason),) = ext.failed
     assert failed_release == f"{product}/{version}"
     assert "404" in reason and graph in reason
-    assert len(ext.spooled) == 9 and ld.ok  # type: ignore[attr-defined]
+    assert len(ext.spooled) == 9 and ld.ok
     spool = Spool(tmp_path / "spool")
     assert not any(
         f.parsed.release == version and f.parsed.product == product for f in spool.all_files()
