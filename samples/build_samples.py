@@ -2,7 +2,8 @@
 
     python samples/build_samples.py [FROMAGER_SAMPLES_DIR] [--out samples/collection]
 
-FROMAGER_SAMPLES_DIR defaults to ``samples/fromager`` (a verbatim copy of ../shared/samples/fromager).
+FROMAGER_SAMPLES_DIR defaults to ``samples/fromager``, a verbatim copy of
+``../shared/samples/fromager``.
 The output is deterministic (same input, same bytes) and is committed, because a user's
 clone has no ``../shared``. ``samples/README.md`` documents where every file comes from.
 
