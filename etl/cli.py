@@ -101,7 +101,7 @@ def _load(settings: Settings, spool: Spool) -> int:
 
     def on_event(ev: load.LoadEvent) -> None:
         if ev.kind in ("failed", "requeued", "retry") or (not bar.tty and ev.kind != "start"):
-            bar.line(f"{ev.kind:<10} {ev}".replace(f"{ev.kind} ", "", 1))
+            bar.line(str(ev))
         bar.update(ev.files_done, ev.files_total, ev.bytes_done, ev.file)
 
     try:
