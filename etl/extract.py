@@ -23,7 +23,7 @@ from etl import parse
 from etl.config import Settings
 from etl.errors import EtlError, FatalFetchError, SpoolFullError
 from etl.source import ByteBudget, Document, ReleaseRef, SourceClient
-from etl.spool import Spool
+from etl.spool import Spool, crash_point
 from etl.spoolformat import ArtifactRow
 from etl.spoolstate import SpoolState
 
@@ -178,6 +178,8 @@ class _Run:
                 finally:
                     for d in docs.values():
                         d.release()
+                if writer.artifacts == 1:
+                    crash_point("extract-mid-release")
             path = writer.commit()
         self.state.remember(
             rel.product,

@@ -35,6 +35,7 @@ from typing import IO, Any
 import pyarrow.parquet as pq
 
 from etl import spoolformat as fmt
+from etl.crashpoint import crash_point as crash_point  # re-exported for load.py
 from etl.errors import SpoolError, SpoolFileError, SpoolFullError
 
 STATES = ("ready", "loading", "loaded", "failed")
@@ -416,7 +417,7 @@ class ReleaseWriter:
             self._writer = None
             self._file.flush()
             os.fsync(self._file.fileno())
-            _crash_point("extract-before-rename")
+            crash_point("extract-before-rename")
             os.rename(self.tmp, dst)
             _fsync_dir(dst.parent)
         except OSError as exc:
@@ -452,12 +453,3 @@ class ReleaseWriter:
                 path=str(self.tmp),
             )
         return SpoolError(f"cannot write spool file: {exc}", release=key, path=str(self.tmp))
-
-
-def _crash_point(name: str) -> None:
-    """Test hook: ``ETL_CRASH_AT=<name>`` SIGKILLs this process at that point."""
-    if os.environ.get("ETL_CRASH_AT") == name:
-        os.kill(os.getpid(), 9)
-
-
-crash_point = _crash_point

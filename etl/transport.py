@@ -30,6 +30,7 @@ from requests.adapters import HTTPAdapter
 
 from etl.budget import Reservation
 from etl.config import Settings
+from etl.crashpoint import crash_point
 from etl.errors import FatalFetchError, FetchError, TransientFetchError
 from etl.sourceutil import (
     Counters,
@@ -307,6 +308,8 @@ class HttpTransport:
                     )
                 res.top_up(got)
                 chunks.append(chunk)
+                if len(chunks) == 1:
+                    crash_point("extract-mid-download")
         except requests.exceptions.ChunkedEncodingError as exc:
             if "IncompleteRead" in repr(exc) and length is not None:
                 problem = f"body shorter than its Content-Length ({got} of {length} bytes)"
@@ -390,6 +393,8 @@ def read_file(
                     )
                 res.top_up(got)
                 chunks.append(chunk)
+                if len(chunks) == 1:
+                    crash_point("extract-mid-download")
         return shown, b"".join(chunks), validators
     except FileNotFoundError as exc:
         raise FatalFetchError("no such file", url=shown, release=release) from exc
