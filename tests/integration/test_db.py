@@ -264,8 +264,8 @@ def test_as_a_normal_user(box: Path) -> None:
         import os, sys
         from pathlib import Path
         import psutil, psycopg
-        import etl.db
-        etl.db._library()  # import everything while we can still read it
+        import etl.db, etl.pgembed
+        etl.pgembed._library()  # import everything while we can still read it
         uid, gid = int(sys.argv[2]), int(sys.argv[3])
         if os.geteuid() == 0:
             os.setgroups([])
