@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -256,3 +257,49 @@ def iter_row_groups(path: Path, columns: list[str] | None = None) -> Iterator[pa
             yield pf.read_row_group(i, columns=columns)
     except (OSError, pa.ArrowException) as exc:
         raise SpoolFileError(f"corrupt or truncated Parquet file: {exc}", path=str(path)) from exc
+
+
+# --- file names -------------------------------------------------------------------
+
+SUFFIX = ".parquet"
+_SEP = "~"  # not in the identifier alphabet [A-Za-z0-9._+-], so names parse unambiguously
+_NAME_RE = re.compile(
+    r"^(?P<product>[A-Za-z0-9][A-Za-z0-9._+-]{0,127})~(?P<release>[A-Za-z0-9][A-Za-z0-9._+-]{0,127})"
+    r"~(?P<ts>\d{8}T\d{6}(?:\.\d{6})?Z)~(?P<hash>[0-9a-f]{16})\.parquet$"
+)
+_TS_NAME = "%Y%m%dT%H%M%S"
+
+
+@dataclass(frozen=True, order=True)
+class SpoolName:
+    """The parts encoded in a spool file name (built and parsed only here)."""
+
+    product: str
+    release: str
+    updated_at: datetime
+    short_hash: str
+
+    def __str__(self) -> str:
+        ts = self.updated_at.astimezone(UTC)
+        text = ts.strftime(_TS_NAME)
+        if ts.microsecond:
+            text += f".{ts.microsecond:06d}"
+        return _SEP.join([self.product, self.release, text + "Z", self.short_hash]) + SUFFIX
+
+    @classmethod
+    def parse(cls, name: str) -> SpoolName:
+        m = _NAME_RE.match(name)
+        if not m:
+            raise SpoolFileError("file name is not a wheels-etl spool name", path=name)
+        ts_text = m["ts"][:-1]
+        layout = _TS_NAME + (".%f" if "." in ts_text else "")
+        ts = datetime.strptime(ts_text, layout).replace(tzinfo=UTC)
+        return cls(m["product"], m["release"], ts, m["hash"])
+
+    @property
+    def release_key(self) -> str:
+        return f"{self.product}/{self.release}"
+
+
+def spool_name(product: str, release: str, updated_at: datetime, content_sha256: str) -> str:
+    return str(SpoolName(product, release, updated_at, content_sha256[:16]))
