@@ -310,6 +310,7 @@ class ReleaseWriter:
         self.artifacts = 0
         self.drops = 0
         self.json_bytes = 0
+        self._pending = 0  # in-memory bytes of the artifact being written
         self.tmp = spool.root / "tmp" / f"{product}~{release}.{os.getpid()}.{time.time_ns()}.part"
         self._file: IO[bytes] | None = None
         self._writer: pq.ParquetWriter | None = None
@@ -323,8 +324,9 @@ class ReleaseWriter:
                 self._file, fmt.SCHEMA, compression="zstd", compression_level=3
             )
         except OSError as exc:
+            error = self._os_error(exc)
             self.abort()
-            raise self._os_error(exc) from exc
+            raise error from exc
         return self
 
     def __exit__(
@@ -339,10 +341,12 @@ class ReleaseWriter:
     def add(self, row: fmt.ArtifactRow) -> None:
         assert self._writer is not None, "use ReleaseWriter as a context manager"
         table = fmt.artifact_table(self.product, self.release, self.updated_at, row)
+        self._pending = table.nbytes
         try:
             self._writer.write_table(table, row_group_size=1)
         except OSError as exc:
             raise self._os_error(exc) from exc
+        self._pending = 0
         self.hasher.add(row)
         self.artifacts += 1
         self.drops += len(row.drops)
@@ -380,8 +384,9 @@ class ReleaseWriter:
             os.rename(self.tmp, dst)
             _fsync_dir(dst.parent)
         except OSError as exc:
+            error = self._os_error(exc)
             self.abort()
-            raise self._os_error(exc) from exc
+            raise error from exc
         finally:
             if self._file is not None:
                 self._file.close()
@@ -390,25 +395,36 @@ class ReleaseWriter:
         return dst
 
     def abort(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(Exception):  # best effort on the way out
-                self._writer.close()
-            self._writer = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self.tmp.unlink(missing_ok=True)
+        """Close and delete the temp file, whatever happens (a full disk fails the close)."""
+        try:
+            if self._writer is not None:
+                with contextlib.suppress(Exception):  # best effort on the way out
+                    self._writer.close()
+                self._writer = None
+            if self._file is not None:
+                with contextlib.suppress(OSError):  # flushing the buffer fails on a full disk
+                    self._file.close()
+                self._file = None
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
     def _os_error(self, exc: OSError) -> SpoolError:
         key = f"{self.product}/{self.release}"
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             free = shutil.disk_usage(self.spool.root).free
-            need = max(self.json_bytes, 1)
             return SpoolFullError(
                 f"no space left in spool folder {self.spool.root.resolve()} "
-                f"({free} bytes free; this release needs at least {need} bytes more): "
+                f"({free} bytes free; this release needs about {self._needed()} bytes): "
                 "free some space (e.g. `wheels-etl prune`) and run again",
                 release=key,
                 path=str(self.tmp),
             )
         return SpoolError(f"cannot write spool file: {exc}", release=key, path=str(self.tmp))
+
+    def _needed(self) -> int:
+        """Space this release takes: its temp file so far plus the artifact being written
+        (uncompressed, so rather more than it will take)."""
+        written = 0
+        with contextlib.suppress(OSError, ValueError):
+            written = os.fstat(self._file.fileno()).st_size if self._file else 0
+        return max(written + self._pending, 1)
