@@ -16,6 +16,18 @@ Rules, in order:
   extract's release threads do).  A single document larger than the cap therefore still
   completes, alone.
 
+Overdrafts go to one *group* at a time.  ``open(group=...)`` names the group a document
+belongs to (extract: one artifact's four files, or one ``release.json``); once the oldest
+incomplete reservation is let over the cap, its group holds the overdraft and every
+reservation of that group is granted at once, until all of them are released.  Others are
+granted only under the cap meanwhile, so **the bytes held never exceed ``cap`` plus the
+bytes of one group** (for extract: ``max_inflight_bytes`` + one artifact's four files, or
+one ``release.json``).  A group named by the caller keeps the overdraft until it lets
+go (its holder must not wait for another group's bytes, as extract's release threads never
+do); an unnamed reservation is a group of its own whose overdraft passes to the next stuck
+reservation after ``stall_grace`` (so generic callers that hold one document while fetching
+the next never deadlock, at the price of the bound).
+
 ``in_use``, ``peak`` (the most bytes ever reserved at once) and ``overdrafts`` are exposed
 for tests and the closing report.
 """
@@ -30,11 +42,13 @@ import time
 class Reservation:
     """The bytes one document holds; see :class:`ByteBudget`."""
 
-    __slots__ = ("_budget", "complete", "held", "released", "seq", "waiting")
+    __slots__ = ("_budget", "complete", "group", "held", "named", "released", "seq", "waiting")
 
-    def __init__(self, budget: ByteBudget, seq: int) -> None:
+    def __init__(self, budget: ByteBudget, seq: int, group: object = None) -> None:
         self._budget = budget
         self.seq = seq
+        self.named = group is not None
+        self.group: object = group if group is not None else ("reservation", seq)
         self.held = 0
         self.waiting = False
         self.complete = False
@@ -77,6 +91,7 @@ class ByteBudget:
         self._peak = 0
         self._overdrafts = 0
         self._last_release = time.monotonic()
+        self._over: Reservation | None = None  # a reservation of the group holding the overdraft
 
     @property
     def in_use(self) -> int:
@@ -93,9 +108,10 @@ class ByteBudget:
         with self._cond:
             return self._overdrafts
 
-    def open(self) -> Reservation:
+    def open(self, group: object = None) -> Reservation:
+        """A new reservation; ``group`` (hashable) ties documents that are held together."""
         with self._cond:
-            r = Reservation(self, next(self._seq))
+            r = Reservation(self, next(self._seq), group)
             self._open[r.seq] = r
             return r
 
@@ -114,6 +130,7 @@ class ByteBudget:
                     timeout = self._overdraft_wait(r)
                     if timeout == 0.0:
                         self._overdrafts += 1
+                        self._over = r
                         break
                     self._cond.wait(timeout)
             finally:
@@ -123,6 +140,8 @@ class ByteBudget:
             self._peak = max(self._peak, self._in_use)
 
     def _fits(self, r: Reservation, n: int) -> bool:
+        if self._over is not None and self._over.group == r.group:
+            return True  # the group holding the overdraft finishes what it started
         if self._in_use + n > self.cap:
             return False
         if r.held > 0:
@@ -138,6 +157,8 @@ class ByteBudget:
         incomplete = [o for o in everyone if not o.complete]
         if incomplete[0] is not r or not all(o.waiting for o in incomplete):
             return 1.0  # someone else can still move; they notify when they do
+        if self._over is not None and self._over.named:
+            return 1.0  # a named group holds the overdraft and frees it when done
         finished_holders = any(o.complete and o.held for o in everyone)
         if not finished_holders:
             return 0.0
@@ -167,5 +188,9 @@ class ByteBudget:
             self._in_use -= r.held
             r.held = 0
             self._open.pop(r.seq, None)
+            if self._over is not None and not any(
+                o.group == self._over.group for o in self._open.values()
+            ):
+                self._over = None  # the group let go: the next stuck one may go over
             self._last_release = time.monotonic()
             self._cond.notify_all()

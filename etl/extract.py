@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urljoin
 
 from etl import parse
@@ -79,6 +80,7 @@ class _Run:
         self.done = 0
         self.stop = threading.Event()
         self.files = ThreadPoolExecutor(settings.workers, thread_name_prefix="fetch")
+        self.submit_lock = threading.Lock()
         self.spooled_versions = spool.spooled_versions()
 
     def emit(self, kind: str, release: str, detail: str = "") -> None:
@@ -120,7 +122,7 @@ class _Run:
         return known is not None and known.updated_at == ref.updated_at
 
     def release(self, ref: ReleaseRef) -> None:
-        key = f"{ref.product}/{ref.version}"
+        key = _key(ref)
         if self.stop.is_set():
             return
         try:
@@ -149,7 +151,9 @@ class _Run:
             from etl.source import Validators
 
             conditional = Validators(known.etag, known.last_modified)
-        doc = self.client.get(ref.url, release=key, conditional=conditional)
+        doc = self.client.get(
+            ref.url, release=key, conditional=conditional, group=("release.json", key)
+        )
         if doc is None:  # 304: release.json unchanged since last spooled
             return "unchanged", "304 Not Modified"
         try:
@@ -164,23 +168,13 @@ class _Run:
                 ref.updated_at,
                 rel.updated_at,
             )
-        with self.spool.writer(rel.product, rel.version, rel.updated_at, doc.url) as writer:
-            pending = [self._submit(doc.url, a, key) for a in rel.artifacts[:1]]
-            for i, art in enumerate(rel.artifacts):
-                if self.stop.is_set():
-                    raise FatalFetchError("run stopped", release=key)
-                # fetch the next artifact's files while this one is converted and written
-                if i + 1 < len(rel.artifacts):
-                    pending.append(self._submit(doc.url, rel.artifacts[i + 1], key))
-                docs = _gather(pending.pop(0))
-                try:
-                    writer.add(self._row(art, docs, key))
-                finally:
-                    for d in docs.values():
-                        d.release()
-                if writer.artifacts == 1:
-                    crash_point("extract-mid-release")
-            path = writer.commit()
+        pending: list[dict[str, Future[Document | None]]] = []
+        try:
+            path = self._write(rel, doc.url, key, pending)
+        finally:  # failed: what the next artifact fetches is freed as soon as it arrives
+            for fut in (f for futures in pending for f in futures.values()):
+                fut.cancel()
+                fut.add_done_callback(_discard)
         self.state.remember(
             rel.product,
             rel.version,
@@ -191,13 +185,45 @@ class _Run:
         )
         return "spooled", path.name
 
+    def _write(
+        self,
+        rel: parse.ReleaseDoc,
+        url: str,
+        key: str,
+        pending: list[dict[str, Future[Document | None]]],
+    ) -> Path:
+        with self.spool.writer(rel.product, rel.version, rel.updated_at, url) as writer:
+            pending.extend(self._submit(url, a, key, 0) for a in rel.artifacts[:1])
+            for i, art in enumerate(rel.artifacts):
+                if self.stop.is_set():
+                    raise FatalFetchError("run stopped", release=key)
+                # fetch the next artifact's files while this one is converted and written
+                if i + 1 < len(rel.artifacts):
+                    pending.append(self._submit(url, rel.artifacts[i + 1], key, i + 1))
+                docs = _gather(pending.pop(0))
+                try:
+                    writer.add(self._row(art, docs, key))
+                finally:
+                    for d in docs.values():
+                        d.release()
+                if writer.artifacts == 1:
+                    crash_point("extract-mid-release")
+            return writer.commit()
+
     def _submit(
-        self, base: str, art: parse.ArtifactRef, key: str
+        self, base: str, art: parse.ArtifactRef, key: str, index: int
     ) -> dict[str, Future[Document | None]]:
-        return {
-            name: self.files.submit(self.client.get, urljoin(base, art.files[name]), release=key)
-            for name in FILE_KEYS
-        }
+        """Queue one artifact's files as one budget group, together (no other artifact's
+        files in between): the oldest unfinished artifact's files are then always the ones
+        being fetched, which is what lets its group alone go over the byte budget."""
+        group = ("artifact", key, index)
+        with self.submit_lock:
+            return {
+                name: self.files.submit(
+                    self.client.get, urljoin(base, art.files[name]), release=key, group=group
+                )
+                for name in FILE_KEYS
+            }
 
     def _row(self, art: parse.ArtifactRef, docs: dict[str, Document], key: str) -> ArtifactRow:
         g, c, s, w = (docs[k] for k in FILE_KEYS)
@@ -213,6 +239,22 @@ class _Run:
             ),
             drops=parse.wheels_to_drops(w.data, url=w.url, release=key),
         )
+
+
+def _key(ref: ReleaseRef) -> str:
+    """``product/version``; for a listing entry without a valid version, where it was
+    listed (``rhai (releases page 2 entry 7)``), as its error says."""
+    if ref.version or ref.error is None or not ref.error.release:
+        return f"{ref.product}/{ref.version}"
+    return ref.error.release
+
+
+def _discard(fut: Future[Document | None]) -> None:
+    """Done-callback of a fetch nobody will use: give its bytes back to the budget."""
+    if not fut.cancelled() and fut.exception() is None:
+        doc = fut.result()
+        if doc is not None:
+            doc.release()
 
 
 def _gather(futures: dict[str, Future[Document | None]]) -> dict[str, Document]:
@@ -258,6 +300,7 @@ def extract(
                 run.files.shutdown(wait=True, cancel_futures=True)
             run.report.stats = dict(client.stats)
             run.report.stats["budget_peak_bytes"] = budget.peak
+            run.report.stats["budget_overdrafts"] = budget.overdrafts
             return run.report
     finally:
         state.close()
@@ -287,7 +330,7 @@ def _extract_products(run: _Run) -> None:
                     if run.stop.is_set():
                         break
                     seen += 1
-                    run.emit("listed", f"{ref.product}/{ref.version}")
+                    run.emit("listed", _key(ref))
                     if ref.error is None and run.is_current(ref):
                         run.emit("unchanged", f"{ref.product}/{ref.version}", "same updated_at")
                         continue

@@ -264,7 +264,7 @@ class SourceClient:
                 raise ProtocolError(f"{where}: 'releases' must be a list", url=doc_url)
             for i, entry in enumerate(entries):
                 yield self._release_ref(
-                    product.name, entry, doc_url, f"{where} entry {i}", versions
+                    product.name, entry, doc_url, f"releases page {page} entry {i}", versions
                 )
             nxt = raw.get("next")
             if nxt is None:
@@ -301,7 +301,7 @@ class SourceClient:
         return self._json(url, release)[0]
 
     def _json(self, url: str, release: str | None) -> tuple[Any, str]:
-        doc = self.get(url, release=release)
+        doc = self.get(url, release=release, group=("document", url))  # freed after parsing
         if doc is None:  # pragma: no cover - impossible without a conditional request
             raise FatalFetchError("unexpected 304 Not Modified", url=self._show(url))
         try:
@@ -331,13 +331,20 @@ class SourceClient:
     # --- one document -------------------------------------------------------------------
 
     def get(
-        self, url: str, *, release: str | None = None, conditional: Validators | None = None
+        self,
+        url: str,
+        *,
+        release: str | None = None,
+        conditional: Validators | None = None,
+        group: object = None,
     ) -> Document | None:
-        """Fetch one document; ``None`` means 304 Not Modified (only with ``conditional``)."""
+        """Fetch one document; ``None`` means 304 Not Modified (only with ``conditional``).
+
+        ``group``: the :class:`ByteBudget` group of documents held together (see there)."""
         if self._closed:
             raise FetchError("source client is closed", url=self._show(url), release=release)
         target = self._check_url(url, release)
-        res = self.budget.open()
+        res = self.budget.open(group)
         try:
             if target.startswith("file:"):
                 got = read_file(
