@@ -56,6 +56,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         workers=args.workers,
         full=args.full or None,
         max_file_bytes=args.max_file_bytes,
+        max_inflight_bytes=args.max_inflight_bytes,
         retries=args.retries,
         ca_bundle=args.ca_bundle,
         verify_tls=False if args.insecure else None,
@@ -234,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--workers", type=int, help="parallel fetches (default: 2 x CPUs, 2..8)")
     e.add_argument("--full", action="store_true", help="re-extract even unchanged releases")
     e.add_argument("--max-file-bytes", type=int, help="per-document size limit (256 MiB)")
+    e.add_argument(
+        "--max-inflight-bytes",
+        type=int,
+        help="cap on fetched bytes held in memory by all workers (512 MiB; exceeded by at "
+        "most one artifact's files)",
+    )
     e.add_argument("--retries", type=int, help="attempts per document on transient errors")
     e.add_argument("--ca-bundle", help="CA bundle for TLS verification (env ETL_CA_BUNDLE)")
     e.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
