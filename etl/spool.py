@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,6 +66,25 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _maybe_opening(path: Path, grace_seconds: float) -> bool:
+    """A temp file so young, of a live process, that its writer may not have locked it yet."""
+    parts = path.name.split(".")
+    try:
+        pid = int(parts[-3])
+        young = time.time() - path.stat().st_mtime < grace_seconds
+    except (IndexError, ValueError, FileNotFoundError):
+        return False
+    if not young or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _try_lock(fd: int) -> bool:
@@ -142,8 +162,13 @@ class Spool:
     ) -> ReleaseWriter:
         return ReleaseWriter(self, product, release, updated_at, source_url)
 
-    def clean_tmp(self) -> int:
-        """Delete temporary files whose writer is gone (a live writer holds an flock)."""
+    def clean_tmp(self, grace_seconds: float = 60.0) -> int:
+        """Delete temporary files whose writer is gone.
+
+        A live writer holds an flock on its file.  A writer that has just created its file
+        but not yet locked it is recognised by the pid in the name (still alive) and the
+        file's age (under ``grace_seconds``), so a concurrent extractor never deletes it.
+        """
         removed = 0
         for p in (self.root / "tmp").iterdir():
             try:
@@ -151,7 +176,7 @@ class Spool:
             except FileNotFoundError:
                 continue
             try:
-                if _try_lock(fd):
+                if _try_lock(fd) and not _maybe_opening(p, grace_seconds):
                     p.unlink(missing_ok=True)
                     removed += 1
             finally:
@@ -195,9 +220,21 @@ class Spool:
             return None
         return Claim(self, dst, fd)
 
+    def _sidecar_path(self, path: Path) -> Path | None:
+        """Where the file's sidecar is: beside it, or (after a kill between the two renames
+        of a move) in the folder it came from."""
+        own = path.with_name(path.name + SIDECAR)
+        if own.exists():
+            return own
+        for state in STATES:
+            other = self.dir(state) / own.name
+            if other.exists():
+                return other
+        return None
+
     def _move_sidecar(self, src: Path, dst: Path) -> None:
-        side = src.with_name(src.name + SIDECAR)
-        if side.exists():
+        side = self._sidecar_path(src)
+        if side is not None:
             os.replace(side, dst.with_name(dst.name + SIDECAR))
 
     def move(self, path: Path, state: str) -> Path:
@@ -210,7 +247,9 @@ class Spool:
         return dst
 
     def sidecar(self, path: Path) -> dict[str, Any] | None:
-        side = path.with_name(path.name + SIDECAR)
+        side = self._sidecar_path(path)
+        if side is None:
+            return None
         try:
             data: dict[str, Any] = json.loads(side.read_text())
         except FileNotFoundError:
@@ -225,10 +264,14 @@ class Spool:
         data["attempts"].append(attempt)
         data["count"] = len(data["attempts"])
         data["last"] = attempt
+        old = self._sidecar_path(path)
         side = path.with_name(path.name + SIDECAR)
-        tmp = self.root / "tmp" / f"{side.name}.{os.getpid()}"
+        # the temp file sits beside the sidecar (not in tmp/, which extract cleans)
+        tmp = side.with_name(f".{side.name}.{os.getpid()}.{threading.get_ident()}")
         tmp.write_text(json.dumps(data, indent=2))
         os.replace(tmp, side)
+        if old is not None and old != side:
+            old.unlink(missing_ok=True)
 
     def requeue(self, names: list[str] | None = None, *, failed: bool = False) -> list[Path]:
         """Move named files (any state but ready) or every failed file back to ``ready``."""
@@ -252,10 +295,11 @@ class Spool:
         count = freed = 0
         for f in self.files("loaded"):
             if f.mtime <= cutoff:
-                side = f.path.with_name(f.name + SIDECAR)
-                freed += f.size + (side.stat().st_size if side.exists() else 0)
+                side = self._sidecar_path(f.path)
+                freed += f.size + (side.stat().st_size if side is not None else 0)
                 f.path.unlink(missing_ok=True)
-                side.unlink(missing_ok=True)
+                if side is not None:
+                    side.unlink(missing_ok=True)
                 count += 1
         return count, freed
 

@@ -80,7 +80,7 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
 
 def test_clean_tmp_spares_live_writers(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
-    dead = tmp_path / "tmp" / "prod~1.0.123.456.part"
+    dead = tmp_path / "tmp" / "prod~1.0.99999999.456.part"  # no such pid
     dead.write_bytes(b"PAR1 half a file")
     with spool.writer("prod", "2.0", UPDATED, "u") as w:
         w.add(row())
@@ -176,3 +176,30 @@ def test_truncated_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(SpoolFileError):
         fmt.read_meta(path)
+
+
+def test_clean_tmp_spares_a_writer_that_has_not_locked_yet(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    opening = tmp_path / "tmp" / f"prod~1.0.{os.getppid()}.456.part"  # a live process
+    opening.write_bytes(b"PAR1")
+    assert spool.clean_tmp() == 0 and opening.exists()
+    assert spool.clean_tmp(grace_seconds=0) == 1 and not opening.exists()
+
+
+def test_sidecar_left_behind_by_a_kill_between_the_two_renames(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    write(spool)
+    c = spool.claim(spool.files("ready")[0])
+    assert c is not None
+    c.finish("failed", {"message": "first"})
+    name = spool.files("failed")[0].name
+    # simulate a kill after the file moved to ready/ but before its sidecar followed
+    os.rename(spool.dir("failed") / name, spool.dir("ready") / name)
+    side = spool.sidecar(spool.dir("ready") / name)
+    assert side is not None and side["count"] == 1
+    c = spool.claim(spool.files("ready")[0])
+    assert c is not None
+    c.finish("failed", {"message": "second"})
+    side = spool.sidecar(spool.dir("failed") / name)
+    assert side is not None and [a["message"] for a in side["attempts"]] == ["first", "second"]
+    assert sorted(p.name for p in spool.dir("failed").iterdir()) == [name, name + ".error.json"]
