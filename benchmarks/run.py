@@ -463,6 +463,7 @@ class Bench:
             "etl-w2-pglz": ("pglz", etl("pglz", 2, base)),
             "copy-text-lz4": ("lz4", client("text")),
             "copy-binary-lz4": ("lz4", client("binary")),
+            "copy-fast-lz4": ("lz4", client("fast")),
             "etl-w1-lz4-parquet-lz4": ("lz4", etl("lz4", 1, Path(codecs["lz4"]["dir"]))),
             "etl-w1-lz4-parquet-none": ("lz4", etl("lz4", 1, Path(codecs["none"]["dir"]))),
         }
@@ -820,6 +821,7 @@ LOAD_LABELS = {
     "etl-w2-pglz": "wheels-etl load, 2 workers, pglz",
     "copy-text-lz4": "psycopg COPY text format, lz4",
     "copy-binary-lz4": "psycopg COPY binary format, lz4",
+    "copy-fast-lz4": "binary COPY, drops via Arrow CSV, one decode, lz4",
     "etl-w1-lz4-parquet-lz4": "wheels-etl load, spool Parquet lz4",
     "etl-w1-lz4-parquet-none": "wheels-etl load, spool Parquet uncompressed",
 }
@@ -926,6 +928,7 @@ def render_report(res: dict[str, Any], out_dir: Path) -> str:
             "![RSS vs releases](rss_vs_releases.png)" if png else "(matplotlib missing: no plot)",
             "",
         ]
+        body += _profile_md("Where extract's Python time goes", ex.get("profile"))
     elif ex:
         body += ["## 1. Extract", "", f"Section failed: `{ex.get('error')}`", ""]
 
@@ -1094,6 +1097,11 @@ def render_report(res: dict[str, Any], out_dir: Path) -> str:
                         "executemany / wheels-etl load (time)",
                         _f(r_exm, 2),
                         "the naive client against ours",
+                    ],
+                    [
+                        "COPY binary (as the loader) / binary + Arrow-CSV drops + one decode",
+                        _f(median(_ratios(runs, "copy-binary-lz4", "copy-fast-lz4")), 2),
+                        "what the suggested loader changes would buy (> 1 = faster)",
                     ],
                 ],
             ),
@@ -1296,11 +1304,17 @@ def render_report(res: dict[str, Any], out_dir: Path) -> str:
             f" ({_f((dl.get('source_bytes') or nan) / MB)} MB of documents), rows yielded"
             " release by release with the JSON documents parsed and hinted `json` (stored as"
             " `jsonb`, like ours) into its own schema of the same database (default pglz"
-            " compression; wheels-etl's tables use lz4). Variants: *defaults* = `pipeline.run()`"
-            " untouched; *small-buffers* = csv + `DATA_WRITER__BUFFER_MAX_ITEMS=50` +"
-            " `DATA_WRITER__FILE_MAX_ITEMS=100` (its documented memory knobs); *tuned* = the"
-            " same + `DATA_WRITER__DISABLE_COMPRESSION=true`. wheels-etl = `wheels-etl"
-            " extract` then `wheels-etl load` (two processes; wall = sum, RSS = the larger).",
+            " compression; wheels-etl's tables use lz4). Source shape:"
+            f" {(dl.get('source') or {}).get('releases')} releases x"
+            f" {(dl.get('shape') or {}).get('artifacts')} artifacts,"
+            f" {(dl.get('shape') or {}).get('packages')} packages per graph,"
+            f" {(dl.get('shape') or {}).get('drops')} wheels per artifact."
+            " Variants: *defaults* = `pipeline.run()` untouched; *tuned* = its documented"
+            ' memory knobs (shared/notes/peers.md): `loader_file_format="csv"`,'
+            " `DATA_WRITER__BUFFER_MAX_ITEMS=50`, `DATA_WRITER__FILE_MAX_ITEMS=100`, and"
+            " `DATA_WRITER__DISABLE_COMPRESSION=true` (*small-buffers*, when run, = the same"
+            " without the last). wheels-etl = `wheels-etl extract` then `wheels-etl load` (two"
+            " processes; wall = sum, RSS = the larger).",
             "",
             _table(
                 [
