@@ -155,9 +155,9 @@ def _load_in_transaction(
         crash_point("load-before-copy")
         with conn.cursor() as cur:
             pgcopy.register(cur)
-            artifacts = pgcopy.copy_table(cur, path, meta, "artifacts")
-            crash_point("load-mid-copy")
-            drops = pgcopy.copy_table(cur, path, meta, "drops")
+            artifacts, drops = pgcopy.copy_release(
+                cur, path, meta, between=lambda: crash_point("load-mid-copy")
+            )
         if (artifacts, drops) != (meta.artifacts, meta.drops):
             raise SpoolFileError(
                 f"file holds {artifacts} artifacts and {drops} drops, its metadata says "

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from psycopg import sql
 from psycopg.adapt import Buffer, Dumper
 from psycopg.pq import Format
@@ -129,8 +130,7 @@ def read_meta(path: Path) -> fmt.FileMeta:
     name = path.name
     if (meta.product, meta.release) != (parsed.product, parsed.release):
         raise SpoolFileError(
-            f"file name says {parsed.release_key}, its metadata says "
-            f"{meta.product}/{meta.release}",
+            f"file name says {parsed.release_key}, its metadata says {meta.product}/{meta.release}",
             path=name,
         )
     if meta.updated_at != parsed.updated_at or not meta.content_sha256.startswith(
@@ -145,34 +145,72 @@ def read_meta(path: Path) -> fmt.FileMeta:
     return meta
 
 
-_TABLES: dict[str, tuple[tuple[str, ...], list[str], list[str], Callable[[pa.Table], Any]]] = {
-    "artifacts": (ARTIFACT_COLUMNS, ARTIFACT_TYPES, ARTIFACT_READ, artifact_rows),
-    "drops": (DROP_COLUMNS, DROP_TYPES, DROP_READ, drop_rows),
-}
+def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, path: Path) -> None:
+    for column, want in (("product", meta.product), ("release", meta.release)):
+        if not pc.all(pc.equal(tbl.column(column), want)).as_py():
+            raise SpoolFileError(
+                f"a row's {column} differs from the file's ({want})", path=path.name
+            )
 
 
-def copy_table(cur: psycopg.Cursor[Any], path: Path, meta: fmt.FileMeta, table: str) -> int:
-    """Stream one table's rows from the spool file, one row group at a time; returns rows.
+def drops_csv(tbl: pa.Table) -> tuple[bytes, int]:
+    """A row group's drops as PostgreSQL CSV, written by Arrow's C++ CSV writer.
 
-    Runs in the caller's transaction (the cursor must have had :func:`register`).
+    No Python object per drop: this is what makes the drops cheap on the client.  NULL is
+    an unquoted empty field and an empty string a quoted one, as PostgreSQL's CSV expects.
     """
-    columns, types, read, rows_of = _TABLES[table]
-    count = 0
-    with cur.copy(copy_statement(table, columns)) as cp:
-        cp.set_types(types)
-        for tbl in fmt.iter_row_groups(path, read):
-            try:
-                for column, want in (("product", meta.product), ("release", meta.release)):
-                    if not pc.all(pc.equal(tbl.column(column), want)).as_py():
-                        raise SpoolFileError(
-                            f"a row's {column} differs from the file's ({want})", path=path.name
-                        )
-                for row in rows_of(tbl):
+    drops = _col(tbl, "drops")
+    items = drops.flatten()
+    if len(items) == 0:
+        return b"", 0
+    parents = pc.list_parent_indices(drops)
+    arrays = [pc.take(_col(tbl, n), parents) for n in DROP_COLUMNS[:4]]
+    arrays += [items.field(n) for n in DROP_FIELDS]
+    flat = pa.Table.from_arrays(arrays, names=list(DROP_COLUMNS))
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(flat, sink, write_options=pacsv.WriteOptions(include_header=False))
+    return sink.getvalue().to_pybytes(), len(items)
+
+
+def copy_release(
+    cur: psycopg.Cursor[Any],
+    path: Path,
+    meta: fmt.FileMeta,
+    between: Callable[[], None] | None = None,
+) -> tuple[int, int]:
+    """COPY one spool file into ``artifacts`` then ``drops``; returns (artifacts, drops).
+
+    Each row group (one artifact) is decoded once: its JSON goes out at once by binary
+    COPY, and only its small ``drops`` column is kept for the second COPY, which Arrow
+    renders as CSV.  Memory: one artifact's documents plus the release's drops.  Runs in
+    the caller's transaction (the cursor must have had :func:`register`); ``between`` is
+    called after the first COPY (a crash-test hook).
+    """
+    kept: list[pa.Table] = []
+    artifacts = drops = 0
+    try:
+        with cur.copy(copy_statement("artifacts", ARTIFACT_COLUMNS)) as cp:
+            cp.set_types(ARTIFACT_TYPES)
+            for tbl in fmt.iter_row_groups(path, ARTIFACT_READ):
+                _check_keys(tbl, meta, path)
+                for row in artifact_rows(tbl):
                     cp.write_row(row)
-                    count += 1
-            except pa.ArrowException as exc:
-                raise SpoolFileError(f"bad {table} data: {exc}", path=path.name) from exc
-    return count
+                    artifacts += 1
+                kept.append(tbl.select(DROP_READ))
+        if between is not None:
+            between()
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier("drops"), sql.SQL(", ").join(sql.Identifier(c) for c in DROP_COLUMNS)
+        )
+        with cur.copy(stmt) as cp:
+            while kept:
+                data, n = drops_csv(kept.pop(0))
+                if n:
+                    cp.write(data)
+                drops += n
+    except pa.ArrowException as exc:
+        raise SpoolFileError(f"bad spool data: {exc}", path=path.name) from exc
+    return artifacts, drops
 
 
 # --- connecting and errors ---------------------------------------------------------------
