@@ -1437,69 +1437,69 @@ def _loadavg(v: Any) -> str:
 #: Hand-written analysis of the last full run (kept in the report on re-render).
 FINDINGS = """
 Hand-written from the full run above (the harness keeps this text on re-render; numbers
-are that run's medians).
+are that run's medians). The loader measured here includes commit 6602355 (each row group
+decoded once; drops by Arrow-written CSV COPY). That commit was made on the evidence of the
+previous full run of this harness, in which `load_spool` reached 0.49 of the ceiling with
+2.4 client CPU-s.
 
-**Load vs the ceiling: MISS, 0.49 against 0.83.**
+**Load vs the ceiling: MISS, 0.60 against 0.83 (was 0.49 before 6602355).**
 
 * *The JSON is not the problem.* On one JSON-heavy release (section 3: 29 artifacts of
-  4.6 MB, 8,700 drops), `load_spool` is **1.62x faster** than the ceiling. Binary jsonb input
+  4.6 MB, 8,700 drops), `load_spool` is **1.43x faster** than the ceiling. Binary jsonb input
   costs the server less than text-format COPY of the same documents, which the server has
   to de-escape and parse. The gap comes from the shape of section 2: per release, 4 artifacts
   of about 200 KB of JSON with 150 wheels each (60,000 drops for 82 MB of JSON, the
-  proportions `shared/source-protocol.md` describes).
-* *Client and server do not overlap.* Wall ≈ client CPU + server CPU (4.6 s ≈ 2.4 + 2.2) on
-  this shared 2-core box. With lz4 tables the server needs only 2.2 CPU-s for the whole set,
-  so 2.4 CPU-s in the client halves the throughput. Per spool file the loader waits for the
-  server three times (the end of each of its two COPYs, and COMMIT). With files of about
-  1 MB there is little to overlap between those waits.
-* *Where the client CPU goes* (py-spy `--gil`, section 2). Python holds the GIL for about 25 %
-  of the wall. Of those samples, `etl/pgcopy.py` `drop_rows` (a `to_pylist()` per field,
-  then `zip`) takes 21 % and psycopg's `BinaryFormatter.write_row` 11 %, one Python row
-  per drop. The rest of the client CPU is Parquet decoding outside the GIL, and it is paid
-  twice: `ARTIFACT_READ` includes the nested `drops` column only to count it for
-  `drop_count`. In a side measurement on 47 MB of JSON, reading the artifact columns took
-  0.25 s with `drops` and 0.13 s without.
-* **Suggested fix for `etl/pgcopy.py` / `etl/load.py`, measured here.** The variant
-  "binary COPY, drops via Arrow CSV, one decode" (`benchmarks/ceiling.py: _copy_fast`)
-  reads each row group once, keeps its drops, and writes them with
-  `pyarrow.csv.write_csv` into `COPY drops … (FORMAT csv)`. It is **1.40x faster** than the
-  same client with per-row binary drops: client CPU 2.2 → 1.4 s, 0.68 of the ceiling, and
-  the same checksum over the stored documents and drops. The remaining gap is the per-file waits.
-  Decoding spool file N+1 in a background thread while the server finishes file N would
-  close part of it (pyarrow releases the GIL).
-* Parquet codec: lz4 spool files load in 0.94x the time of zstd and decode about 1.8x
-  faster, at 1.58x the size (still 2.3x smaller than the JSON). `none` gains nothing more.
-  This lever is smaller than the drops path. Switch `ReleaseWriter` to lz4 only if spool
-  disk is cheap.
+  proportions `shared/source-protocol.md` describes). One spool file holds about 1 MB.
+* *Client and server do not overlap.* Wall ≈ client CPU + server CPU (3.96 s ≈ 1.7 + 2.2) on
+  this shared 2-core box. Per spool file the loader waits for the server at the end of each
+  COPY and at COMMIT, and decodes the next file only after that. With about 1 MB per file
+  there is little to overlap between those waits. With lz4 tables the server needs only
+  2.2 CPU-s for the whole set, so the client's 1.7 CPU-s shows almost in full.
+* *Where the client CPU goes now* (py-spy `--gil`). Python holds the GIL for only 20 % of the
+  wall, mostly in psycopg's `copy_to` and Arrow compute wrappers. The per-row Python work
+  on drops is gone (before 6602355, `drop_rows` plus `BinaryFormatter.write_row` were a
+  third of the Python samples). The rest is C code: Parquet decoding, Arrow's CSV writer,
+  libpq sends.
+* **Next step for `etl/load.py`: overlap.** Read and decode spool file N+1 (Parquet, CSV
+  rendering; pyarrow releases the GIL) in a background thread, bounded to one file ahead,
+  while the server finishes file N's COPY and COMMIT. On an idle 2-core box that would bring
+  the wall towards max(client, server) ≈ 2.2 s, the ceiling. The loader's own
+  bookkeeping (ledger, advisory lock, DELETE, claims and moves) is small: the harness's bare
+  client with the same COPY strategy (`copy-fast`, no ledger) takes 3.63 s against the
+  loader's 3.96 s.
+* Parquet codec: lz4 spool files load in 0.98x the time of zstd and uncompressed ones in
+  0.89x, at 1.58x and 4.1x the size. Keep zstd: the codec is no longer a lever worth the
+  disk.
 
-**`--workers 2` into lz4 vs single-connection server COPY into pglz: MISS, 0.86x against 2x.**
-A second connection gives 1.30x (lz4) to 1.41x (pglz). pglz costs the server 1.38x lz4
-here (the notes measured 1.8x on JSON-only data; here the drops, which have no jsonb, are
-a large share of the server's work). Even on an idle box the run needs 4.4 CPU-s
-(client + server), so at least 2.2 s on 2 cores, and the target needs ≤ 1.63 s. The two
-loader threads also share one GIL, and the box's two cores were shared with Postgres and with
-other sessions (load average about 1.7 during the run). On this drop-heavy shape the target
-is out of reach on 2 cores unless the client CPU drops (the fix above: 3.5 CPU-s in total).
-On the JSON-heavy release, one worker already beats the lz4 ceiling.
+**`--workers 2` into lz4 vs single-connection server COPY into pglz: MISS, 1.37x against 2x**
+(was 0.86x before 6602355).
+
+* A second connection gives 1.63x, and two workers reach 0.91 of the single-connection lz4
+  ceiling (1.01 of the pglz one).
+* pglz costs the server 1.50x lz4 here. The notes measured 1.8x on JSON-only data; here
+  the drops, which have no jsonb, are a large share of the server's work.
+* The run needs 3.5 CPU-s (client + server), so at least 1.75 s on two idle cores. The target
+  needs ≤ 1.67 s. On this drop-heavy shape 2x is therefore out of reach on 2 cores unless
+  client or server CPU drops further. With JSON-heavy releases one worker already beats
+  the lz4 ceiling.
 
 **Extract.** Memory is flat: 119 MB at 1,000 releases against 116 MB at 10, of which about
 80 MB is imports (pyarrow, numpy). accumulate-all reaches 2.6 GB. The per-release
 callback stays at 49 MB because it imports no pyarrow: that fixed cost is the price of the
-Parquet spool, not of any data held. Throughput is about one
-core: 955 MB of documents in 80 s of wall took 82 CPU-s (about 12 MB/s), whatever the
-number of fetch threads, because the work is Python under one GIL. Of the Python samples
-(py-spy table above):
+Parquet spool, not of any data held. Throughput is one core: 955 MB of documents took
+91 CPU-s in 91 s of wall, about 10 MB/s, whatever the number of fetch threads. Python holds
+the GIL for 79 % of the wall. Of the Python samples (table above):
 
-* `parse.wheels_to_drops` takes 27 %: `packaging`'s `parse_wheel_filename`, `Version` and
+* `parse.wheels_to_drops` takes 36 %: `packaging`'s `parse_wheel_filename`, `Version` and
   `Tag` for every wheel, plus `_check_text`;
-* `requests` and the transport take about 20 %;
-* `ReleaseWriter.add` takes 17 %: `artifact_table` builds a Python dict per drop, and
+* `constraints_to_json` takes 17 % (`packaging` `Requirement`);
+* `ReleaseWriter.add` takes 13 %: `artifact_table` builds a Python dict per drop, and
   `ContentHasher` runs `format_ts` on every `uploaded_at`;
-* JSON validation (`json.loads`) takes 13 %.
+* JSON validation takes 12 %.
 
 Possible fixes: a regex fast path for well-formed wheel names, with `packaging` as the
-fallback; hashing timestamps as integers (this changes `content_sha256`, so every release
-would be re-applied once); building the drops column-wise.
+fallback; building the drops column-wise; hashing timestamps as integers (this changes
+`content_sha256`, so every release would be re-applied once).
 
 **Measurement notes.**
 
