@@ -962,8 +962,9 @@ def render_graph(tpl: _Template, r: int, *, legacy: bool = False) -> dict[str, A
     return graph
 
 
-def constraints_text(graph: dict[str, Any]) -> str:
-    """fromager ``graph to-constraints``: install-reachable nodes, one line per name."""
+def install_reachable(graph: dict[str, Any]) -> dict[str, set[str]]:
+    """Canonical name -> versions of the nodes reachable from the root by install edges
+    (what ``fromager graph to-constraints`` pins)."""
     reach: dict[str, set[str]] = {}
     stack = [e["key"] for e in graph[""]["edges"]]
     seen: set[str] = set()
@@ -975,6 +976,12 @@ def constraints_text(graph: dict[str, Any]) -> str:
         node = graph[key]
         reach.setdefault(node["canonicalized_name"], set()).add(node["version"])
         stack.extend(e["key"] for e in node["edges"] if e["req_type"] in ("install", "toplevel"))
+    return reach
+
+
+def constraints_text(graph: dict[str, Any]) -> str:
+    """fromager ``graph to-constraints``: install-reachable nodes, one line per name."""
+    reach = install_reachable(graph)
     lines: list[str] = []
     markers_used = 0
     for name in sorted(reach):

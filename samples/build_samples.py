@@ -32,6 +32,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.gensource import install_reachable  # noqa: E402 - the generator's own walk
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SRC = REPO / "samples" / "fromager"  # a copy of ../shared/samples/fromager
 DEFAULT_OUT = REPO / "samples" / "collection"
@@ -304,17 +307,7 @@ def derived_summary(graph: dict[str, Any], arch: str) -> str:
 
 def derived_constraints(graph: dict[str, Any]) -> str:
     """``fromager graph to-constraints``: install-reachable nodes, one pin per name."""
-    found: dict[str, set[str]] = {}
-    stack = [e["key"] for e in graph[""]["edges"]]
-    seen: set[str] = set()
-    while stack:
-        key = stack.pop()
-        if key in seen or key not in graph:
-            continue
-        seen.add(key)
-        node = graph[key]
-        found.setdefault(node["canonicalized_name"], set()).add(node["version"])
-        stack.extend(e["key"] for e in node["edges"] if e["req_type"] in ("install", "toplevel"))
+    found = install_reachable(graph)
     lines = []
     for name in sorted(found):
         versions = sorted(found[name])
