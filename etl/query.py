@@ -11,7 +11,6 @@ Views (over the states asked for, ``ready``, ``loading`` and ``loaded`` by defau
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -155,6 +154,3 @@ def format_table(result: QueryResult, max_width: int = 60) -> str:
     lines.append(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})")
     return "\n".join(lines)
 
-
-def spool_glob(spool: Spool, state: str = "loaded") -> Path:
-    return spool.dir(state) / "*.parquet"

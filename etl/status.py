@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from etl.errors import EtlError
@@ -143,6 +142,3 @@ def render(info: dict[str, Any]) -> str:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
