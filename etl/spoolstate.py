@@ -9,6 +9,8 @@ for releases whose files were pruned.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -44,10 +46,19 @@ class SpoolState:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_DDL)
+        # Setting up (WAL mode, tables) needs an exclusive lock that SQLite's busy timeout
+        # does not wait for: two extractors starting together are serialised by an flock.
+        lock = os.open(path.with_name(path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._db = sqlite3.connect(
+                path, timeout=30, check_same_thread=False, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_DDL)
+        finally:
+            os.close(lock)  # drops the flock
 
     def close(self) -> None:
         with self._lock:
