@@ -26,6 +26,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from etl.pgcopy import DROP_COLUMNS  # the loader's own column list
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {"format": None, "env": {}},
     "small-buffers": {
@@ -78,22 +80,6 @@ def _rows(source_url: str) -> Iterator[Any]:
     from benchmarks.baselines import fetch_release, iter_releases
 
     cols = ("product", "release", "architecture", "variant", "build_id", "built_at")
-    drop_cols = (
-        "product",
-        "release",
-        "architecture",
-        "variant",
-        "filename",
-        "name",
-        "version",
-        "build_tag",
-        "python_tag",
-        "abi_tag",
-        "platform_tag",
-        "sha256",
-        "size",
-        "uploaded_at",
-    )
     with requests.Session() as session:
         for product, url in iter_releases(session, source_url):
             rel = fetch_release(session, product, url)
@@ -113,7 +99,7 @@ def _rows(source_url: str) -> Iterator[Any]:
                 row["build_sequence_summary"], row["drop_count"] = a[8], a[9]
                 yield dlt.mark.with_table_name(row, "artifacts")
             for d in rel.drops:
-                yield dlt.mark.with_table_name(dict(zip(drop_cols, d, strict=True)), "drops")
+                yield dlt.mark.with_table_name(dict(zip(DROP_COLUMNS, d, strict=True)), "drops")
 
 
 def drop_dataset(url: str, variant: str, pipelines_dir: str) -> None:

@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 from etl import parse
 from etl.config import Settings
 from etl.errors import EtlError, FatalFetchError, SpoolFullError
-from etl.source import ByteBudget, Document, ReleaseRef, SourceClient
+from etl.source import ByteBudget, Document, ReleaseRef, SourceClient, Validators
 from etl.spool import Spool, crash_point
 from etl.spoolformat import ArtifactRow
 from etl.spoolstate import SpoolState
@@ -148,8 +148,6 @@ class _Run:
         known = None if self.settings.full else self.state.release(ref.product, ref.version)
         conditional = None
         if known is not None and (known.etag or known.last_modified):
-            from etl.source import Validators
-
             conditional = Validators(known.etag, known.last_modified)
         doc = self.client.get(
             ref.url, release=key, conditional=conditional, group=("release.json", key)
