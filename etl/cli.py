@@ -79,7 +79,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     print(
         f"extract: {len(report.spooled)} spooled, {len(report.unchanged)} unchanged, "
         f"{len(report.failed)} failed; {stats.get('requests', 0)} requests, "
-        f"{human_bytes(stats.get('bytes', 0))} fetched -> {spool.root}/ready"
+        f"{human_bytes(stats.get('bytes', 0))} fetched -> {spool.location}/ready"
     )
     for release, reason in report.failed:
         print(f"  failed {release}: {reason}", file=sys.stderr)
@@ -153,12 +153,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         conninfo = None
         print(f"database unavailable: {exc}", file=sys.stderr)
     info = status.collect(spool, conninfo)
-    print(json.dumps(info, indent=2, default=str) if args.json else status.render(info))
-    return EXIT_FAILED if info["failed"] else EXIT_OK
+    print(json.dumps(info.to_json(), indent=2, default=str) if args.json else status.render(info))
+    return EXIT_FAILED if info.failed else EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from etl import query
+    from etl import inspect as query
 
     spool = Spool(_settings(args).spool_dir)
     states = tuple(args.state) if args.state else query.DEFAULT_STATES

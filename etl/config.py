@@ -20,13 +20,18 @@ def _default_workers() -> int:
     return max(2, min(8, (os.cpu_count() or 2) * 2))
 
 
+def _spool(text: str) -> str | Path:
+    """A spool location: ``s3://bucket/prefix`` as given, anything else a folder."""
+    return text if "://" in text else Path(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know; built once by ``cli.py``."""
 
     source_url: str = ""
     source_token: str | None = field(default=None, repr=False)
-    spool_dir: Path = Path("spool")
+    spool_dir: str | Path = Path("spool")  # a folder, or s3://bucket/prefix
     database_url: str | None = field(default=None, repr=False)
     products: tuple[str, ...] = ()
     workers: int = field(default_factory=_default_workers)
@@ -49,7 +54,7 @@ class Settings:
         base = cls(
             source_url=env.get("ETL_SOURCE_URL") or str(SAMPLE_SOURCE),
             source_token=env.get("ETL_SOURCE_TOKEN") or None,
-            spool_dir=Path(env.get("ETL_SPOOL_DIR") or "spool"),
+            spool_dir=_spool(env.get("ETL_SPOOL_DIR") or "spool"),
             database_url=env.get("DATABASE_URL") or None,
             ca_bundle=env.get("ETL_CA_BUNDLE") or None,
         )
