@@ -39,7 +39,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 
 
 def _database(settings: Settings) -> str:
-    from etl.db import resolve_database_url
+    from etl.db.url import resolve_database_url
 
     return resolve_database_url(settings.database_url)
 
@@ -176,6 +176,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from etl.db import embedded, url
+
+    if args.action == "start":
+        print(embedded.db_start())
+    elif args.action == "stop":
+        print("stopped" if embedded.db_stop() else "not running")
+    elif args.action == "status":
+        st = embedded.db_status()
+        state = f"running (pid {st.pid}) {st.url}" if st.running else "stopped"
+        print(f"{st.data_dir}: {state}" if st.initialised else f"{st.data_dir}: not created")
+    else:
+        print(url.db_url(_settings(args).database_url))
+    return EXIT_OK
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     settings = _settings(args)
     spool = Spool(settings.spool_dir)
@@ -226,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add_db(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--database-url",
-            help="Postgres conninfo (env DATABASE_URL; unset: embedded server in .wheels-etl/)",
+            help="Postgres conninfo (env DATABASE_URL; unset: the embedded server, see `db`)",
         )
 
     e = add("extract", "Fetch releases from the source into spool files (ready/).")
@@ -277,8 +293,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("files", nargs="*", metavar="FILE", help="spool file names or paths")
     r.add_argument("--failed", action="store_true", help="every file in failed/")
     r.add_argument("--loaded", action="store_true", help="every file in loaded/ (after a restore)")
-    r.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     r.set_defaults(func=cmd_replay)
+
+    d = sub.add_parser(
+        "db",
+        help="Manage the embedded PostgreSQL (used when DATABASE_URL is unset).",
+        description="start | stop | status of the embedded PostgreSQL; url prints the "
+        "conninfo commands use (DATABASE_URL if set). Data: $ETL_EMBEDDED_PG_DIR, else the "
+        "per-user data folder.",
+    )
+    d.add_argument("action", choices=["start", "stop", "status", "url"])
+    add_db(d)
+    d.set_defaults(func=cmd_db)
 
     pr = add("prune", "Delete loaded spool files older than an age (never ready/loading/failed).")
     pr.add_argument("--older-than", required=True, help="age such as 12h, 7d, 2w")

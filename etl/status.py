@@ -76,10 +76,10 @@ def collect(spool: Spool, conninfo: str | None) -> dict[str, Any]:
     if conninfo is None:
         return out
     try:
-        from etl import load
+        from etl.db import ledger as db_ledger
 
-        ledger = load.ledger_summary(conninfo)
-        known = load.ledger_names(conninfo)
+        ledger = db_ledger.summary(conninfo)
+        known = db_ledger.names(conninfo)
     except EtlError as exc:
         out["database"] = {"error": str(exc)}
         out["warnings"].append(f"database unreachable: {exc}")
@@ -141,4 +141,3 @@ def render(info: dict[str, Any]) -> str:
     for w in info["warnings"]:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)
-

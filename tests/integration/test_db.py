@@ -26,13 +26,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from etl.db import (
-    SERVER_USER,
-    embedded_server,
-    redact,
-    resolve_database_url,
-    stop_embedded_server,
-)
+from etl.db.embedded import embedded_server, stop_embedded_server
+from etl.db.embedded_root import SERVER_USER
+from etl.db.url import redact, resolve_database_url
 from etl.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,7 +137,7 @@ _CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from etl.db import resolve_database_url
+    from etl.db.url import resolve_database_url
     sys.stdin.readline()  # start line: all children call at the same moment
     print(resolve_database_url(None, data_dir=Path(sys.argv[1])))
     """
@@ -264,21 +260,21 @@ def test_as_a_normal_user(box: Path) -> None:
         import os, sys
         from pathlib import Path
         import psutil, psycopg
-        import etl.db, etl.pgembed
-        etl.pgembed._library()  # import everything while we can still read it
+        import etl.db.embedded, etl.db.embedded_lib, etl.db.url
+        etl.db.embedded_lib.library()  # import everything while we can still read it
         uid, gid = int(sys.argv[2]), int(sys.argv[3])
         if os.geteuid() == 0:
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
         data_dir = Path(sys.argv[1])
-        url = etl.db.resolve_database_url(None, data_dir=data_dir)
+        url = etl.db.url.resolve_database_url(None, data_dir=data_dir)
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
         pid = int((data_dir / "postmaster.pid").read_text().split()[0])
         owner = psutil.Process(pid).uids().real
         modes = [oct(p.stat().st_mode & 0o777) for p in (data_dir.parent, data_dir)]
-        assert etl.db.stop_embedded_server(data_dir)
+        assert etl.db.embedded.stop_embedded_server(data_dir)
         print(owner, *modes)
         """
     )

