@@ -15,12 +15,13 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from psycopg.conninfo import make_conninfo
 
-from etl import load
+from etl import cli, load
 from etl import spoolformat as fmt
 from etl.db import ledger as db_ledger
 from etl.db import releases, schema
-from etl.errors import TransientLoadError
+from etl.errors import ConfigError, TransientLoadError
 from etl.spool import Spool
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
@@ -94,7 +95,7 @@ def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
         "drops": "SELECT * FROM drops ORDER BY 1, 2, 3, 4, 5",
     }
     with psycopg.connect(url) as conn:
-        return {t: conn.execute(q).fetchall() for t, q in queries.items()}  # type: ignore[arg-type]
+        return {t: conn.execute(q).fetchall() for t, q in queries.items()}
 
 
 def ledger(url: str) -> dict[str, tuple[Any, ...]]:
@@ -293,6 +294,9 @@ def test_nul_in_json_fails_with_sidecar_and_others_still_load(spool: Spool, db_u
             0,
         )
     assert bad.name not in ledger(db_url)
+    (failed,) = attempts(db_url, bad.name)  # the failed attempt is on record all the same
+    assert failed["outcome"] == "failed" and failed["sqlstate"] == "22P05"
+    assert "rhai/2.0" in failed["error"] and failed["rows"] == 0
 
 
 def test_truncated_file_fails_with_sidecar(spool: Spool, db_url: str) -> None:
@@ -510,6 +514,25 @@ def test_unreachable_database_raises_transient(spool: Spool) -> None:
     write(spool, two_artifacts())
     with pytest.raises(TransientLoadError):
         run(spool, "host=127.0.0.1 port=1 dbname=x user=postgres connect_timeout=2")
+    assert len(names(spool, "ready")) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"dbname": "no_such_database"}, {"user": "no_such_role"}, {"port": "not-a-port"}],
+    ids=["database", "role", "url"],
+)
+def test_wrong_database_settings_are_configuration_errors(
+    spool: Spool, db_url: str, change: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(spool, two_artifacts())
+    wrong = make_conninfo(db_url, **change)
+    with pytest.raises(ConfigError, match="cannot connect to the database"):
+        run(spool, wrong)
+    assert len(names(spool, "ready")) == 1
+    code = cli.main(["load", "--spool", str(spool.root), "--database-url", wrong])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot connect" in err  # exit 2, one line
     assert len(names(spool, "ready")) == 1
 
 
