@@ -25,12 +25,13 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from etl import pgcopy
 from etl import spoolformat as fmt
+from etl.db import copystream as pgcopy
 
 TABLES = ("releases", "artifacts", "drops")
 RELEASE_COLUMNS = (
@@ -46,6 +47,27 @@ RELEASE_COLUMNS = (
     "loaded_at",
 )
 
+#: Binary COPY types of ``drops`` (the loader sends drops as CSV; the peers here use these).
+DROP_TYPES = ["text"] * 12 + ["int8", "timestamptz"]
+
+
+def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
+    """Python rows for ``pgcopy.DROP_COLUMNS`` from a table of ``pgcopy.DROP_READ`` columns."""
+    drops = tbl.column("drops").combine_chunks()
+    if len(drops) == 0:
+        return
+    parents = pc.list_parent_indices(drops)
+    items = drops.flatten()  # the struct values, honouring offsets
+    if len(items) == 0:
+        return
+    keys = [
+        pc.take(tbl.column(n).combine_chunks(), parents).to_pylist()
+        for n in pgcopy.DROP_COLUMNS[:4]
+    ]
+    by_name = dict(zip(items.type.names, items.flatten(), strict=True))  # offset-aware
+    fields = [by_name[n].to_pylist() for n in pgcopy.DROP_FIELDS]
+    yield from zip(*keys, *fields, strict=True)
+
 
 # --- databases -------------------------------------------------------------------------
 
@@ -58,15 +80,13 @@ def db_url(server_url: str, dbname: str) -> str:
 
 def create_db(server_url: str, dbname: str, compression: str = "auto") -> str:
     """(Re)create ``dbname`` with the wheels-etl tables; returns its conninfo."""
-    from etl.schema import migrate
+    from etl.load import migrate_db
 
     drop_db(server_url, dbname)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     url = db_url(server_url, dbname)
-    with psycopg.connect(url) as conn:
-        migrate(conn, compression)
-        conn.commit()
+    migrate_db(url, compression)
     return url
 
 
@@ -215,7 +235,7 @@ def render_copy_files(spool_dir: str | Path, out_dir: str | Path) -> dict[str, A
                 for row in pgcopy.artifact_rows(tbl):
                     art.write(_text_line(row))
             for tbl in _row_groups(path, pgcopy.DROP_READ):
-                for row in pgcopy.drop_rows(tbl):
+                for row in drop_rows(tbl):
                     drp.write(_text_line(row))
     for p in paths.values():
         os.chmod(p, 0o644)
@@ -288,9 +308,9 @@ def client_copy(url: str, spool_dir: str, format: str = "binary") -> dict[str, A
                         (
                             "drops",
                             pgcopy.DROP_COLUMNS,
-                            pgcopy.DROP_TYPES,
+                            DROP_TYPES,
                             pgcopy.DROP_READ,
-                            pgcopy.drop_rows,
+                            drop_rows,
                         ),
                     ]
                     for table, cols, types, read, conv in specs:
@@ -312,7 +332,7 @@ def client_copy(url: str, spool_dir: str, format: str = "binary") -> dict[str, A
                                 rows += 1
                     with cur.copy(_text_copy_statement("drops", pgcopy.DROP_COLUMNS)) as cp:
                         for tbl in _row_groups(path, pgcopy.DROP_READ):
-                            for row in pgcopy.drop_rows(tbl):
+                            for row in drop_rows(tbl):
                                 cp.write_row(row)
                                 rows += 1
     return {"seconds": time.perf_counter() - t0, "rows": rows + len(files)}
@@ -389,7 +409,7 @@ def executemany_load(url: str, spool_dir: str) -> dict[str, Any]:
                     cur.executemany(art_sql, batch)
                     rows += len(batch)
                 for tbl in _row_groups(path, pgcopy.DROP_READ):
-                    batch = list(pgcopy.drop_rows(tbl))
+                    batch = list(drop_rows(tbl))
                     if batch:
                         cur.executemany(drop_sql, batch)
                     rows += len(batch)

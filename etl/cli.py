@@ -49,7 +49,7 @@ def _settings(args: argparse.Namespace, command: Command) -> Settings:
 
 
 def _database(settings: Settings) -> str:
-    from etl.db import resolve_database_url
+    from etl.db.url import resolve_database_url
 
     return resolve_database_url(settings.database_url)
 
@@ -193,6 +193,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return _load(settings, spool, args)
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from etl.db import embedded, url
+
+    if args.action == "start":
+        print(embedded.db_start())
+    elif args.action == "stop":
+        print("stopped" if embedded.db_stop() else "not running")
+    elif args.action == "status":
+        st = embedded.db_status()
+        state = f"running (pid {st.pid}) {st.url}" if st.running else "stopped"
+        print(f"{st.data_dir}: {state}" if st.initialised else f"{st.data_dir}: not created")
+    else:
+        print(url.db_url(_settings(args, "db").database_url))
+    return EXIT_OK
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     from etl.progress import human_bytes
 
@@ -222,6 +238,10 @@ EXAMPLES: dict[str, str] = {
   wheels-etl replay --failed                         # after fixing the cause
   wheels-etl replay 'rhai~3.0.0~20261001T120000Z~9f86d081.parquet'
   wheels-etl replay --loaded                         # after restoring the database""",
+    "db": """examples:
+  wheels-etl db status                               # where the embedded server lives
+  psql "$(wheels-etl db url)"
+  wheels-etl db stop""",
     "prune": "examples:\n  wheels-etl prune --older-than 7d\n  wheels-etl prune --older-than 12h",
 }
 
@@ -310,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("files", nargs="*", metavar="FILE", help="spool file names or paths")
     r.add_argument("--failed", action="store_true", help="every file in failed/")
     r.add_argument("--loaded", action="store_true", help="every file in loaded/ (after a restore)")
+    d = add("db", "Manage the embedded PostgreSQL used when DATABASE_URL is unset: start, stop, "
+            "status, or print the URL every command uses (data: ETL_EMBEDDED_PG_DIR, else "
+            "the per-user data folder).", cmd_db)  # fmt: skip
+    d.add_argument("action", choices=("start", "stop", "status", "url"))
     pr = add("prune", "Delete loaded spool files older than an age (never ready/loading/failed).",
              cmd_prune)  # fmt: skip
     pr.add_argument("--older-than", required=True, metavar="DURATION",

@@ -35,8 +35,6 @@ def sample_source() -> Path:
 
 #: Shipped sample collection, used when ``ETL_SOURCE_URL`` is not set.
 SAMPLE_SOURCE = sample_source()
-#: Project-local state (embedded Postgres data), git-ignored.
-LOCAL_STATE_DIR = Path(__file__).resolve().parent.parent / ".wheels-etl"
 
 
 def _default_workers() -> int:
@@ -383,6 +381,7 @@ OTHER_VARIABLES: dict[str, str] = {
     "ETL_SOURCE_TOKEN": "bearer token for the source; sent to its own origin only, never logged",
     "ETL_LOG_FORMAT": "log line format: text (default) or json",
     "ETL_LOG_LEVEL": "quiet, normal (default), verbose or debug (like -q, -v, -vv)",
+    "ETL_EMBEDDED_PG_DIR": "embedded PostgreSQL data folder (default: per-user data folder)",
     "ETL_CRASH_AT": "tests only: kill the process at a named point",
 }
 

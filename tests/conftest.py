@@ -1,7 +1,7 @@
 """Shared fixtures: a real Postgres database per test (never mocked, never skipped).
 
 The server is ``ETL_TEST_DATABASE_URL`` or ``DATABASE_URL`` when set; otherwise the
-embedded PostgreSQL that wheels-etl itself uses (``etl.db.embedded_server``), started once
+embedded PostgreSQL that wheels-etl itself uses (``etl.db.embedded.embedded_server``), started once
 per test session in a temporary folder.  Each test gets a database of its own.
 """
 
@@ -25,7 +25,7 @@ def pg_server_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from etl.db import embedded_server
+    from etl.db.embedded import embedded_server
 
     with (
         tempfile.TemporaryDirectory(prefix="wheels-etl-test-pg-") as tmp,

@@ -341,7 +341,7 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
     """A PostgreSQL server of the test's own (the embedded one wheels-etl ships) is stopped
     while the loader is inside a COPY, then started again: the loader retries, the file it
     held goes back to ready and is loaded again; nothing fails, nothing is lost or doubled."""
-    from etl.pgembed import start_server, stop_embedded_server
+    from etl.db.embedded import start_server, stop_embedded_server
 
     # under /tmp itself: as root, the server's own account must be able to enter the folders
     parent = Path(tempfile.mkdtemp(prefix="wheels-etl-restart-"))

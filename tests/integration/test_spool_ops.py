@@ -94,8 +94,11 @@ def _data(db: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _ledger(db: str) -> dict[str, tuple[str, int]]:
+    """(outcome of the latest load, number of loads) per file."""
     with psycopg.connect(db) as conn:
-        rows = conn.execute("SELECT file_name, outcome, load_count FROM spool_files").fetchall()
+        rows = conn.execute(
+            "SELECT file_name, last_outcome, load_count FROM spool_files"
+        ).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
@@ -126,6 +129,10 @@ def test_replay_of_loaded_files_is_idempotent_and_keeps_newer_data(
     assert "replay: 1 file(s) back in ready/" in again.stdout
     assert _data(db_url) == before  # the newer data stays, not a row touched
     assert _ledger(db_url)[old] == ("superseded", 2)
+    with psycopg.connect(db_url) as conn:  # what applied the data stays on record
+        assert conn.execute(
+            "SELECT outcome FROM spool_files WHERE file_name = %s", [old]
+        ).fetchone() == ("applied",)
 
     path = _dir(spool, "loaded") / new  # by path, two at once
     again = _cli(spool, db_url, "replay", str(path), other)

@@ -14,7 +14,7 @@ import pytest
 from benchmarks.gensource import GenSpec, generate
 from etl import spoolformat as fmt
 from etl.load import load_file, load_spool, migrate_db
-from etl.pgcopy import connect
+from etl.db.connect import connect
 from etl.spool import Attempt, Spool
 from etl.spoolstore.s3 import S3Store
 from tests.support.compare import counts, db_snapshot, diff, expected_snapshot

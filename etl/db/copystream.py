@@ -1,14 +1,13 @@
-"""The loader's psycopg plumbing: binary COPY of spool row groups, connecting, errors.
+"""COPY streaming: one spool file's row groups into ``artifacts`` and ``drops``.
 
 The JSON documents travel as the bytes already in the spool file: jsonb's binary wire
 format is a version byte ``0x01`` followed by the JSON text, so a dumper that prefixes
-that byte avoids both a ``json.loads`` and a ``json.dumps`` per document (see
-/work/shared/notes/ingest-measurements.md, method #3).
+that byte avoids both a ``json.loads`` and a ``json.dumps`` per document.  The drops go
+as CSV written by Arrow's C++ writer (no Python object per drop).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,17 +20,11 @@ from psycopg.adapt import Buffer, Dumper
 from psycopg.pq import Format
 
 from etl import spoolformat as fmt
-from etl.errors import FatalLoadError, LoadError, SpoolFileError, TransientLoadError
+from etl.errors import SpoolFileError
 from etl.spool import SpoolName
 from etl.spoolformat import JSON_COLUMNS
 
 JSONB_OID = 3802
-_TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
-_FATAL_CONNECT = re.compile(
-    r"does not exist|authentication failed|no password supplied|pg_hba\.conf|"
-    r"permission denied|invalid (connection option|dsn|integer value|sslmode)",
-    re.IGNORECASE,
-)
 
 ARTIFACT_COLUMNS = (
     "product",
@@ -58,7 +51,6 @@ DROP_FIELDS = (
     "uploaded_at",
 )
 DROP_COLUMNS = ("product", "release", "architecture", "variant", *DROP_FIELDS)
-DROP_TYPES = ["text"] * 12 + ["int8", "timestamptz"]
 
 #: Parquet columns each COPY pass reads (the other pass's columns are never decoded).
 ARTIFACT_READ = ["product", "release", "architecture", "variant", "build_id", "built_at"]
@@ -105,21 +97,6 @@ def artifact_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
     cols += [_col(tbl, n).cast(pa.large_binary()).to_pylist() for n in JSON_COLUMNS]
     cols.append(counts.to_pylist())
     yield from zip(*cols, strict=True)
-
-
-def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
-    """Rows for :data:`DROP_COLUMNS` from a table of :data:`DROP_READ` columns."""
-    drops = _col(tbl, "drops")
-    if len(drops) == 0:
-        return
-    parents = pc.list_parent_indices(drops)
-    items = drops.flatten()  # the struct values, honouring offsets
-    if len(items) == 0:
-        return
-    keys = [pc.take(_col(tbl, n), parents).to_pylist() for n in DROP_COLUMNS[:4]]
-    by_name = dict(zip(items.type.names, items.flatten(), strict=True))  # offset-aware
-    fields = [by_name[n].to_pylist() for n in DROP_FIELDS]
-    yield from zip(*keys, *fields, strict=True)
 
 
 def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
@@ -208,37 +185,3 @@ def copy_release(
     except pa.ArrowException as exc:
         raise SpoolFileError(f"bad spool data: {exc}", path=name) from exc
     return artifacts, drops
-
-
-# --- connecting and errors ---------------------------------------------------------------
-
-
-def connect(conninfo: str) -> psycopg.Connection[Any]:
-    """An autocommit connection; unreachable server → Transient, bad settings → Fatal."""
-    try:
-        return psycopg.connect(conninfo, autocommit=True)
-    except psycopg.Error as exc:
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if isinstance(exc, psycopg.ProgrammingError) or _FATAL_CONNECT.search(str(exc)):
-            raise FatalLoadError(f"cannot connect to the database: {text}") from exc
-        raise TransientLoadError(f"database unavailable: {text}") from exc
-
-
-def classify(
-    exc: psycopg.Error, conn: psycopg.Connection[Any] | None, *, release: str, path: str
-) -> LoadError:
-    """A psycopg error as Transient (Postgres went away) or Fatal (the content is bad)."""
-    state = exc.sqlstate
-    transient = (
-        isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-        or (state is not None and state[:2] in _TRANSIENT_CLASSES)
-        or (conn is not None and (conn.closed or conn.broken))
-    )
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-    message = f"{type(exc).__name__}: {lines[0]}"
-    context = (getattr(exc.diag, "context", None) or "").splitlines()
-    where = [c for c in context if c.startswith("COPY ")] or context[:1]
-    if where:  # e.g. "COPY artifacts, line 3, column dependency_graph"
-        message += f" ({where[0]})"
-    cls = TransientLoadError if transient else FatalLoadError
-    return cls(message, release=release, path=path, sqlstate=state)
