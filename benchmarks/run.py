@@ -243,8 +243,8 @@ def source_server(root: Path) -> Iterator[str]:
 
 
 def generate(root: Path, releases: int, shape: dict[str, int], seed: int = 1) -> dict[str, Any]:
-    from benchmarks.gensource import GenSpec
-    from benchmarks.gensource import generate as gen
+    from tests.support.gen import GenSpec
+    from tests.support.gen import generate as gen
 
     if root.exists():
         shutil.rmtree(root)
@@ -900,7 +900,7 @@ def render_report(res: dict[str, Any], out_dir: Path) -> str:
         body += [
             "## 1. Extract: peak memory vs number of releases",
             "",
-            f"Source: `benchmarks.gensource`, one product, {shape.get('artifacts')} artifacts"
+            f"Source: `tests.support.gen`, one product, {shape.get('artifacts')} artifacts"
             f" per release, {shape.get('packages')} packages per graph, {shape.get('drops')}"
             f" wheels per artifact ({sizes_txt} of documents), served over HTTP by"
             " `tests/support/httpserver.SourceServer` in its own process.",

@@ -20,11 +20,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, iter_expected
 from etl.load import load_spool
 from etl.spool import STATES, Spool, SpoolName
-from tests.support.compare import db_snapshot, diff, expected_snapshot
+from tests.support.gen import GenSpec, generate
 from tests.support.httpserver import SourceServer
+from tests.support.oracle import db_snapshot, diff, expected_snapshot, iter_expected
 from tests.support.procs import (
     EXTRACT_TIMES,
     LOAD_TIMES,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, mutate_release
 from etl.config import SAMPLE_SOURCE, Settings
 from etl.extract import ExtractReport, extract
 from etl.load import LoadReport, load_spool
 from etl.spool import Spool
-from tests.support.compare import counts, db_snapshot, diff, expected_snapshot
+from tests.support.gen import GenSpec, generate, mutate_release
 from tests.support.httpserver import Fault, SourceServer
+from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
 
 
 def settings(url: str, spool: Path, **kw: object) -> Settings:

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, iter_release_entries, mutate_release
 from etl import load, status
 from etl.config import Settings
 from etl.extract import ExtractReport, extract
 from etl.spool import STATES, Spool, SpoolName
 from etl.spoolstate import SpoolState
+from tests.support.gen import GenSpec, generate, iter_release_entries, mutate_release
 from tests.support.httpserver import SourceServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,12 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, iter_expected
 from etl import spoolformat as fmt
 from etl.load import load_spool
 from etl.progress import human_bytes
 from etl.spool import Spool, SpoolName
-from tests.support.compare import db_snapshot, diff, expected_snapshot
+from tests.support.gen import GenSpec, generate
+from tests.support.oracle import db_snapshot, diff, expected_snapshot, iter_expected
 from tests.support.procs import (
     REPO,
     Result,
