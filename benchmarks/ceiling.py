@@ -53,7 +53,7 @@ RELEASE_COLUMNS = (
 def db_url(server_url: str, dbname: str) -> str:
     params = conninfo_to_dict(server_url)
     params["dbname"] = dbname
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def create_db(server_url: str, dbname: str, compression: str = "auto") -> str:
@@ -97,14 +97,16 @@ def reset_tables(url: str, *, checkpoint: bool = True) -> None:
             conn.execute("CHECKPOINT")
 
 
+def _scalar(conn: psycopg.Connection[Any], query: sql.Composed) -> int:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def table_counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         return {
-            t: int(
-                conn.execute(
-                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))
-                ).fetchone()[0]
-            )  # type: ignore[index]
+            t: _scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t)))
             for t in TABLES
         }
 
@@ -189,7 +191,8 @@ def _text_field(value: Any) -> str:
         return value.isoformat()
     elif not isinstance(value, str):
         return str(value)
-    return value.translate(_ESC)
+    text: str = value
+    return text.translate(_ESC)
 
 
 def _text_line(row: tuple[Any, ...]) -> str:
