@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from etl.config import SAMPLE_SOURCE, Settings
 from etl.extract import ExtractReport, extract
 from etl.load import LoadReport, load_spool
 from etl.spool import Spool
+from tests.support.cli import cli_env, run_cli
 from tests.support.gen import GenSpec, generate, mutate_release
 from tests.support.httpserver import Fault, SourceServer
 from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
@@ -144,20 +143,11 @@ def test_failing_release_does_not_stop_the_others(
 
 
 def test_cli_end_to_end_exit_codes(generated: Path, tmp_path: Path, db_url: str) -> None:
-    env = {
-        "ETL_SOURCE_URL": str(generated),
-        "ETL_SPOOL_DIR": str(tmp_path / "spool"),
-        "DATABASE_URL": db_url,
-        "PATH": "/usr/bin:/bin",
-    }
+    env = cli_env(
+        source=generated, spool=tmp_path / "spool", database_url=db_url, PATH="/usr/bin:/bin"
+    )
     for command in (["extract"], ["load"], ["status", "--json"]):
-        out = subprocess.run(
-            [sys.executable, "-m", "etl", *command],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        out = run_cli(*command, env=env)
         assert out.returncode == 0, (command, out.stdout, out.stderr)
     info = json.loads(out.stdout)
     assert info["states"]["loaded"]["files"] == 10 and info["states"]["ready"]["files"] == 0

@@ -20,6 +20,7 @@ from etl import load, schema
 from etl import spoolformat as fmt
 from etl.errors import TransientLoadError
 from etl.spool import Spool
+from tests.support.env import child_env
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -57,7 +58,7 @@ def artifact(
         build_id=build_id,
         built_at=T0 - timedelta(hours=1),
         dependency_graph=json.dumps(graph),
-        constraints_file=json.dumps({"format": "text", "text": "torch==2.5\n\tx\\\"é"}),
+        constraints_file=json.dumps({"format": "text", "text": 'torch==2.5\n\tx\\"é'}),
         build_sequence_summary=json.dumps([{"step": 1, "name": "ünïcode"}]),
         drops=drops,
     )
@@ -92,7 +93,7 @@ def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
         "drops": "SELECT * FROM drops ORDER BY 1, 2, 3, 4, 5",
     }
     with psycopg.connect(url) as conn:
-        return {t: conn.execute(q).fetchall() for t, q in queries.items()}  # type: ignore[arg-type]
+        return {t: conn.execute(q).fetchall() for t, q in queries.items()}
 
 
 def ledger(url: str) -> dict[str, tuple[Any, ...]]:
@@ -150,12 +151,24 @@ def test_file_loads_and_database_equals_it(spool: Spool, db_url: str) -> None:
             " abi_tag, platform_tag, sha256, size, uploaded_at FROM drops"
         ).fetchall()
     assert rel == (
-        T0, meta.extracted_at, meta.content_sha256, path.name, "file:///src/rhai/3.0", 2, 3, True
+        T0,
+        meta.extracted_at,
+        meta.content_sha256,
+        path.name,
+        "file:///src/rhai/3.0",
+        2,
+        3,
+        True,
     )
     want_arts = [
         (
-            r.architecture, r.variant, r.build_id, r.built_at, json.loads(r.dependency_graph or ""),
-            json.loads(r.constraints_file or ""), json.loads(r.build_sequence_summary or ""),
+            r.architecture,
+            r.variant,
+            r.build_id,
+            r.built_at,
+            json.loads(r.dependency_graph or ""),
+            json.loads(r.constraints_file or ""),
+            json.loads(r.build_sequence_summary or ""),
             len(r.drops),
         )
         for r in rows
@@ -163,8 +176,18 @@ def test_file_loads_and_database_equals_it(spool: Spool, db_url: str) -> None:
     assert sorted(arts, key=repr) == sorted(want_arts, key=repr)
     want_drops = sorted(
         (
-            r.architecture, r.variant, d.filename, d.name, d.version, d.build_tag, d.python_tag,
-            d.abi_tag, d.platform_tag, d.sha256, d.size, d.uploaded_at,
+            r.architecture,
+            r.variant,
+            d.filename,
+            d.name,
+            d.version,
+            d.build_tag,
+            d.python_tag,
+            d.abi_tag,
+            d.platform_tag,
+            d.sha256,
+            d.size,
+            d.uploaded_at,
         )
         for r in rows
         for d in r.drops
@@ -191,7 +214,9 @@ def test_newer_file_replaces_release_exactly(spool: Spool, db_url: str) -> None:
     newer_rows = [
         # aarch64/cuda removed; b-2.0 withdrawn; a new wheel; the graph changed
         artifact(
-            "x86_64", "cpu", drops=(drop("a-1.0-x.whl", size=1), drop("d-3.0-x.whl", size=4)),
+            "x86_64",
+            "cpu",
+            drops=(drop("a-1.0-x.whl", size=1), drop("d-3.0-x.whl", size=4)),
             graph={"nodes": {"torch": ["numpy", "sympy"]}},
         ),
     ]
@@ -349,7 +374,7 @@ def test_sigkill_at_crash_points_then_next_run_finishes(
         "import sys; from pathlib import Path; from etl import load; from etl.spool import Spool;"
         "load.load_spool(Spool(Path(sys.argv[1])), sys.argv[2], retry_seconds=0)"
     )
-    env = {**os.environ, "ETL_CRASH_AT": point}
+    env = child_env(ETL_CRASH_AT=point)
     proc = subprocess.run(
         [sys.executable, "-c", code, str(spool.root), db_url], env=env, timeout=120, check=False
     )
@@ -417,9 +442,7 @@ def test_terminated_connection_is_retried_within_the_run(spool: Spool, db_url: s
     assert names(spool, "loaded") == {p.name for p in paths}
 
 
-def test_connection_terminated_inside_the_transaction_is_retried(
-    spool: Spool, db_url: str
-) -> None:
+def test_connection_terminated_inside_the_transaction_is_retried(spool: Spool, db_url: str) -> None:
     path = write(spool, two_artifacts())
     load.migrate_db(db_url)
     events: list[load.LoadEvent] = []
@@ -580,4 +603,3 @@ def test_ledger_summary_and_names(spool: Spool, db_url: str) -> None:
     assert (summary["releases"], summary["artifacts"], summary["drops"]) == (2, 4, 6)
     json.dumps(summary)
     assert load.ledger_names(db_url) == {a.name, b.name}
-

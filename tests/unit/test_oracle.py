@@ -14,7 +14,7 @@ from packaging.utils import parse_wheel_filename
 
 from tests.support.oracle import split_wheel_name
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "collection"
+SAMPLES = Path(__file__).resolve().parents[2] / "etl" / "sample_collection"
 
 
 def _sample_filenames() -> list[str]:

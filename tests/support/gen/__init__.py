@@ -12,7 +12,7 @@ read as a directory::
     <product>/<version>/<arch>/<variant>/build-sequence-summary.json    one-line JSON array
     <product>/<version>/<arch>/<variant>/wheels.json                    PEP 691 ``files``
 
-The content imitates real fromager output (see ``samples/collection`` for the real thing):
+The content imitates real fromager output (see ``etl/sample_collection`` for the real thing):
 package names come from real stacks (the e2e AI stack, webstack) plus derived
 ``<name>-plugin-N`` names, versions are real-looking and move forward from release to
 release, dependency edges use the same ``req_type`` mix (build-system, build-backend,

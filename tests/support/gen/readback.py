@@ -1,4 +1,4 @@
-"""Reading a tree back (any protocol tree on disk, including samples/collection)."""
+"""Reading a tree back (any protocol tree on disk, including etl/sample_collection)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 
 # --------------------------------------------------------------------------------------
-# Reading a tree back (any protocol tree on disk, including samples/collection)
+# Reading a tree back (any protocol tree on disk, including etl/sample_collection)
 # --------------------------------------------------------------------------------------
 def resolve(doc_path: Path, url: str, root: Path) -> Path:
     """The file a relative URL inside ``doc_path`` names (file trees only)."""
