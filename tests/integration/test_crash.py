@@ -8,11 +8,12 @@ Run with ``-s`` to see the kill-loop summary lines.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import shutil
+import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,7 +293,7 @@ def test_load_survives_backends_terminated_mid_load(
                     " AND state IN ('idle in transaction', 'active') AND query ILIKE 'COPY%'"
                 ).fetchall()
                 terminated += sum(1 for r in rows if r[0])
-                _pause()
+                _pause(proc)
         result = wait_cli(proc)
         assert result.returncode == 0, result
         assert terminated >= 1
@@ -320,7 +321,7 @@ def test_connection_dropped_with_no_retry_sends_files_back_to_ready(
                     " AND state IN ('idle in transaction', 'active') AND query ILIKE 'COPY%'"
                 ).fetchall()
                 terminated += sum(1 for r in rows if r[0])
-                _pause()
+                _pause(proc)
         result = wait_cli(proc)
         assert terminated == 1
         assert result.returncode == 3, result
@@ -358,7 +359,7 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
                         " AND state IN ('idle in transaction', 'active') AND query ILIKE 'COPY%'"
                     ).fetchall()
                 )
-                _pause()
+                _pause(proc)
         assert copying, "the load ended before a COPY was seen"
         assert stop_embedded_server(data_dir)
         assert start_server(data_dir) == url
@@ -373,8 +374,12 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def _pause() -> None:
-    threading.Event().wait(0.005)  # polling pace only; nothing asserted about time
+def _pause(proc: subprocess.Popen[str]) -> None:
+    """Between two looks at pg_stat_activity: wait on the loader's exit (wakes at once when
+    it ends), for at most 5 ms.  Postgres has no event another session receives when a COPY
+    starts (NOTIFY is delivered at commit), so the look itself stays a poll."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=0.005)
 
 
 # --- random kills ---------------------------------------------------------------------------
