@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ceiling, measure
+from benchmarks import benchdb, measure
 from benchmarks.measure import Measurement
 from benchmarks.profiling import summarize_profile
 
@@ -107,7 +107,7 @@ class Bench:
     # databases
     def db(self, name: str, compression: str = "auto") -> str:
         full = f"wetl_bench_{name}"
-        url = ceiling.create_db(self.server_url, full, compression)
+        url = benchdb.create_db(self.server_url, full, compression)
         if full not in self.dbs:
             self.dbs.append(full)
         return url
@@ -115,7 +115,7 @@ class Bench:
     def drop_dbs(self) -> None:
         for name in self.dbs:
             with contextlib.suppress(Exception):
-                ceiling.drop_db(self.server_url, name)
+                benchdb.drop_db(self.server_url, name)
 
     def m_py(
         self, target: str, kw: dict[str, Any], db: str | None = None, **extra: Any

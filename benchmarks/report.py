@@ -88,7 +88,7 @@ def before_after(previous: Numbers | None, numbers: Numbers) -> list[str]:
                 info["what"],
                 fmt(bv, 2) + unit if bv == bv else "-",
                 fmt(av, 2) + unit if av == av else "-",
-                fmt(change * 100, 0) + " %" if change == change else "-",
+                "-" if change != change else "0 %" if verdict == "same" else f"{change:+.0%}",
                 verdict,
             ]
         )

@@ -9,50 +9,20 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from benchmarks.harness import REPO
 
 
 def serve(root: str) -> int:
-    """Print the URL, serve until stdin closes."""
-    try:
-        sys.path.insert(0, str(REPO))
-        from tests.support import httpserver
-        from tests.support.httpserver import SourceServer
+    """Print the URL (the parent's readiness signal), serve until stdin closes."""
+    sys.path.insert(0, str(REPO))
+    from tests.support.httpserver import SourceServer
 
-        # The handler writes headers and body in two send()s on a keep-alive connection:
-        # with Nagle on, every response then waits for the client's delayed ACK (~40 ms).
-        httpserver._Handler.disable_nagle_algorithm = True
-        server: Any = SourceServer(Path(root))
-        url = server.url
-
-        def trim() -> None:  # the test server records every request; we do not need that
-            while True:
-                time.sleep(2)
-                with server._lock:
-                    server.requests.clear()
-
-        import threading
-
-        threading.Thread(target=trim, daemon=True).start()
-    except ImportError:  # fallback: a plain static server
-        import functools
-        import threading
-        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-        class Quiet(SimpleHTTPRequestHandler):
-            def log_message(self, *a: Any) -> None:
-                pass
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=root))
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    print(url, flush=True)
-    sys.stdin.read()
+    with SourceServer(Path(root), record=False) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
     return 0
 
 

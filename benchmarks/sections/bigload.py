@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ceiling
+from benchmarks import benchdb, ceiling, spoolfiles
 from benchmarks.harness import ETL, Bench, generate, log
 from benchmarks.mdtable import MB, Target, fmt, med, median, ok_runs, ratios, table
 from benchmarks.sections import Rendered, Section, target_metrics
@@ -29,7 +29,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     for label, target in zip(("small", "big"), cfg.big_json_bytes, strict=True):
         sp = bench.work / f"spool-big-{label}"
         shutil.rmtree(sp, ignore_errors=True)
-        info = ceiling.big_release(str(tree), str(sp), target)
+        info = spoolfiles.big_release(str(tree), str(sp), target)
         out["files"][label] = info
         log(
             f"  {label}: {info['artifacts']} artifacts, {info['json_bytes'] / MB:.0f} MB JSON,"
@@ -37,14 +37,14 @@ def measure(bench: Bench) -> dict[str, Any]:
         )
         out["runs"][label] = []
         for _ in range(cfg.big_repeats):
-            ceiling.reset_tables(url, checkpoint=True)
-            fresh = ceiling.fresh_spool(sp / "ready", spool_run)
+            benchdb.reset_tables(url, checkpoint=True)
+            fresh = spoolfiles.fresh_spool(sp / "ready", spool_run)
             m = bench.m_cmd(
                 [ETL, "load", "--spool", str(fresh), "--database-url", url],
                 db="wetl_bench_big",
             )
             rec = m.to_dict()
-            counts = ceiling.table_counts(url)
+            counts = benchdb.table_counts(url)
             rec["counts"] = counts
             if counts["artifacts"] != info["artifacts"]:
                 rec["error"] = (rec["error"] or "") + f" wrong counts {counts}"
@@ -53,7 +53,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         if label == "small":
             out["vs_ceiling"] = _vs_ceiling(bench, url, sp, spool_run)
         shutil.rmtree(sp, ignore_errors=True)
-    ceiling.reset_tables(url, checkpoint=False)
+    benchdb.reset_tables(url, checkpoint=False)
     shutil.rmtree(spool_run, ignore_errors=True)
     shutil.rmtree(tree, ignore_errors=True)
     return out
@@ -66,7 +66,7 @@ def _vs_ceiling(bench: Bench, url: str, sp: Path, spool_run: Path) -> dict[str, 
     runs: dict[str, list[dict[str, Any]]] = {"ceiling-lz4": [], "etl-w1-lz4": []}
     for r in range(max(2, bench.cfg.big_repeats)):
         for name in sorted(runs, reverse=bool(r % 2)):
-            ceiling.reset_tables(url, checkpoint=True)
+            benchdb.reset_tables(url, checkpoint=True)
             os.sync()
             if name == "ceiling-lz4":
                 m = bench.m_py(
@@ -75,7 +75,7 @@ def _vs_ceiling(bench: Bench, url: str, sp: Path, spool_run: Path) -> dict[str, 
                     db="wetl_bench_big",
                 )
             else:
-                fresh = ceiling.fresh_spool(sp / "ready", spool_run)
+                fresh = spoolfiles.fresh_spool(sp / "ready", spool_run)
                 m = bench.m_py(
                     "benchmarks.ceiling:etl_load",
                     {"url": url, "spool_dir": str(fresh), "workers": 1},

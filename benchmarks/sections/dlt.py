@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ceiling, plots
+from benchmarks import benchdb, plots
 from benchmarks.harness import ETL, Bench, generate, log
 from benchmarks.mdtable import MB, Target, fmt, med, median, ok_runs, ratios, table
 from benchmarks.sections import Rendered, Section, target_metrics
@@ -34,7 +34,7 @@ def measure(bench: Bench) -> dict[str, Any]:
             order = order[r % len(order) :] + order[: r % len(order)]
             for name in order:
                 if name == "wheels-etl":
-                    ceiling.reset_tables(url, checkpoint=True)
+                    benchdb.reset_tables(url, checkpoint=True)
                     spool = bench.work / "spool-e2e"
                     shutil.rmtree(spool, ignore_errors=True)
                     e = bench.m_cmd(
@@ -43,7 +43,7 @@ def measure(bench: Bench) -> dict[str, Any]:
                     lo = bench.m_cmd(
                         [ETL, "load", "--spool", str(spool), "--database-url", url], db=dbname
                     )
-                    counts = ceiling.table_counts(url)
+                    counts = benchdb.table_counts(url)
                     rec = {
                         "wall_s": e.wall_s + lo.wall_s,
                         "peak_rss_mb": max(e.peak_rss_mb, lo.peak_rss_mb),
@@ -57,7 +57,7 @@ def measure(bench: Bench) -> dict[str, Any]:
                 else:
                     v = name.split(" ", 1)[1]
                     dlt_peer.drop_dataset(url, v, str(pipes))
-                    ceiling.reset_tables(url, checkpoint=True)
+                    benchdb.reset_tables(url, checkpoint=True)
                     m = bench.m_py(
                         "benchmarks.dlt_peer:run_dlt",
                         {
@@ -77,7 +77,7 @@ def measure(bench: Bench) -> dict[str, Any]:
                     f"  {name:<18} wall={rec['wall_s']:6.1f}s rss={rec['peak_rss_mb']:6.0f} MB"
                     f" counts={rec.get('counts')} {rec.get('error') or ''}"
                 )
-    ceiling.reset_tables(url, checkpoint=False)
+    benchdb.reset_tables(url, checkpoint=False)
     shutil.rmtree(pipes, ignore_errors=True)
     shutil.rmtree(tree, ignore_errors=True)
     return {

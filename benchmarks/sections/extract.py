@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ceiling, plots
+from benchmarks import benchdb, plots
 from benchmarks.harness import ETL, Bench, generate, log
 from benchmarks.mdtable import MB, Target, fmt, med, median, ok_runs, table
 from benchmarks.profiling import profile_md
@@ -42,14 +42,14 @@ def measure(bench: Bench) -> dict[str, Any]:
                         got = len(list((spool / "ready").glob("*.parquet")))
                         shutil.rmtree(spool, ignore_errors=True)
                     else:
-                        ceiling.reset_tables(url_db, checkpoint=True)
+                        benchdb.reset_tables(url_db, checkpoint=True)
                         fn = "accumulate_all" if name == "accumulate-all" else "per_release"
                         m = bench.m_py(
                             f"benchmarks.baselines:{fn}",
                             {"source_url": src, "url": url_db},
                             db=dbname,
                         )
-                        got = ceiling.table_counts(url_db)["releases"]
+                        got = benchdb.table_counts(url_db)["releases"]
                     rec = m.to_dict()
                     rec["releases_done"] = got
                     if got != size:
@@ -66,7 +66,7 @@ def measure(bench: Bench) -> dict[str, Any]:
                 profile = bench.profile(argv, "extract")
                 shutil.rmtree(spool, ignore_errors=True)
         shutil.rmtree(tree, ignore_errors=True)
-    ceiling.reset_tables(url_db, checkpoint=False)
+    benchdb.reset_tables(url_db, checkpoint=False)
     return {"runs": runs, "trees": trees, "shape": cfg.extract_shape, "profile": profile}
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ceiling, plots
+from benchmarks import benchdb, ceiling, plots, spoolfiles
 from benchmarks.harness import ETL, Bench, generate, log
 from benchmarks.mdtable import MB, Target, fmt, med, median, ok_runs, ratios, table
 from benchmarks.measure import Measurement
@@ -46,7 +46,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     ext = bench.m_cmd([ETL, "extract", "--source", str(tree), "--spool", str(base), "--full"])
     if not ext.ok:
         raise RuntimeError(f"extract of the load dataset failed: {ext.error}")
-    totals = ceiling.spool_totals(ceiling.spool_files(base))
+    totals = spoolfiles.spool_totals(spoolfiles.spool_files(base))
     copy_dir = Path("/tmp") / f"wetl-bench-copy-{os.getpid()}"
     rendered = ceiling.render_copy_files(base, copy_dir)
     # codec variants of the same spool (encode and decode measured in own processes)
@@ -54,7 +54,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     none_dir = bench.work / "spool-codec-none"
     shutil.rmtree(none_dir, ignore_errors=True)
     bench.m_py(
-        "benchmarks.ceiling:rewrite_codec",
+        "benchmarks.spoolfiles:rewrite_codec",
         {"src_dir": str(base), "dst_dir": str(none_dir), "codec": "none"},
     )
     for codec in ("zstd", "lz4", "none"):
@@ -66,7 +66,7 @@ def measure(bench: Bench) -> dict[str, Any]:
             out = bench.work / "spool-codec-tmp"
             shutil.rmtree(out, ignore_errors=True)
             m = bench.m_py(
-                "benchmarks.ceiling:rewrite_codec",
+                "benchmarks.spoolfiles:rewrite_codec",
                 {"src_dir": str(none_dir), "dst_dir": str(out), "codec": codec},
             )
             enc.append(m.result.get("seconds", float("nan")))
@@ -76,13 +76,13 @@ def measure(bench: Bench) -> dict[str, Any]:
             else:
                 shutil.rmtree(out, ignore_errors=True)
         dec = [
-            bench.m_py("benchmarks.ceiling:read_spool", {"spool_dir": str(d)}).result.get(
+            bench.m_py("benchmarks.spoolfiles:read_spool", {"spool_dir": str(d)}).result.get(
                 "seconds", float("nan")
             )
             for _ in range(max(1, cfg.load_rounds))
         ]
         codecs[codec] = {
-            "bytes": sum(p.stat().st_size for p in ceiling.spool_files(d)),
+            "bytes": sum(p.stat().st_size for p in spoolfiles.spool_files(d)),
             "encode_s": enc,
             "decode_s": dec,
             "dir": str(d),
@@ -94,7 +94,7 @@ def measure(bench: Bench) -> dict[str, Any]:
 
     def etl(comp: str, workers: int, src: Path) -> Callable[[], Measurement]:
         def go() -> Measurement:
-            fresh = ceiling.fresh_spool(src / "ready", spool_run)
+            fresh = spoolfiles.fresh_spool(src / "ready", spool_run)
             return bench.m_py(
                 "benchmarks.ceiling:etl_load",
                 {"url": url[comp], "spool_dir": str(fresh), "workers": workers},
@@ -145,16 +145,16 @@ def measure(bench: Bench) -> dict[str, Any]:
         random.Random(r).shuffle(order)  # no variant always follows the same one
         for name in order:
             comp, go = variants[name]
-            ceiling.reset_tables(url[comp], checkpoint=True)
+            benchdb.reset_tables(url[comp], checkpoint=True)
             os.sync()  # the previous run's dirty pages are not this run's cost
             m = go()
             rec = m.to_dict()
-            counts = ceiling.table_counts(url[comp])
+            counts = benchdb.table_counts(url[comp])
             rec["counts"] = counts
             if counts["artifacts"] != totals["artifacts"] or counts["drops"] != totals["drops"]:
                 rec["error"] = (rec["error"] or "") + f" wrong row counts {counts}"
             if r == 0:
-                checks[name] = ceiling.json_checksum(url[comp])
+                checks[name] = benchdb.json_checksum(url[comp])
             runs[name].append(rec)
             log(
                 f"  {name:<24} wall={m.wall_s:6.2f}s "
@@ -163,13 +163,13 @@ def measure(bench: Bench) -> dict[str, Any]:
                 f"{'' if not rec['error'] else ' ERROR ' + rec['error'][:200]}"
             )
     for comp in url:
-        ceiling.reset_tables(url[comp], checkpoint=False)
+        benchdb.reset_tables(url[comp], checkpoint=False)
     profile = None
     ratio = ratios(runs, "ceiling-lz4", "etl-w1-lz4")
     if cfg.profile_always or (ratio and median(ratio) < 0.83):
-        ceiling.reset_tables(url["lz4"], checkpoint=True)
+        benchdb.reset_tables(url["lz4"], checkpoint=True)
         profile = _profile_load(bench, url["lz4"], base, spool_run)
-        ceiling.reset_tables(url["lz4"], checkpoint=False)
+        benchdb.reset_tables(url["lz4"], checkpoint=False)
     shutil.rmtree(copy_dir, ignore_errors=True)
     shutil.rmtree(spool_run, ignore_errors=True)
     for c in codecs.values():
@@ -189,7 +189,7 @@ def measure(bench: Bench) -> dict[str, Any]:
 
 
 def _profile_load(bench: Bench, url: str, base: Path, spool_run: Path) -> dict[str, Any]:
-    fresh = ceiling.fresh_spool(base / "ready", spool_run)
+    fresh = spoolfiles.fresh_spool(base / "ready", spool_run)
     kw = {"url": url, "spool_dir": str(fresh), "workers": 1}
     argv = [sys.executable, "-m", "benchmarks.measure", "call"]
     return bench.profile([*argv, "benchmarks.ceiling:etl_load", json.dumps(kw)], "load")

@@ -463,9 +463,9 @@ def test_connection_terminated_inside_the_transaction_is_retried(spool: Spool, d
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                     " AND wait_event = 'advisory' AND state = 'active'"
                 ).fetchall()
-                if waiting:
+                if waiting or not loader.is_alive():
                     break
-                threading.Event().wait(0.01)
+                loader.join(timeout=0.01)  # wakes at once if the loader ends; else look again
             assert len(waiting) == 1
             assert admin.execute(
                 "SELECT pg_terminate_backend(%s, 10000)", [waiting[0][0]]

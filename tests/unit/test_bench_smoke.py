@@ -84,7 +84,8 @@ def fake_results() -> dict[str, object]:
 
 
 def test_modules_import() -> None:
-    for name in ("measure", "baselines", "ceiling", "plots", "dlt_peer", "run", "sourceserver"):
+    names = ("measure", "baselines", "ceiling", "benchdb", "spoolfiles", "plots", "dlt_peer")
+    for name in (*names, "run", "report", "harness", "machine", "sourceserver", "profiling"):
         importlib.import_module(f"benchmarks.{name}")
 
 
@@ -143,6 +144,6 @@ def test_report_shows_before_and_after(tmp_path: Path) -> None:
     assert "## Before / after" in text and "2026-01-01T00:00:00+00:00" in text
     table = text.split("## Before / after", 1)[1].split("\n## ", 1)[0]
     (row,) = [line for line in table.splitlines() if line.startswith("| `wheels-etl load` peak")]
-    assert "| 150.00 MB | 300.00 MB | 100 % | worse |" in row
+    assert "| 150.00 MB | 300.00 MB | +100% | worse |" in row
     write_report(second, out)  # re-rendering the same run keeps the same "before"
     assert out.read_text() == text
