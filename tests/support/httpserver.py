@@ -134,8 +134,10 @@ class SourceServer:
         etag: bool = True,
         last_modified: bool = True,
         tls: tuple[Path, Path] | None = None,
+        record: bool = True,
     ) -> None:
         self.root = root
+        self.record = record  # keep every request in ``requests`` (off: a long-lived server)
         self.gzip = gzip
         self.chunked = chunked
         self.etag = etag
@@ -224,7 +226,8 @@ class SourceServer:
 
     def _take(self, rec: RecordedRequest) -> Fault | None:
         with self._lock:
-            self.requests.append(rec)
+            if self.record:
+                self.requests.append(rec)
             queue = self._scripts.get(rec.target)
             if queue:
                 return queue.popleft()

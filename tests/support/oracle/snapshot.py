@@ -1,8 +1,8 @@
 """Independent oracle: what the database must hold for a source tree, and what it holds.
 
 The expected side is recomputed from the source files with plain ``json`` and the
-generator's own reading of constraints and wheel names (``benchmarks.gensource``), not
-with wheels-etl's code, so a bug in extract or load cannot hide itself.
+oracle's own reading of constraints and wheel names (:mod:`tests.support.oracle.expected`),
+not with wheels-etl's code, so a bug in extract or load cannot hide itself.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 
 import psycopg
 
-from benchmarks.gensource import iter_expected
+from tests.support.oracle.expected import iter_expected
 
 Snapshot = dict[str, Any]
 
