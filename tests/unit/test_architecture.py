@@ -53,7 +53,6 @@ KNOWN_FS: dict[str, str] = {
     "etl.load": "claim.open() is read as Path.open (integrator: rename the claim's reader)",
     "etl.spoolformat": "Parquet reader/writer on streams the spool opens (integrator)",
 }
-KNOWN_TRANSACTIONS: dict[str, str] = {}
 KNOWN_EXCEPTIONS: dict[str, str] = {
     "_Retry": "etl/source/transport.py control-flow exception (source engineer)",
     "InvalidWheelName": "etl/source/wheelname.py derives from ValueError (source engineer)",
@@ -196,15 +195,9 @@ def test_only_load_opens_transactions(graph: EtlGraph) -> None:
     offenders = {
         m.rel: tx
         for name, m in graph.modules.items()
-        if name != LOAD and name not in KNOWN_TRANSACTIONS and (tx := _transactions(m))
+        if name != LOAD and (tx := _transactions(m))
     }
     assert not offenders, f"transactions outside etl/load.py: {offenders}"
-
-
-@pytest.mark.parametrize("module", _xfail_params(KNOWN_TRANSACTIONS))
-def test_known_transaction_is_gone(graph: EtlGraph, module: str) -> None:
-    found = graph.modules.get(module)
-    assert found is None or not _transactions(found)
 
 
 # --- (e): one error tree ------------------------------------------------------------------
