@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 
 from etl.errors import FatalFetchError
 from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE, ArtifactFileKey
+from etl.source.jsontext import JSON_NAMES, BigInt, decode, json_type, loads, parse_json
 from etl.source.wheelname import InvalidWheelName, split_wheel_filename
 from etl.spoolformat import Drop, parse_ts
 
@@ -32,15 +33,6 @@ SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}")
 INT64_MAX = 2**63 - 1
 # pip's rule for comments in requirement files: ``#`` at the start or after whitespace.
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
-_JSON_NAMES = {
-    dict: "object",
-    list: "array",
-    str: "string",
-    int: "integer",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-}
 
 
 def _fail(message: str, *, url: str | None, release: str | None) -> NoReturn:
@@ -50,10 +42,6 @@ def _fail(message: str, *, url: str | None, release: str | None) -> NoReturn:
 def _shown(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _json_type(value: object) -> str:
-    return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
 def check_identifier(
@@ -67,40 +55,6 @@ def check_identifier(
             url=url,
         )
     return value
-
-
-def _decode(data: bytes, *, url: str, release: str | None) -> str:
-    """UTF-8 → text, a leading BOM dropped; errors give the byte offset."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        _fail(f"invalid UTF-8 at byte {exc.start}: {exc.reason}", url=url, release=release)
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def _loads(text: str, *, url: str, release: str | None) -> Any:
-    """Strict JSON (RFC 8259): ``NaN``/``Infinity`` are refused, as Postgres does."""
-
-    def no_constant(name: str) -> NoReturn:
-        _fail(f"malformed JSON: {name} is not valid JSON", url=url, release=release)
-
-    try:
-        return json.loads(text, parse_constant=no_constant)
-    except json.JSONDecodeError as exc:
-        _fail(
-            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-            url=url,
-            release=release,
-        )
-    except RecursionError:
-        _fail("malformed JSON: nested too deeply", url=url, release=release)
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        _fail(f"malformed JSON: {exc}", url=url, release=release)
-
-
-def parse_json(data: bytes, *, url: str, release: str | None = None) -> Any:
-    """Decode UTF-8 JSON; errors give the byte offset (UTF-8) or line and column (JSON)."""
-    return _loads(_decode(data, url=url, release=release), url=url, release=release)
 
 
 def parse_timestamp(
@@ -117,7 +71,7 @@ def parse_timestamp(
         if not RFC3339_RE.fullmatch(value):
             raise ValueError(value)
         return parse_ts(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # 0001-01-01T00:00:00+14:00 is before year 1 UTC
         raise FatalFetchError(
             f"{field} is not an RFC 3339 timestamp: {_shown(value)}", release=release, url=url
         ) from exc
@@ -159,7 +113,7 @@ def _get(
     at = f" in {where}" if where else ""
     if not isinstance(obj, dict):
         _fail(
-            f"{where or 'document'} must be a JSON object, got {_json_type(obj)}",
+            f"{where or 'document'} must be a JSON object, got {json_type(obj)}",
             url=url,
             release=release,
         )
@@ -169,9 +123,15 @@ def _get(
             return None
         if key not in obj:
             _fail(f"missing key {key!r}{at}", url=url, release=release)
+    if isinstance(value, BigInt) and kind is int:
+        _fail(
+            f"key {key!r}{at} is out of range: an integer of {value.digits} digits",
+            url=url,
+            release=release,
+        )
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         _fail(
-            f"key {key!r}{at} must be {_JSON_NAMES[kind]}, got {_json_type(value)}",
+            f"key {key!r}{at} must be {JSON_NAMES[kind]}, got {json_type(value)}",
             url=url,
             release=release,
         )
@@ -234,7 +194,7 @@ def parse_release_doc(doc: Any, *, product: str, version: str, url: str) -> Rele
     for i, item in enumerate(_get(doc, "artifacts", list, where="", **kw)):
         where = f"artifacts[{i}]"
         if not isinstance(item, dict):
-            _fail(f"{where} must be a JSON object, got {_json_type(item)}", **kw)
+            _fail(f"{where} must be a JSON object, got {json_type(item)}", **kw)
         arch, variant = (
             check_identifier(f"{where}.{key}", _get(item, key, str, where=where, **kw), **kw)
             for key in ("architecture", "variant")
@@ -281,7 +241,7 @@ def constraints_to_json(data: bytes, *, url: str, release: str | None = None) ->
     * A direct-URL line (``name @ url``) is fatal: the three keys cannot hold the URL, and
       losing it silently would store a constraint that pins nothing.
     """
-    text = _decode(data, url=url, release=release)
+    text = decode(data, url=url, release=release)
     entries: list[dict[str, str | None]] = []
     for lineno, raw in enumerate(text.split("\n"), start=1):
         line = _COMMENT_RE.sub("", raw.removesuffix("\r"), count=1).strip(" \t")
@@ -384,12 +344,12 @@ def json_document_text(data: bytes, *, url: str, release: str | None = None, exp
     that is accepted here: ``\\u0000`` and lone surrogate escapes (``\\ud800``) inside
     strings.  Those are the loader's to report (the spool file goes to ``failed/``).
     """
-    text = _decode(data, url=url, release=release)
-    value = _loads(text, url=url, release=release)
+    text = decode(data, url=url, release=release)
+    value = loads(text, url=url, release=release)
     if not isinstance(value, expect):
         _fail(
-            f"top-level JSON must be {_JSON_NAMES.get(expect, expect.__name__)}, "
-            f"got {_json_type(value)}",
+            f"top-level JSON must be {JSON_NAMES.get(expect, expect.__name__)}, "
+            f"got {json_type(value)}",
             url=url,
             release=release,
         )
