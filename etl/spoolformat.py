@@ -282,7 +282,7 @@ class SpoolName:
 
     def __str__(self) -> str:
         ts = self.updated_at.astimezone(UTC)
-        text = ts.strftime(_TS_NAME)
+        text = f"{ts.year:04d}" + ts.strftime(_TS_NAME[2:])  # glibc %Y does not pad year 1
         if ts.microsecond:
             text += f".{ts.microsecond:06d}"
         return _SEP.join([self.product, self.release, text + "Z", self.short_hash]) + SUFFIX

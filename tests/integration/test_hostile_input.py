@@ -346,3 +346,28 @@ def test_a_missing_source_exits_2(tmp_path: Path, tree: Path) -> None:
     assert wrong.returncode == 2 and "HTTP 404" in wrong.stderr and "--source" in wrong.stderr
     for out in (missing, empty, wrong):
         assert "Traceback" not in out.stderr
+
+
+def test_the_edges_of_the_valid_range_are_spooled_and_loaded(
+    tree: Path, tmp_path: Path, db_url: str
+) -> None:
+    """Year 1 and year 9999 are valid RFC 3339: spool names (zero-padded years), the
+    spool's memory and the database must all take them."""
+    first, last = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"
+    _edit(tree / "rhai/releases.json", lambda d: d["releases"][1].update(updated_at=first))
+    _edit(tree / "rhai/1.0.1/release.json", lambda d: d.update(updated_at=first))
+    _edit(tree / "rhai/1.0.1/release.json", lambda d: d["artifacts"][0].update(built_at=last))
+    spool_dir = tmp_path / "spool"
+    report = run(tree, spool_dir)
+    assert report.failed == [] and ready_keys(spool_dir) == GOOD | {BAD}
+    assert run(tree, spool_dir).unchanged  # the rerun recognises what it spooled
+    assert ready_keys(spool_dir) == GOOD | {BAD}
+    assert load_spool(Spool(spool_dir), db_url).failed == []
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT extract(year FROM r.updated_at AT TIME ZONE 'UTC'),"
+            " extract(year FROM a.built_at AT TIME ZONE 'UTC')"
+            " FROM releases r JOIN artifacts a USING (product, release)"
+            " WHERE r.release = '1.0.1' AND a.architecture = 'x86_64'"
+        ).fetchone()
+    assert row is not None and (int(row[0]), int(row[1])) == (1, 9999)
