@@ -115,6 +115,15 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
             "CREATE INDEX spool_files_release_idx ON spool_files (product, release)",
         ),
     ),
+    (
+        2,
+        "drops: yanked, yanked_reason, requires_python (PEP 691, when the source gives them)",
+        (
+            "ALTER TABLE drops ADD COLUMN yanked boolean",
+            "ALTER TABLE drops ADD COLUMN yanked_reason text",
+            "ALTER TABLE drops ADD COLUMN requires_python text",
+        ),
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -295,6 +295,10 @@ def _drop(entry: object, where: str, *, url: str, release: str | None) -> Drop:
     if not 0 <= size <= INT64_MAX:
         _fail(f"{where}: size must be between 0 and {INT64_MAX}, got {size}", **kw)
     uploaded = _get(entry, "upload-time", str, where=where, optional=True, **kw)
+    yanked, yanked_reason = _yanked(entry, where, **kw)
+    requires_python = _get(entry, "requires-python", str, where=where, optional=True, **kw)
+    if requires_python is not None:
+        _check_text(requires_python, field=f"{where}: requires-python", **kw)
     return Drop(
         filename=filename,
         name=wheel.name,
@@ -308,7 +312,21 @@ def _drop(entry: object, where: str, *, url: str, release: str | None) -> Drop:
         uploaded_at=None
         if uploaded is None
         else parse_timestamp(uploaded, field=f"{where}: upload-time", **kw),
+        yanked=yanked,
+        yanked_reason=yanked_reason,
+        requires_python=requires_python,
     )
+
+
+def _yanked(entry: Any, where: str, **kw: Any) -> tuple[bool | None, str | None]:
+    """PEP 691 ``yanked``: absent/null → unknown; a boolean; or a string: yanked, with that
+    reason."""
+    value = entry.get("yanked")
+    if value is None or isinstance(value, bool):
+        return value, None
+    if isinstance(value, str):
+        return True, _check_text(value, field=f"{where}: yanked reason", **kw)
+    _fail(f"{where}: 'yanked' must be a boolean or a string, got {json_type(value)}", **kw)
 
 
 def wheels_to_drops(data: bytes, *, url: str, release: str | None = None) -> tuple[Drop, ...]:
@@ -316,7 +334,8 @@ def wheels_to_drops(data: bytes, *, url: str, release: str | None = None) -> tup
 
     ``name`` is PEP 503 normalized, ``version`` is packaging's normal form, ``build_tag``
     and the three tags are the filename's fields as written (compressed tag sets such as
-    ``py2.py3`` kept).  ``upload-time`` may be absent or ``null``; other keys are ignored.
+    ``py2.py3`` kept).  ``upload-time``, ``yanked`` and ``requires-python`` may be absent
+    or ``null``; other keys are ignored.
     """
     doc = parse_json(data, url=url, release=release)
     files = _get(doc, "files", list, where="", url=url, release=release)
