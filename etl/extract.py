@@ -26,6 +26,7 @@ from etl.errors import ConfigError, EtlError, FatalFetchError, SpoolFullError
 from etl.protocol import ARTIFACT_FILE_KEYS, ArtifactFileKey
 from etl.source import ByteBudget, Document, ReleaseRef, SourceClient, Validators
 from etl.source import documents as parse
+from etl.source.constraints import constraints_to_json
 from etl.source.jsontext import parse_json
 from etl.spool import Spool, crash_point
 from etl.spoolformat import ArtifactRow
@@ -255,7 +256,7 @@ class _Run:
             build_id=art.build_id,
             built_at=art.built_at,
             dependency_graph=parse.json_document_text(g.data, url=g.url, release=key, expect=dict),
-            constraints_file=parse.constraints_to_json(c.data, url=c.url, release=key),
+            constraints_file=constraints_to_json(c.data, url=c.url, release=key),
             build_sequence_summary=parse.json_document_text(
                 s.data, url=s.url, release=key, expect=list
             ),

@@ -24,6 +24,7 @@ Rules (PEP 427 and the binary distribution format, as wheels are found in the wi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -31,9 +32,12 @@ from packaging.version import InvalidVersion, Version
 
 __all__ = ["InvalidWheelName", "WheelName", "normalize_name", "split_wheel_filename"]
 
-_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?")
-_BUILD_RE = re.compile(r"[0-9][A-Za-z0-9._]*")
-_TAG_RE = re.compile(r"[A-Za-z0-9_+]+(?:\.[A-Za-z0-9_+]+)*")
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?"
+_BUILD = r"[0-9][A-Za-z0-9._]*"
+_TAG = r"[A-Za-z0-9_+]+(?:\.[A-Za-z0-9_+]+)*"
+_NAME_RE, _BUILD_RE, _TAG_RE = re.compile(_NAME), re.compile(_BUILD), re.compile(_TAG)
+#: All the rules but the version's in one match: the fast path for a well-formed name.
+_WHEEL_RE = re.compile(rf"({_NAME})-([^-]+)(?:-({_BUILD}))?-({_TAG})-({_TAG})-({_TAG})\.whl")
 _SEPARATORS_RE = re.compile(r"[-_.]+")
 
 
@@ -75,8 +79,25 @@ def _normal_version(text: str) -> str:
     return found
 
 
+@functools.lru_cache(maxsize=16384)  # a release's artifacts share many wheels ("none-any")
 def split_wheel_filename(filename: str) -> WheelName:
     """The fields of a wheel file name; raises :class:`InvalidWheelName`."""
+    m = _WHEEL_RE.fullmatch(filename)
+    if m is not None and "__" not in m[1]:
+        name, version, build_tag, python_tag, abi_tag, platform_tag = m.groups()
+        return WheelName(
+            normalize_name(name),
+            _normal_version(version),
+            build_tag,
+            python_tag,
+            abi_tag,
+            platform_tag,
+        )
+    return _split_checking(filename)
+
+
+def _split_checking(filename: str) -> WheelName:
+    """:func:`split_wheel_filename` field by field, to say which field is wrong."""
     if not filename.endswith(".whl"):
         raise InvalidWheelName("the name must end in '.whl'")
     parts = filename[:-4].split("-")

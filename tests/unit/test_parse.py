@@ -14,9 +14,9 @@ import pytest
 
 from etl.errors import FatalFetchError
 from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE
+from etl.source.constraints import constraints_to_json
 from etl.source.documents import (
     check_identifier,
-    constraints_to_json,
     json_document_text,
     parse_release_doc,
     parse_timestamp,
@@ -747,3 +747,11 @@ def test_json_document_invalid_utf8_and_nan() -> None:
         fatal(json_document_text, b'["a\x80"]', url=URL, expect=list)
     )
     assert "Infinity" in str(fatal(json_document_text, b"[Infinity]", url=URL, expect=list))
+
+
+def test_a_wheel_size_beyond_64_bits_gets_the_reference_message() -> None:
+    """orjson reads 10**30 as a float; the reference parser's message is the one given."""
+    entry = {"filename": "a-1-py3-none-any.whl", "hashes": {"sha256": "0" * 64}, "size": 0}
+    body = json.dumps({"files": [entry]}).replace('"size": 0', '"size": ' + "1" + "0" * 30)
+    message = str(fatal(wheels_to_drops, body.encode(), url=URL))
+    assert f"size must be between 0 and {2**63 - 1}, got 1{'0' * 30}" in message
