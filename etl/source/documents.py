@@ -53,6 +53,19 @@ def check_identifier(
     return value
 
 
+_UTC_Z_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
+def _utc_z(value: str) -> datetime | None:
+    """The common ``2026-09-30T22:41:10Z`` quickly (``None``: use :func:`parse_timestamp`)."""
+    if not _UTC_Z_RE.fullmatch(value):
+        return None
+    try:
+        return datetime.fromisoformat(value)  # "Z" reads as UTC (Python >= 3.11)
+    except ValueError:
+        return None
+
+
 def parse_timestamp(
     value: object, *, field: str, release: str | None = None, url: str | None = None
 ) -> datetime:
@@ -272,7 +285,7 @@ def _drop(entry: object, index: int, *, url: str, release: str | None) -> Drop:
         size=size,
         uploaded_at=None
         if uploaded is None
-        else parse_timestamp(uploaded, field=f"{where}: upload-time", **kw),
+        else _utc_z(uploaded) or parse_timestamp(uploaded, field=f"{where}: upload-time", **kw),
         yanked=yanked,
         yanked_reason=yanked_reason,
         requires_python=requires_python,

@@ -6,10 +6,12 @@ import copy
 import json
 import os
 import string
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 
 from etl.errors import FatalFetchError
@@ -755,3 +757,15 @@ def test_a_wheel_size_beyond_64_bits_gets_the_reference_message() -> None:
     body = json.dumps({"files": [entry]}).replace('"size": 0', '"size": ' + "1" + "0" * 30)
     message = str(fatal(wheels_to_drops, body.encode(), url=URL))
     assert f"size must be between 0 and {2**63 - 1}, got 1{'0' * 30}" in message
+
+
+@hypothesis.given(st.datetimes(timezones=st.just(UTC)).map(lambda d: d.replace(microsecond=0)))
+@hypothesis.settings(max_examples=200, deadline=None)
+def test_the_quick_upload_time_path_reads_what_parse_timestamp_reads(when: datetime) -> None:
+    w = when
+    text = f"{w.year:04d}-{w.month:02d}-{w.day:02d}T{w.hour:02d}:{w.minute:02d}:{w.second:02d}Z"
+    entry = {"filename": "a-1-py3-none-any.whl", "hashes": {"sha256": "0" * 64}, "size": 1}
+    body = json.dumps({"files": [{**entry, "upload-time": text}]}).encode()
+    (drop,) = wheels_to_drops(body, url=URL)
+    assert drop.uploaded_at == parse_timestamp(text, field="t") == when
+    assert drop.uploaded_at is not None and drop.uploaded_at.utcoffset() == timedelta(0)
