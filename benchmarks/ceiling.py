@@ -34,7 +34,7 @@ from etl import spoolformat as fmt
 from etl.db import copystream as pgcopy
 
 #: Binary COPY types of ``drops`` (the loader sends drops as CSV; the peers here use these).
-DROP_TYPES = ["text"] * 12 + ["int8", "timestamptz"]
+DROP_TYPES = ["text"] * 12 + ["int8", "timestamptz", "bool", "text", "text"]
 
 
 def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
@@ -51,7 +51,9 @@ def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
         for n in pgcopy.DROP_COLUMNS[:4]
     ]
     by_name = dict(zip(items.type.names, items.flatten(), strict=True))  # offset-aware
-    fields = [by_name[n].to_pylist() for n in pgcopy.DROP_FIELDS]
+    fields = [  # older spool files lack the PEP 691 extras: nulls
+        by_name[n].to_pylist() if n in by_name else [None] * len(items) for n in pgcopy.DROP_FIELDS
+    ]
     yield from zip(*keys, *fields, strict=True)
 
 

@@ -94,6 +94,7 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
     import json as _json
 
     from etl.source import documents as parse
+    from etl.source.constraints import constraints_to_json
     from etl.spool import Spool
 
     root = Path(tree)
@@ -119,7 +120,7 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
                 dependency_graph=parse.json_document_text(
                     data["dependency_graph"], url=u, expect=dict
                 ),
-                constraints_file=parse.constraints_to_json(data["constraints_file"], url=u),
+                constraints_file=constraints_to_json(data["constraints_file"], url=u),
                 build_sequence_summary=parse.json_document_text(
                     data["build_sequence_summary"], url=u, expect=list
                 ),

@@ -89,6 +89,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
         if bar.quiet:  # otherwise each failure was already said as it happened
             for release, reason in report.failed:
                 print(f"  failed {release}: {reason}", file=sys.stderr)
+    if report.interrupted:
+        print("wheels-etl extract: interrupted (complete files kept)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if report.fatal:
         print(f"extract stopped: {report.fatal}", file=sys.stderr)
         return EXIT_DISK_FULL

@@ -137,6 +137,8 @@ class Settings:
     retry_max_seconds: float = 120.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    #: Overall time for one document, retries included (a slow-drip server ends here).
+    document_timeout: float = 600.0
     ca_bundle: str | None = None
     verify_tls: bool = True
     full: bool = False
@@ -181,6 +183,7 @@ class Settings:
             ("--retry-max-seconds", self.retry_max_seconds),
             ("--connect-timeout", self.connect_timeout),
             ("--read-timeout", self.read_timeout),
+            ("--document-timeout", self.document_timeout),
         ):
             if not math.isfinite(seconds) or seconds < 0:
                 raise ConfigError(f"{flag} must be a finite number of seconds >= 0, got {seconds}")
@@ -332,6 +335,16 @@ OPTIONS: tuple[Option, ...] = (
         "longest silence while reading a response",
         ("extract",),
         "60s",
+        "DURATION",
+    ),
+    Option(
+        "document_timeout",
+        "--document-timeout",
+        "ETL_DOCUMENT_TIMEOUT",
+        parse_duration,
+        "overall time for one document, retries included",
+        ("extract",),
+        "10m",
         "DURATION",
     ),
     Option(

@@ -98,6 +98,13 @@ class Fault:
         return cls("stall", seconds=seconds, after=after)
 
     @classmethod
+    def drip(cls, interval: float, *, head: bool = False) -> Fault:
+        """A slow-drip server: one byte every ``interval`` seconds, of the body after
+        normal headers, or (``head``) from the status line on; never silent for longer than
+        ``interval``, so no read timeout fires."""
+        return cls("drip", seconds=interval, after=None if head else 0)
+
+    @classmethod
     def huge(cls, size: int, *, chunked: bool = False) -> Fault:
         """``size`` bytes of ``x`` (Content-Length unless ``chunked``); ``sent()`` says how
         many the client let through before hanging up."""
@@ -382,6 +389,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[: fault.after])
             self.wfile.flush()
         owner._stop.wait(fault.seconds)
+        self.close_connection = True
+
+    def _fault_drip(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
+        body = self._body_for(owner, rec, fault)
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+        data = head + body
+        if fault.after is not None:  # headers at once, then the body drop by drop
+            self.wfile.write(head)
+            data = body
+        for i in range(len(data)):
+            if owner._stop.wait(fault.seconds):
+                break
+            self.wfile.write(data[i : i + 1])
+            owner._add_sent(rec.target, 1)
         self.close_connection = True
 
     def _fault_huge(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:

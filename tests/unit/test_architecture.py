@@ -193,9 +193,7 @@ def test_the_transaction_scan_finds_loads_own(graph: EtlGraph) -> None:
 
 def test_only_load_opens_transactions(graph: EtlGraph) -> None:
     offenders = {
-        m.rel: tx
-        for name, m in graph.modules.items()
-        if name != LOAD and (tx := _transactions(m))
+        m.rel: tx for name, m in graph.modules.items() if name != LOAD and (tx := _transactions(m))
     }
     assert not offenders, f"transactions outside etl/load.py: {offenders}"
 
