@@ -17,6 +17,7 @@ from typing import Any
 
 from etl.config import Settings
 from etl.errors import (
+    BrokerError,
     ConfigError,
     EtlError,
     SpoolFullError,
@@ -206,6 +207,108 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- workers (issue 12): Celery worker, enqueue, reconcile -------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from etl.workers.worker import healthcheck, run_worker
+
+    if args.healthcheck:
+        return EXIT_OK if healthcheck() else EXIT_UNAVAILABLE
+    return run_worker(args.celery_args)
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    from etl.workers import runs
+
+    settings = _settings(args, products=tuple(args.product or ()) or None, full=args.full or None)
+    run_id = runs.enqueue(settings, products=settings.products, full=settings.full)
+    print(f"enqueue: listing task sent (run {run_id})")
+    if not args.wait:
+        return EXIT_OK
+    spool = Spool(settings.spool_dir)
+    summary = runs.wait(
+        settings,
+        spool,
+        _database(settings),
+        run_id,
+        poll_seconds=runs.poll_seconds(),
+        timeout=args.timeout,
+    )
+    return _run_summary(summary, spool)
+
+
+def _run_summary(s: Any, spool: Spool) -> int:
+    print(
+        f"extract: {len(s.spooled)} spooled, {len(s.unchanged)} unchanged, "
+        f"{len(s.extract_failed)} failed -> {spool.root}/ready"
+    )
+    for release, reason in s.extract_failed:
+        print(f"  failed {release}: {reason}", file=sys.stderr)
+    print(
+        f"load: {s.count('applied')} applied, {s.count('unchanged')} unchanged, "
+        f"{s.count('superseded')} superseded, {len(s.load_failed)} failed"
+    )
+    for name, reason in s.load_failed:
+        print(f"  failed {name}: {reason}", file=sys.stderr)
+        print(f"    replay with: wheels-etl replay {name}", file=sys.stderr)
+    if s.listing_error is not None:
+        print(f"enqueue: listing failed: {s.listing_error}", file=sys.stderr)
+    if s.spool_full is not None:
+        return EXIT_DISK_FULL
+    if s.listing_transient or not s.settled:
+        if not s.settled:
+            print(f"enqueue: still pending after the timeout: {len(s.pending)}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return EXIT_OK if s.ok else EXIT_FAILED
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from etl.workers.reconcile import reconcile
+
+    settings = _settings(args, products=tuple(args.product or ()) or None, full=args.full or None)
+    report = reconcile(settings, relist=args.relist, products=settings.products, full=settings.full)
+    print(f"reconcile: {report}")
+    return EXIT_OK
+
+
+def add_worker_commands(add: Any, sub: Any) -> None:
+    w = sub.add_parser(
+        "worker",
+        help="Run a Celery worker (celery worker options pass through).",
+        description="Run a Celery worker: same as `celery -A etl.workers.app worker ...`. "
+        "Environment: ETL_BROKER_URL plus the settings of extract and load.",
+    )
+    w.add_argument(
+        "--healthcheck",
+        action="store_true",
+        help="exit 0 if this host's worker answers a ping (for a liveness probe)",
+    )
+    w.set_defaults(func=cmd_worker, celery_args=[])
+
+    q = add("enqueue", "Send the listing task to the workers (env ETL_BROKER_URL).")
+    q.add_argument("--source", help="base URL or folder (env ETL_SOURCE_URL)")
+    q.add_argument("--database-url", help="Postgres conninfo for --wait (env DATABASE_URL)")
+    q.add_argument("--product", action="append", help="only this product (repeatable)")
+    q.add_argument("--full", action="store_true", help="re-extract even unchanged releases")
+    q.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until every enqueued release is loaded or failed; print the summary",
+    )
+    q.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+    q.set_defaults(func=cmd_enqueue)
+
+    r = add("reconcile", "Re-send load tasks for ready files and orphaned claims.")
+    r.add_argument("--database-url", help="Postgres conninfo (env DATABASE_URL)")
+    r.add_argument(
+        "--relist", action="store_true", help="send the listing task too (lost extract tasks)"
+    )
+    r.add_argument("--product", action="append", help="with --relist: only this product")
+    r.add_argument("--full", action="store_true", help="with --relist: re-extract everything")
+    r.set_defaults(func=cmd_reconcile)
+
+
 # --- parser --------------------------------------------------------------------------
 
 
@@ -213,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wheels-etl",
         description="Disk-spooled ETL for wheel collections: source -> Parquet spool -> Postgres.",
-        epilog="Environment: ETL_SOURCE_URL, ETL_SOURCE_TOKEN, ETL_SPOOL_DIR, DATABASE_URL.",
+        epilog="Environment: ETL_SOURCE_URL, ETL_SOURCE_TOKEN, ETL_SPOOL_DIR, DATABASE_URL; "
+        "workers: ETL_BROKER_URL (see docs/running-across-machines.md).",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -283,11 +387,18 @@ def build_parser() -> argparse.ArgumentParser:
     pr = add("prune", "Delete loaded spool files older than an age (never ready/loading/failed).")
     pr.add_argument("--older-than", required=True, help="age such as 12h, 7d, 2w")
     pr.set_defaults(func=cmd_prune)
+
+    add_worker_commands(add, sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # only `worker` takes options of its own (celery's), passed through
+        if args.command != "worker":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.celery_args = extra
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -300,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpoolFullError as exc:
         print(f"wheels-etl {args.command}: {exc}", file=sys.stderr)
         return EXIT_DISK_FULL
-    except (TransientFetchError, TransientLoadError) as exc:
+    except (TransientFetchError, TransientLoadError, BrokerError) as exc:
         print(f"wheels-etl {args.command}: unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except EtlError as exc:

@@ -422,3 +422,50 @@ def ledger_names(conninfo: str) -> set[str]:
             return schema.ledger_names(conn)
         except psycopg.Error as exc:
             raise classify(exc, conn, release="", path="") from exc
+
+
+# --- one named file (for etl.workers: one load task per spool file) ----------------------
+
+
+def load_named(spool: Spool, conninfo: str, name: str) -> FileResult | None:
+    """Load ONE spool file, found in ``ready/`` (claimed) or left orphaned in ``loading/``
+    (adopted: completed from the ledger when it was committed).  None when there is nothing
+    to do: already loaded or failed, gone, or held by another loader right now.
+
+    A transient error puts the file back in ``ready`` and is raised (retry later); a fatal
+    one sends it to ``failed/`` with its error sidecar, exactly like :func:`load_spool`,
+    and is raised too.
+    """
+    found = spool.find(name)
+    if found is None or found.state not in ("ready", "loading"):
+        return None
+    orphan = found.state == "loading"
+    claim = spool.adopt(found.name) if orphan else spool.claim(found)
+    if claim is None:
+        return None
+    try:
+        with connect(conninfo) as conn:
+            _migrate(conn)
+            return load_file(conn, claim, orphan=orphan)
+    except TransientLoadError:
+        claim.finish("ready")
+        raise
+    except (FatalLoadError, SpoolFileError) as exc:
+        claim.finish("failed", failure=_failure(exc))
+        raise
+    finally:
+        claim.close()  # no-op after finish; leaves an orphan on anything unexpected
+
+
+def ledger_outcomes(conninfo: str, names: list[str]) -> dict[str, Outcome]:
+    """The ledger's last outcome of each named file the database holds."""
+    with connect(conninfo) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT file_name, outcome FROM spool_files WHERE file_name = ANY(%s)", [names]
+            ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return {}
+        except psycopg.Error as exc:
+            raise classify(exc, conn, release="", path="") from exc
+    return {name: outcome for name, outcome in rows}

@@ -306,6 +306,44 @@ class Spool:
     def sqlite_path(self) -> Path:
         return self.root / "state.sqlite"
 
+    # --- for etl.workers: one orphan by name, and run notes ---------------------------
+
+    def adopt(self, name: str) -> Claim | None:
+        """The file ``name`` in ``loading/`` if it is an orphan (nobody holds its lock)."""
+        return self._claim(self.dir("loading") / Path(name).name, move=False)
+
+    def put_note(self, key: str, data: bytes) -> None:
+        """Write a small document under ``notes/`` (``key`` like ``run/what.json``),
+        atomically: a reader sees the old one, or the whole new one."""
+        path = self._note_path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise SpoolError(f"cannot write note: {exc}", path=key) from exc
+
+    def notes(self, prefix: str) -> dict[str, bytes]:
+        """Every note under ``notes/<prefix>/``, by key."""
+        folder = self._note_path(prefix)
+        out: dict[str, bytes] = {}
+        try:
+            entries = sorted(folder.iterdir()) if folder.is_dir() else []
+            for p in entries:
+                if p.is_file() and not p.name.startswith("."):
+                    with contextlib.suppress(FileNotFoundError):
+                        out[f"{prefix}/{p.name}"] = p.read_bytes()
+        except OSError as exc:
+            raise SpoolError(f"cannot read notes: {exc}", path=prefix) from exc
+        return out
+
+    def _note_path(self, key: str) -> Path:
+        parts = [p for p in key.split("/") if p]
+        if not parts or any(p in (".", "..") for p in parts):
+            raise SpoolError("bad note key", path=key)
+        return self.root.joinpath("notes", *parts)
+
 
 class Claim:
     """A file in ``loading/`` held (flock) by this process until it is moved on."""

@@ -1,0 +1,84 @@
+"""Reconcile: send again the work that lost messages or dead workers left behind.
+
+Run by ``wheels-etl reconcile`` and periodically by Celery beat.  It looks only at the
+spool and the ledger, never at the broker, so it recovers from a broker that lost every
+message (a Redis restarted without persistence):
+
+* temporary files of dead writers are removed (``Spool.clean_tmp``);
+* every file in ``ready/`` gets a load task: those the ledger does not hold were never
+  loaded (their task was lost, or gave up on an unavailable database); those it holds were
+  put back by a replay or written twice by a redelivered extract, and load as unchanged;
+* every orphan in ``loading/`` (no live loader holds it: for a local spool, nobody holds
+  its lock) gets a load task, which completes it from the ledger without applying twice;
+* with ``relist``, the listing task is sent too: releases whose extract task was lost are
+  neither spooled nor remembered, so the incremental listing sends them again.
+
+Sending a task twice is harmless: a file is claimed by one loader at a time and the ledger
+turns a second load into "unchanged".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etl import load
+from etl.config import Settings
+from etl.db import resolve_database_url
+from etl.spool import Spool
+from etl.workers.app import broker_errors
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    tmp_removed: int
+    orphans: list[str]
+    ready_not_in_ledger: list[str]
+    ready_in_ledger: list[str]
+    relisted: str | None  # run id of the listing sent, if any
+
+    @property
+    def sent(self) -> int:
+        return len(self.orphans) + len(self.ready_not_in_ledger) + len(self.ready_in_ledger)
+
+    def __str__(self) -> str:
+        text = (
+            f"{self.sent} load task(s) sent: {len(self.ready_not_in_ledger)} ready file(s) "
+            f"never loaded, {len(self.ready_in_ledger)} ready file(s) already in the ledger, "
+            f"{len(self.orphans)} orphan(s) in loading/; "
+            f"{self.tmp_removed} temporary file(s) removed"
+        )
+        if self.relisted:
+            text += f"; listing sent (run {self.relisted})"
+        return text
+
+
+def reconcile(
+    settings: Settings,
+    *,
+    relist: bool = False,
+    products: tuple[str, ...] = (),
+    full: bool = False,
+) -> ReconcileReport:
+    from etl.workers.runs import enqueue
+    from etl.workers.tasks import load_file
+
+    spool = Spool(settings.spool_dir)
+    ledger = load.ledger_names(resolve_database_url(settings.database_url))
+    removed = spool.clean_tmp()
+    orphans: list[str] = []
+    for claim in spool.adopt_orphans():
+        orphans.append(claim.name)
+        claim.close()  # let go at once: the load task adopts it
+    ready = [f.name for f in spool.files("ready")]
+    run_id = "reconcile"
+    with broker_errors():
+        for name in orphans + ready:
+            load_file.apply_async((run_id, name))
+    relisted = enqueue(settings, products=products, full=full) if relist else None
+    return ReconcileReport(
+        removed,
+        orphans,
+        [n for n in ready if n not in ledger],
+        [n for n in ready if n in ledger],
+        relisted,
+    )
