@@ -26,7 +26,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from etl.errors import BrokerError
-from etl.sourceutil import redact_url
+from etl.redact import redact_url
 from etl.workers.settings import WorkerSettings
 
 TASKS = "etl.workers.tasks"

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from celery import Task
-from celery.utils.time import get_exponential_backoff_interval
 
 from etl import extract, load
+from etl.backoff import exponential_delay
 from etl.config import Settings
 from etl.db import resolve_database_url
 from etl.errors import (
@@ -36,8 +36,8 @@ from etl.workers.app import app
 
 log = logging.getLogger(__name__)
 
-#: Retry delays: 1, 2, 4 ... seconds with full jitter, at most this many.
-BACKOFF_MAX_SECONDS = 30
+#: Retry delays (etl.backoff): 1, 2, 4 ... seconds, jittered, at most this many.
+BACKOFF_MAX_SECONDS = 30.0
 
 
 def _task(name: str) -> Callable[[Callable[..., None]], Any]:
@@ -70,8 +70,8 @@ def _retry_or_none(task: Task, exc: EtlError) -> None:
     retries = int(task.request.retries)
     if retries >= int(task.app.conf.etl_max_retries):
         return
-    delay = get_exponential_backoff_interval(1, retries, BACKOFF_MAX_SECONDS, True)
-    log.warning("%s: %s; retry %d in %d s", task.name, exc, retries + 1, delay)
+    delay = exponential_delay(retries + 1, base=1.0, cap=BACKOFF_MAX_SECONDS)
+    log.warning("%s: %s; retry %d in %.1f s", task.name, exc, retries + 1, delay)
     raise task.retry(exc=exc, countdown=delay, max_retries=None)
 
 
