@@ -213,7 +213,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if args.healthcheck:
         return EXIT_OK if healthcheck() else EXIT_UNAVAILABLE
-    return run_worker(args.celery_args)
+    _settings(args, "worker")  # flags are checked here, and reach the tasks as variables:
+    given = {o.env: _as_env(getattr(args, o.field)) for o in options_for("worker")
+             if o.env and getattr(args, o.field, None) not in (None, False)}  # fmt: skip
+    return run_worker(args.celery_args, given)
+
+
+def _as_env(value: Any) -> str:
+    return ",".join(value) if isinstance(value, list) else "1" if value is True else str(value)
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from etl.workers.app import app, broker_errors
 
 
-def run_worker(celery_args: Sequence[str]) -> int:
-    """Same as ``celery -A etl.workers.app worker <celery_args>``; returns its exit code."""
+def run_worker(celery_args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    """Same as ``celery -A etl.workers.app worker <celery_args>``; ``env`` (settings given
+    as flags) is set in this process's environment first, where the tasks read it."""
+    os.environ.update(env or {})
     with broker_errors():
         app.worker_main(["worker", *celery_args])
     return 0
