@@ -18,13 +18,16 @@ configuration is read, so importing the app needs no broker.  What the settings 
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu.exceptions import OperationalError
 
+from etl import logs
 from etl.errors import BrokerError
 from etl.redact import redact_url
 from etl.workers.settings import WorkerSettings
@@ -45,7 +48,6 @@ def celery_config(ws: WorkerSettings) -> dict[str, Any]:
         "result_backend": None,
         "task_serializer": "json",
         "accept_content": ["json"],
-        "worker_hijack_root_logger": False,
         "beat_schedule": {
             "reconcile": {
                 "task": f"{TASKS}.reconcile",
@@ -60,6 +62,20 @@ def celery_config(ws: WorkerSettings) -> dict[str, Any]:
 
 app = Celery("wheels-etl", include=[TASKS], set_as_current=False)
 app.add_defaults(lambda: celery_config(WorkerSettings.from_env()))
+
+
+def _logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Workers log like every command (``etl.logs``: UTC timestamps, ``ETL_LOG_FORMAT``),
+    at the level of ``-l/--loglevel`` for celery's own loggers and ours."""
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    level = level if isinstance(level, int) else logging.WARNING
+    json_lines = os.environ.get("ETL_LOG_FORMAT") == "json"
+    logs.setup(1 if level <= logging.INFO else 0, "json" if json_lines else "text")
+    for name in ("celery", "etl"):
+        logging.getLogger(name).setLevel(level)
+
+
+signals.setup_logging.connect(_logging, weak=False)
 
 
 @contextmanager
