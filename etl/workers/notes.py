@@ -74,17 +74,25 @@ def get_releases(spool: Spool, run_id: str) -> dict[str, ReleaseNote]:
     return out
 
 
+SpoolIndex = dict[tuple[str, str, datetime], SpoolFile]
+
+
+def spool_index(spool: Spool) -> SpoolIndex:
+    """Every spool file (any state) by ``(product, release, updated_at)``: one listing."""
+    out: SpoolIndex = {}
+    for f in spool.all_files():
+        try:
+            n = f.parsed
+        except SpoolFileError:
+            continue
+        out[(n.product, n.release, n.updated_at)] = f
+    return out
+
+
 def spooled_file(
     spool: Spool, product: str, version: str, updated_at: datetime | None
 ) -> SpoolFile | None:
     """A spool file (any state) of this release at this ``updated_at``, if there is one."""
     if updated_at is None:
         return None
-    for f in spool.all_files():
-        try:
-            n = f.parsed
-        except SpoolFileError:
-            continue
-        if (n.product, n.release, n.updated_at) == (product, version, updated_at):
-            return f
-    return None
+    return spool_index(spool).get((product, version, updated_at))

@@ -80,16 +80,14 @@ def look(spool: Spool, run_id: str) -> RunSummary:
         s.listing_error = listing.fatal
         s.listing_transient = listing.transient
     by_release = notes.get_releases(spool, run_id)
+    index: notes.SpoolIndex | None = None  # one listing of the spool per look, if needed
     for ref in listing.enqueued:
         key = f"{ref['product']}/{ref['version']}"
         note = by_release.get(key)
         if note is None:  # its message may be lost: a file another run made settles it too
-            found = notes.spooled_file(
-                spool,
-                ref["product"],
-                ref["version"],
-                datetime.fromisoformat(ref["updated_at"]) if ref["updated_at"] else None,
-            )
+            index = notes.spool_index(spool) if index is None else index
+            updated = datetime.fromisoformat(ref["updated_at"]) if ref["updated_at"] else None
+            found = index.get((ref["product"], ref["version"], updated)) if updated else None
             if found is None or found.state not in ("loaded", "failed"):
                 s.pending.append(key)
                 continue
