@@ -25,16 +25,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
 
 from etl import pgcopy, schema
 from etl import spoolformat as fmt
+from etl.crashpoint import crash_point
 from etl.errors import ConfigError, FatalLoadError, LoadError, SpoolFileError, TransientLoadError
 from etl.pgcopy import classify, connect
-from etl.spool import Claim, Spool, SpoolFile, SpoolName, crash_point
+from etl.spool import Attempt, Claim, Spool, SpoolFile, SpoolName
 
 Outcome = Literal["applied", "unchanged", "superseded", "recovered"]
 Conn = psycopg.Connection[Any]
@@ -97,7 +97,7 @@ def load_one(conn: Conn, claim: Claim, *, orphan: bool = False) -> Outcome:
     """Load one claimed file in one transaction; on success the file moves to ``loaded``.
 
     Raises :class:`TransientLoadError`, :class:`FatalLoadError` or :class:`SpoolFileError`
-    and then leaves the claim to the caller (``finish("ready")`` or ``finish("failed")``).
+    and then leaves the claim to the caller (``retry()`` or ``fail(...)``).
     ``conn`` must be in autocommit mode (transactions are explicit).
     """
     return load_file(conn, claim, orphan=orphan).outcome
@@ -105,25 +105,26 @@ def load_one(conn: Conn, claim: Claim, *, orphan: bool = False) -> Outcome:
 
 def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
     key = SpoolName.parse(claim.name).release_key
-    try:
-        meta = pgcopy.read_meta(claim.path)
-        file_bytes = claim.path.stat().st_size
-    except SpoolFileError as exc:
-        exc.release = exc.release or key
-        raise
-    try:
-        if orphan and schema.in_ledger(conn, claim.name, meta.content_sha256):
-            claim.finish("loaded")
-            return FileResult("recovered")
-        with conn.transaction():
-            outcome, rows = _load_in_transaction(conn, claim.path, meta, file_bytes)
-    except psycopg.Error as exc:
-        raise classify(exc, conn, release=key, path=claim.name) from exc
-    except SpoolFileError as exc:
-        exc.release = exc.release or key
-        raise
+    with claim.open() as src:
+        try:
+            meta = pgcopy.read_meta(claim.name, src)
+            file_bytes = claim.size
+        except SpoolFileError as exc:
+            exc.release = exc.release or key
+            raise
+        try:
+            if orphan and schema.in_ledger(conn, claim.name, meta.content_sha256):
+                claim.complete()
+                return FileResult("recovered")
+            with conn.transaction():
+                outcome, rows = _load_in_transaction(conn, claim.name, src, meta, file_bytes)
+        except psycopg.Error as exc:
+            raise classify(exc, conn, release=key, path=claim.name) from exc
+        except SpoolFileError as exc:
+            exc.release = exc.release or key
+            raise
     crash_point("load-after-commit")
-    claim.finish("loaded")
+    claim.complete()
     if outcome != "applied":
         return FileResult(outcome)
     return FileResult(outcome, rows, meta.json_bytes, file_bytes)
@@ -142,47 +143,46 @@ def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
 
 
 def _load_in_transaction(
-    conn: Conn, path: Path, meta: fmt.FileMeta, file_bytes: int
+    conn: Conn, name: str, src: fmt.Source, meta: fmt.FileMeta, file_bytes: int
 ) -> tuple[Outcome, int]:
     conn.execute(
         "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-        [schema.RELEASE_LOCK_KEY, f"{meta.product}/{meta.release}"],
+        [schema.RELEASE_LOCK_KEY, SpoolName.key(meta.product, meta.release)],
     )
     outcome = decide(meta, schema.release_state(conn, meta.product, meta.release))
     rows = 0
     if outcome == "applied":
-        schema.replace_release(conn, meta, path.name)
+        schema.replace_release(conn, meta, name)
         crash_point("load-before-copy")
         with conn.cursor() as cur:
             pgcopy.register(cur)
             artifacts, drops = pgcopy.copy_release(
-                cur, path, meta, between=lambda: crash_point("load-mid-copy")
+                cur, name, src, meta, between=lambda: crash_point("load-mid-copy")
             )
         if (artifacts, drops) != (meta.artifacts, meta.drops):
             raise SpoolFileError(
                 f"file holds {artifacts} artifacts and {drops} drops, its metadata says "
                 f"{meta.artifacts} and {meta.drops}",
-                path=path.name,
+                path=name,
             )
         rows = artifacts + drops
-    schema.record_file(conn, meta, path.name, file_bytes, outcome)
+    schema.record_file(conn, meta, name, file_bytes, outcome)
     return outcome, rows
 
 
 # --- errors --------------------------------------------------------------------------
 
 
-def _failure(exc: Exception) -> dict[str, Any]:
+def _failure(exc: Exception) -> Attempt:
     cause = exc.__cause__
-    return {
-        "error_class": type(exc).__name__,
-        "db_error": type(cause).__name__ if isinstance(cause, psycopg.Error) else None,
-        "message": str(exc),
-        "sqlstate": getattr(exc, "sqlstate", None),
-        "release": getattr(exc, "release", None),
-        "at": datetime.now(UTC).isoformat(),
-        "command": "load",
-    }
+    return Attempt(
+        error_class=type(exc).__name__,
+        db_error=type(cause).__name__ if isinstance(cause, psycopg.Error) else None,
+        message=str(exc),
+        sqlstate=getattr(exc, "sqlstate", None),
+        release=getattr(exc, "release", None),
+        command="load",
+    )
 
 
 def _migrate(conn: Conn, compression: str = "auto") -> int:
@@ -290,21 +290,21 @@ class _Run:
             self.emit("start", name, "orphan from loading/" if orphan else "")
             result = load_file(conn, claim, orphan=orphan)
         except TransientLoadError as exc:
-            claim.finish("ready")
+            claim.retry()
             with self.lock:
                 if name not in self.report.requeued:
                     self.report.requeued.append(name)
             self.emit("requeued", name, str(exc))
             raise
         except (FatalLoadError, SpoolFileError) as exc:
-            claim.finish("failed", failure=_failure(exc))
+            claim.fail(_failure(exc))
             with self.lock:
                 self.report.failed.append((name, str(exc)))
                 self._settled(name)
             self.emit("failed", name, str(exc))
             return
         finally:
-            claim.close()  # no-op after finish; leaves an orphan on anything unexpected
+            claim.close()  # no-op after a transition; leaves an orphan on anything unexpected
         with self.lock:
             r = self.report
             {
@@ -448,13 +448,13 @@ def load_named(spool: Spool, conninfo: str, name: str) -> FileResult | None:
             _migrate(conn)
             return load_file(conn, claim, orphan=orphan)
     except TransientLoadError:
-        claim.finish("ready")
+        claim.retry()
         raise
     except (FatalLoadError, SpoolFileError) as exc:
-        claim.finish("failed", failure=_failure(exc))
+        claim.fail(_failure(exc))
         raise
     finally:
-        claim.close()  # no-op after finish; leaves an orphan on anything unexpected
+        claim.close()  # no-op after a transition; leaves an orphan on anything unexpected
 
 
 def ledger_outcomes(conninfo: str, names: list[str]) -> dict[str, Outcome]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -123,11 +122,10 @@ def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
     yield from zip(*keys, *fields, strict=True)
 
 
-def read_meta(path: Path) -> fmt.FileMeta:
+def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
     """The file's footer, validated, and checked against the file's name."""
-    parsed = SpoolName.parse(path.name)
-    meta = fmt.read_meta(path)
-    name = path.name
+    parsed = SpoolName.parse(name)
+    meta = fmt.read_meta(src, name)
     if (meta.product, meta.release) != (parsed.product, parsed.release):
         raise SpoolFileError(
             f"file name says {parsed.release_key}, its metadata says {meta.product}/{meta.release}",
@@ -145,12 +143,10 @@ def read_meta(path: Path) -> fmt.FileMeta:
     return meta
 
 
-def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, path: Path) -> None:
+def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
     for column, want in (("product", meta.product), ("release", meta.release)):
         if not pc.all(pc.equal(tbl.column(column), want)).as_py():
-            raise SpoolFileError(
-                f"a row's {column} differs from the file's ({want})", path=path.name
-            )
+            raise SpoolFileError(f"a row's {column} differs from the file's ({want})", path=name)
 
 
 def drops_csv(tbl: pa.Table) -> tuple[bytes, int]:
@@ -174,7 +170,8 @@ def drops_csv(tbl: pa.Table) -> tuple[bytes, int]:
 
 def copy_release(
     cur: psycopg.Cursor[Any],
-    path: Path,
+    name: str,
+    src: fmt.Source,
     meta: fmt.FileMeta,
     between: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
@@ -191,8 +188,8 @@ def copy_release(
     try:
         with cur.copy(copy_statement("artifacts", ARTIFACT_COLUMNS)) as cp:
             cp.set_types(ARTIFACT_TYPES)
-            for tbl in fmt.iter_row_groups(path, ARTIFACT_READ):
-                _check_keys(tbl, meta, path)
+            for tbl in fmt.iter_row_groups(src, ARTIFACT_READ, name):
+                _check_keys(tbl, meta, name)
                 for row in artifact_rows(tbl):
                     cp.write_row(row)
                     artifacts += 1
@@ -209,7 +206,7 @@ def copy_release(
                     cp.write(data)
                 drops += n
     except pa.ArrowException as exc:
-        raise SpoolFileError(f"bad spool data: {exc}", path=path.name) from exc
+        raise SpoolFileError(f"bad spool data: {exc}", path=name) from exc
     return artifacts, drops
 
 

@@ -1,17 +1,16 @@
 """Run notes: what one ``enqueue`` run listed and how each of its releases ended.
 
-Stored through the spool (:meth:`Spool.put_note`), so every worker and the waiting
-``enqueue --wait`` see them wherever they run::
+Stored as spool records (:meth:`Spool.write_record`, local folder or object store), so
+every worker and the waiting ``enqueue --wait`` see them wherever they run::
 
-    notes/runs/<run id>/listing.json            written once the listing task is done
-    notes/runs/<run id>/release/<key>.json      one per release: spooled, unchanged, failed
+    run~<run id>~listing.json             written once the listing task is done
+    run~<run id>~release~<key>.json       one per release: spooled, unchanged, failed
 
 Load outcomes are not noted: the spool state of the file and the ledger say them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -45,32 +44,33 @@ class ReleaseNote:
 
 
 def _run(run_id: str) -> str:
-    return f"runs/{quote(run_id, safe='')}"
+    return f"run~{quote(run_id, safe='')}~"
 
 
 def put_listing(spool: Spool, run_id: str, listing: Listing) -> None:
-    spool.put_note(f"{_run(run_id)}/listing.json", json.dumps(asdict(listing)).encode())
+    spool.write_record(f"{_run(run_id)}listing.json", asdict(listing))
 
 
 def put_release(spool: Spool, run_id: str, note: ReleaseNote) -> None:
     name = quote(note.release, safe="")
-    spool.put_note(f"{_run(run_id)}/release/{name}.json", json.dumps(asdict(note)).encode())
+    spool.write_record(f"{_run(run_id)}release~{name}.json", asdict(note))
 
 
 def get_listing(spool: Spool, run_id: str) -> Listing | None:
-    data = spool.notes(_run(run_id)).get(f"{_run(run_id)}/listing.json")
-    if data is None:
+    raw = spool.read_record(f"{_run(run_id)}listing.json")
+    if not isinstance(raw, dict):
         return None
-    raw = json.loads(data)
     raw["failed"] = [tuple(f) for f in raw["failed"]]
     return Listing(**raw)
 
 
 def get_releases(spool: Spool, run_id: str) -> dict[str, ReleaseNote]:
     out: dict[str, ReleaseNote] = {}
-    for data in spool.notes(f"{_run(run_id)}/release").values():
-        note = ReleaseNote(**json.loads(data))
-        out[note.release] = note
+    for name in spool.records(f"{_run(run_id)}release~"):
+        raw = spool.read_record(name)
+        if isinstance(raw, dict):
+            note = ReleaseNote(**raw)
+            out[note.release] = note
     return out
 
 

@@ -4,17 +4,18 @@ Run by ``wheels-etl reconcile`` and periodically by Celery beat.  It looks only 
 spool and the ledger, never at the broker, so it recovers from a broker that lost every
 message (a Redis restarted without persistence):
 
-* temporary files of dead writers are removed (``Spool.clean_tmp``);
-* every file in ``ready/`` gets a load task: those the ledger does not hold were never
+* the spool repairs what dead processes left (:meth:`Spool.reconcile`: half-done moves,
+  stale uploads and leases, and every file in ``loading`` whose lock lapsed goes back to
+  ``ready``), and temporary files of dead writers are removed;
+* every file in ``ready`` gets a load task: those the ledger does not hold were never
   loaded (their task was lost, or gave up on an unavailable database); those it holds were
-  put back by a replay or written twice by a redelivered extract, and load as unchanged;
-* every orphan in ``loading/`` (no live loader holds it: for a local spool, nobody holds
-  its lock) gets a load task, which completes it from the ledger without applying twice;
+  put back by a replay, or were orphans committed before their loader died, or were written
+  twice by a redelivered extract: they load as ``unchanged``, never applied twice;
 * with ``relist``, the listing task is sent too: releases whose extract task was lost are
   neither spooled nor remembered, so the incremental listing sends them again.
 
 Sending a task twice is harmless: a file is claimed by one loader at a time and the ledger
-turns a second load into "unchanged".
+turns a second load into ``unchanged``.
 """
 
 from __future__ import annotations
@@ -31,20 +32,22 @@ from etl.workers.app import broker_errors
 @dataclass(frozen=True)
 class ReconcileReport:
     tmp_removed: int
-    orphans: list[str]
+    orphans: list[str]  # back from loading to ready (their lock had lapsed)
+    repaired: list[str]  # store-level repairs
     ready_not_in_ledger: list[str]
     ready_in_ledger: list[str]
     relisted: str | None  # run id of the listing sent, if any
 
     @property
     def sent(self) -> int:
-        return len(self.orphans) + len(self.ready_not_in_ledger) + len(self.ready_in_ledger)
+        return len(self.ready_not_in_ledger) + len(self.ready_in_ledger)
 
     def __str__(self) -> str:
         text = (
             f"{self.sent} load task(s) sent: {len(self.ready_not_in_ledger)} ready file(s) "
-            f"never loaded, {len(self.ready_in_ledger)} ready file(s) already in the ledger, "
-            f"{len(self.orphans)} orphan(s) in loading/; "
+            f"never loaded, {len(self.ready_in_ledger)} already in the ledger "
+            f"({len(self.orphans)} orphan(s) back from loading); "
+            f"{len(self.repaired)} store repair(s), "
             f"{self.tmp_removed} temporary file(s) removed"
         )
         if self.relisted:
@@ -64,20 +67,17 @@ def reconcile(
 
     spool = Spool(settings.spool_dir)
     ledger = load.ledger_names(resolve_database_url(settings.database_url))
+    repaired = spool.reconcile()
     removed = spool.clean_tmp()
-    orphans: list[str] = []
-    for claim in spool.adopt_orphans():
-        orphans.append(claim.name)
-        claim.close()  # let go at once: the load task adopts it
     ready = [f.name for f in spool.files("ready")]
-    run_id = "reconcile"
     with broker_errors():
-        for name in orphans + ready:
-            load_file.apply_async((run_id, name))
+        for name in ready:
+            load_file.apply_async(("reconcile", name))
     relisted = enqueue(settings, products=products, full=full) if relist else None
     return ReconcileReport(
         removed,
-        orphans,
+        repaired.requeued,
+        repaired.repaired,
         [n for n in ready if n not in ledger],
         [n for n in ready if n in ledger],
         relisted,

@@ -7,7 +7,6 @@ visible and survives a worker, or itself, being restarted.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from datetime import datetime
 
 from etl import load
 from etl.config import Settings
-from etl.errors import SpoolFileError
+from etl.errors import SpoolError
 from etl.spool import Spool, SpoolFile
 from etl.workers import notes
 from etl.workers.app import app, broker_errors
@@ -109,9 +108,9 @@ def _file(spool: Spool, name: str, s: RunSummary) -> None:
     if found is None or found.state == "loaded":  # (pruned since: it was loaded)
         s.loaded[name] = "applied"
     elif found.state == "failed":
-        side = spool.sidecar(found.path) or {}
-        reason = str((side.get("last") or {}).get("message", "see its error sidecar"))
-        s.load_failed.append((name, reason))
+        record = spool.failure(found)
+        last = record.last if record is not None else None
+        s.load_failed.append((name, last.message if last else "see its error sidecar"))
     else:
         s.pending.append(name)
 
@@ -129,9 +128,16 @@ def wait(
     """Poll until every release the run enqueued is loaded or failed (or ``timeout``);
     the loaded files' outcomes then come from the ledger."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    errors = 0
     while True:
-        with contextlib.suppress(SpoolFileError):  # a note being replaced: look again
+        try:
             summary = look(spool, run_id)
+            errors = 0
+        except SpoolError:  # the store hiccuped, or a file moved while looked at
+            errors += 1
+            if errors >= 10:
+                raise
+        else:
             if progress is not None:
                 progress(summary)
             if summary.settled or (deadline is not None and time.monotonic() >= deadline):
