@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+import pyarrow.fs as pafs
 import redis
 
 from benchmarks.gensource import iter_expected
@@ -209,20 +210,41 @@ def db_releases(db_url: str) -> dict[tuple[str, str], datetime]:
     return {(p, r): u for p, r, u in rows}
 
 
+#: Spool folders that hold work in progress (``moves``: an S3 move's intent).
+BUSY_FOLDERS = ("ready", "loading", "tmp", "moves")
+
+
+@dataclass(frozen=True)
+class SpoolView:
+    """The spool seen from outside, through a pyarrow filesystem (a local folder, or a
+    bucket prefix on the test S3 server): names per folder, nothing of wheels-etl's."""
+
+    fs: pafs.FileSystem
+    base: str  # folder path, or "bucket/prefix"
+    location: str  # what ETL_SPOOL_DIR says
+    env: Mapping[str, str] = field(default_factory=dict)  # AWS_* for an s3:// spool
+
+    @classmethod
+    def local(cls, path: Path) -> SpoolView:
+        return cls(pafs.LocalFileSystem(), str(path), str(path))
+
+    def names(self, folder: str) -> list[str]:
+        selector = pafs.FileSelector(f"{self.base}/{folder}", allow_not_found=True)
+        return sorted(i.base_name for i in self.fs.get_file_info(selector) if i.is_file)
+
+    def busy(self) -> list[str]:
+        return [f"{folder}/{n}" for folder in BUSY_FOLDERS for n in self.names(folder)]
+
+
 def spool_busy(spool: Path) -> list[str]:
-    """Files still in ready/, loading/ or tmp/."""
-    return [
-        f"{state}/{p.name}"
-        for state in ("ready", "loading", "tmp")
-        if (spool / state).is_dir()
-        for p in (spool / state).iterdir()
-    ]
+    """Files still in ready/, loading/, tmp/ (or moves/) of a local spool."""
+    return SpoolView.local(spool).busy()
 
 
 def wait_loaded(
     root: Path,
     db_url: str,
-    spool: Path,
+    spool: Path | SpoolView,
     pool: Workers,
     *,
     timeout: float = 120,
@@ -230,11 +252,12 @@ def wait_loaded(
 ) -> None:
     """Until the database holds every source release at its ``updated_at`` (except
     ``missing_ok``) and the spool is idle; fails with the workers' logs on timeout."""
+    view = spool if isinstance(spool, SpoolView) else SpoolView.local(spool)
     want = {k: v for k, v in expected_releases(root).items() if k not in missing_ok}
     deadline = time.monotonic() + timeout
     while True:
         have = db_releases(db_url)
-        busy = spool_busy(spool)
+        busy = view.busy()
         if have == want and not busy:
             return
         if time.monotonic() > deadline:
