@@ -392,6 +392,8 @@ OTHER_VARIABLES: dict[str, str] = {
     "ETL_TASK_MAX_RETRIES": "retries of a task after a transient error (default 5)",
     "ETL_RECONCILE_INTERVAL": "seconds between periodic reconciles under celery beat (300)",
     "ETL_WAIT_POLL_SECONDS": "how often enqueue --wait looks at the spool (default 1)",
+    "ETL_SPOOL_LEASE_SECONDS": "workers on an s3:// spool: a claim older than this is an "
+    "orphan (default 900; keep above the longest load)",
 }
 
 

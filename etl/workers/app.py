@@ -28,8 +28,10 @@ from celery import Celery, signals
 from kombu.exceptions import OperationalError
 
 from etl import logs
+from etl.config import Settings
 from etl.errors import BrokerError
 from etl.redact import redact_url
+from etl.spool import Spool
 from etl.workers.settings import WorkerSettings
 
 TASKS = "etl.workers.tasks"
@@ -57,6 +59,7 @@ def celery_config(ws: WorkerSettings) -> dict[str, Any]:
         },
         "etl_max_retries": ws.max_retries,
         "etl_wait_poll_seconds": ws.wait_poll_seconds,
+        "etl_lease_seconds": ws.lease_seconds,
     }
 
 
@@ -76,6 +79,11 @@ def _logging(loglevel: int | str | None = None, **_: Any) -> None:
 
 
 signals.setup_logging.connect(_logging, weak=False)
+
+
+def worker_spool(settings: Settings) -> Spool:
+    """The spool as the workers see it (claims on object storage last the lease)."""
+    return Spool(settings.spool_dir, lease_seconds=float(app.conf.etl_lease_seconds))
 
 
 @contextmanager

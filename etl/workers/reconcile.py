@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from etl import load
 from etl.config import Settings
 from etl.db import resolve_database_url
-from etl.spool import Spool
-from etl.workers.app import broker_errors
+from etl.workers.app import broker_errors, worker_spool
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def reconcile(
     from etl.workers.runs import enqueue
     from etl.workers.tasks import load_file
 
-    spool = Spool(settings.spool_dir)
+    spool = worker_spool(settings)
     ledger = load.ledger_names(resolve_database_url(settings.database_url))
     repaired = spool.reconcile()
     removed = spool.clean_tmp()

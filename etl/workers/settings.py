@@ -16,6 +16,7 @@ ENV_VARS = (
     "ETL_TASK_MAX_RETRIES",
     "ETL_RECONCILE_INTERVAL",
     "ETL_WAIT_POLL_SECONDS",
+    "ETL_SPOOL_LEASE_SECONDS",
 )
 
 
@@ -46,6 +47,9 @@ class WorkerSettings:
     reconcile_interval: float = 300.0
     #: How often ``enqueue --wait`` looks at the spool and the ledger.
     wait_poll_seconds: float = 1.0
+    #: Object-storage spool: a claim older than this is an orphan (keep it above the
+    #: longest load of one file; a local spool's claims end with their process instead).
+    lease_seconds: float = 900.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> WorkerSettings:
@@ -63,4 +67,5 @@ class WorkerSettings:
             max_retries=int(_number(env, "ETL_TASK_MAX_RETRIES", 5, 0)),
             reconcile_interval=_number(env, "ETL_RECONCILE_INTERVAL", 300.0, 1.0),
             wait_poll_seconds=_number(env, "ETL_WAIT_POLL_SECONDS", 1.0, 0.05),
+            lease_seconds=_number(env, "ETL_SPOOL_LEASE_SECONDS", 900.0, 1.0),
         )

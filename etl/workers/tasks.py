@@ -32,7 +32,7 @@ from etl.errors import (
 from etl.source import ReleaseRef
 from etl.spool import Spool
 from etl.workers import notes
-from etl.workers.app import app
+from etl.workers.app import app, worker_spool
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _retry_or_none(task: Task, exc: EtlError) -> None:
 def list_releases(self: Task, run_id: str, products: list[str], full: bool) -> None:
     """List the source; one extract task per release that changed since it was spooled."""
     settings = Settings.from_env(products=tuple(products) or None, full=full or None)
-    spool = Spool(settings.spool_dir)
+    spool = worker_spool(settings)
     enqueued: list[dict[str, Any]] = []
 
     def send(ref: ReleaseRef) -> None:
@@ -105,7 +105,7 @@ def list_releases(self: Task, run_id: str, products: list[str], full: bool) -> N
 def extract_release(self: Task, run_id: str, data: dict[str, Any]) -> None:
     """Extract one release; when its file is in ``ready/``, send its load task."""
     settings = Settings.from_env()
-    spool = Spool(settings.spool_dir)
+    spool = worker_spool(settings)
     ref = ref_from_json(data)
     key = f"{ref.product}/{ref.version}"
     found = notes.spooled_file(spool, ref.product, ref.version, ref.updated_at)
@@ -142,7 +142,7 @@ def _failed(spool: Spool, run_id: str, key: str, exc: EtlError, spool_full: bool
 def load_file(self: Task, run_id: str, name: str) -> None:
     """Load one spool file (claimed from ``ready/`` or adopted from ``loading/``)."""
     settings = Settings.from_env()
-    spool = Spool(settings.spool_dir)
+    spool = worker_spool(settings)
     try:
         result = load.load_named(spool, resolve_database_url(settings.database_url), name)
     except TransientLoadError as exc:  # the file is back in ready/
