@@ -22,6 +22,7 @@ import builtins
 import re
 from collections.abc import Iterable
 from fnmatch import fnmatch
+from pathlib import Path
 
 import pytest
 
@@ -348,3 +349,60 @@ def test_no_module_over_the_limit(graph: EtlGraph) -> None:
 def test_known_long_module_is_split(graph: EtlGraph, module: str) -> None:
     found = graph.modules.get(module)
     assert found is None or found.lines <= MAX_LINES
+
+
+# --- the checker itself, on a made-up package ----------------------------------------------
+
+
+def _write_package(root: Path, files: dict[str, str]) -> EtlGraph:
+    for rel, text in files.items():
+        path = root / "etl" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return EtlGraph(root)
+
+
+def test_the_walk_resolves_relative_lazy_parent_and_type_only_imports(tmp_path: Path) -> None:
+    graph = _write_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "extract.py": (
+                "from typing import TYPE_CHECKING\n"
+                "from .sub import helper\n"
+                "if TYPE_CHECKING:\n"
+                "    import psycopg\n"
+            ),
+            "sub/__init__.py": "import json\n",
+            "sub/helper.py": "def f() -> None:\n    import requests\n",
+        },
+    )
+    chains = graph.import_chains("etl.extract")
+    assert chains["requests"] == ["etl.extract", "etl.sub.helper", "requests"]
+    assert chains["json"] == ["etl.extract", "etl.sub", "json"]  # the package's __init__ runs
+    assert "psycopg" not in chains  # type-only
+
+
+def test_the_file_system_scan_ignores_look_alikes(tmp_path: Path) -> None:
+    graph = _write_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "mod.py": (
+                "import os\n"
+                "from pathlib import Path\n"
+                "class C:\n"
+                "    def open(self) -> None: ...\n"
+                "    def go(self, a: str, b: str) -> None:\n"
+                "        os.replace(a, b)\n"
+                "        Path(a).unlink()\n"
+                "        a.replace('x', 'y')\n"
+                "        self.open()\n"
+                "        os.getpid()\n"
+            ),
+        },
+    )
+    assert [what for _, what in fs_operations(graph.modules["etl.mod"])] == [
+        "os.replace",
+        "Path.unlink",
+    ]
