@@ -19,15 +19,13 @@ def db_url(server_url: str, dbname: str) -> str:
 
 def create_db(server_url: str, dbname: str, compression: str = "auto") -> str:
     """(Re)create ``dbname`` with the wheels-etl tables; returns its conninfo."""
-    from etl.schema import migrate
+    from etl.load import migrate_db
 
     drop_db(server_url, dbname)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     url = db_url(server_url, dbname)
-    with psycopg.connect(url) as conn:
-        migrate(conn, compression)
-        conn.commit()
+    migrate_db(url, compression)
     return url
 
 

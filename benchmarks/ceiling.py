@@ -18,18 +18,44 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql
 
 from benchmarks.benchdb import TABLES
 from benchmarks.spoolfiles import row_groups, spool_files, spool_totals
-from etl import pgcopy
 from etl import spoolformat as fmt
+from etl.db import copystream as pgcopy
+
+#: Binary COPY types of ``drops`` (the loader sends drops as CSV; the peers here use these).
+DROP_TYPES = ["text"] * 12 + ["int8", "timestamptz", "bool", "text", "text"]
+
+
+def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
+    """Python rows for ``pgcopy.DROP_COLUMNS`` from a table of ``pgcopy.DROP_READ`` columns."""
+    drops = tbl.column("drops").combine_chunks()
+    if len(drops) == 0:
+        return
+    parents = pc.list_parent_indices(drops)
+    items = drops.flatten()  # the struct values, honouring offsets
+    if len(items) == 0:
+        return
+    keys = [
+        pc.take(tbl.column(n).combine_chunks(), parents).to_pylist()
+        for n in pgcopy.DROP_COLUMNS[:4]
+    ]
+    by_name = dict(zip(items.type.names, items.flatten(), strict=True))  # offset-aware
+    fields = [  # older spool files lack the PEP 691 extras: nulls
+        by_name[n].to_pylist() if n in by_name else [None] * len(items) for n in pgcopy.DROP_FIELDS
+    ]
+    yield from zip(*keys, *fields, strict=True)
+
 
 RELEASE_COLUMNS = (
     "product",
@@ -105,7 +131,7 @@ def render_copy_files(spool_dir: str | Path, out_dir: str | Path) -> dict[str, A
                 for row in pgcopy.artifact_rows(tbl):
                     art.write(_text_line(row))
             for tbl in row_groups(path, pgcopy.DROP_READ):
-                for row in pgcopy.drop_rows(tbl):
+                for row in drop_rows(tbl):
                     drp.write(_text_line(row))
     for p in paths.values():
         os.chmod(p, 0o644)
@@ -178,9 +204,9 @@ def client_copy(url: str, spool_dir: str, format: str = "binary") -> dict[str, A
                         (
                             "drops",
                             pgcopy.DROP_COLUMNS,
-                            pgcopy.DROP_TYPES,
+                            DROP_TYPES,
                             pgcopy.DROP_READ,
-                            pgcopy.drop_rows,
+                            drop_rows,
                         ),
                     ]
                     for table, cols, types, read, conv in specs:
@@ -202,7 +228,7 @@ def client_copy(url: str, spool_dir: str, format: str = "binary") -> dict[str, A
                                 rows += 1
                     with cur.copy(_text_copy_statement("drops", pgcopy.DROP_COLUMNS)) as cp:
                         for tbl in row_groups(path, pgcopy.DROP_READ):
-                            for row in pgcopy.drop_rows(tbl):
+                            for row in drop_rows(tbl):
                                 cp.write_row(row)
                                 rows += 1
     return {"seconds": time.perf_counter() - t0, "rows": rows + len(files)}
@@ -279,7 +305,7 @@ def executemany_load(url: str, spool_dir: str) -> dict[str, Any]:
                     cur.executemany(art_sql, batch)
                     rows += len(batch)
                 for tbl in row_groups(path, pgcopy.DROP_READ):
-                    batch = list(pgcopy.drop_rows(tbl))
+                    batch = list(drop_rows(tbl))
                     if batch:
                         cur.executemany(drop_sql, batch)
                     rows += len(batch)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from etl.pgcopy import DROP_COLUMNS  # the loader's own column list
+from etl.db.copystream import DROP_COLUMNS  # the loader's own column list
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {"format": None, "env": {}},

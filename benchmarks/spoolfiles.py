@@ -94,6 +94,7 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
     import json as _json
 
     from etl.source import documents as parse
+    from etl.source.constraints import constraints_to_json
     from etl.spool import Spool
 
     root = Path(tree)
@@ -119,7 +120,7 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
                 dependency_graph=parse.json_document_text(
                     data["dependency_graph"], url=u, expect=dict
                 ),
-                constraints_file=parse.constraints_to_json(data["constraints_file"], url=u),
+                constraints_file=constraints_to_json(data["constraints_file"], url=u),
                 build_sequence_summary=parse.json_document_text(
                     data["build_sequence_summary"], url=u, expect=list
                 ),
@@ -134,14 +135,14 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
             base = rows[n % len(rows)]
             w.add(dataclasses.replace(base, variant=f"{base.variant}-{n // len(rows)}"))
             n += 1
-        path = w.commit()
+        f = w.commit()
         json_bytes, drops = w.json_bytes, w.drops
     return {
-        "path": str(path),
+        "path": str(Path(spool_dir) / f.state / f.name),
         "artifacts": n,
         "drops": drops,
         "json_bytes": json_bytes,
-        "file_bytes": path.stat().st_size,
+        "file_bytes": f.size,
         "seconds": time.perf_counter() - t0,
     }
 

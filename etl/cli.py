@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from etl import __version__, logs, summary
-from etl.config import OPTIONS, OTHER_VARIABLES, Command, Settings, options_for, parse_duration
+from etl.config import OPTIONS, OTHER_VARIABLES, Command, Settings, options_for
 from etl.errors import (
     ConfigError,
     EtlError,
@@ -24,6 +24,7 @@ from etl.errors import (
 )
 from etl.progress import Progress
 from etl.spool import STATES, Spool
+from etl.units import parse_choice, parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
@@ -49,7 +50,7 @@ def _settings(args: argparse.Namespace, command: Command) -> Settings:
 
 
 def _database(settings: Settings) -> str:
-    from etl.db import resolve_database_url
+    from etl.db.url import resolve_database_url
 
     return resolve_database_url(settings.database_url)
 
@@ -81,7 +82,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     seconds = time.monotonic() - started
-    where = str(settings.spool_dir)
+    where = str(spool.location)
     if args.json:
         print(summary.dumps(summary.extract_doc(report, seconds, where)))
     else:
@@ -89,6 +90,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
         if bar.quiet:  # otherwise each failure was already said as it happened
             for release, reason in report.failed:
                 print(f"  failed {release}: {reason}", file=sys.stderr)
+    if report.interrupted:
+        print("wheels-etl extract: interrupted (complete files kept)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if report.fatal:
         print(f"extract stopped: {report.fatal}", file=sys.stderr)
         return EXIT_DISK_FULL
@@ -160,17 +164,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         db_error = str(exc)
     info = status.collect(spool, conninfo)
     if db_error is not None:
-        info["database"] = {"error": db_error}
-        info["warnings"].append(f"database unreachable: {db_error}")
-    print(summary.dumps(info) if args.json else status.render(info))
-    db = info.get("database")
-    if isinstance(db, dict) and "error" in db:
+        info.database = {"error": db_error}
+    print(summary.dumps(info.to_json()) if args.json else status.render(info))
+    if isinstance(info.database, dict) and "error" in info.database:
         return EXIT_UNAVAILABLE
-    return EXIT_FAILED if info["failed"] else EXIT_OK
+    return EXIT_FAILED if info.failed else EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from etl import query
+    from etl import inspect as query
 
     spool = Spool(_settings(args, "inspect").spool_dir)
     states = tuple(args.state) if args.state else query.DEFAULT_STATES
@@ -193,6 +195,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"replay: {len(moved)} file(s) back in ready/")
     return _load(settings, spool, args)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from etl.db import embedded, url
+
+    if args.action == "start":
+        print(embedded.db_start())
+    elif args.action == "stop":
+        print("stopped" if embedded.db_stop() else "not running")
+    elif args.action == "status":
+        st = embedded.db_status()
+        state = f"running (pid {st.pid}) {st.url}" if st.running else "stopped"
+        print(f"{st.data_dir}: {state}" if st.initialised else f"{st.data_dir}: not created")
+    else:
+        print(url.db_url(_settings(args, "db").database_url))
+    return EXIT_OK
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -224,6 +242,10 @@ EXAMPLES: dict[str, str] = {
   wheels-etl replay --failed                         # after fixing the cause
   wheels-etl replay 'rhai~3.0.0~20261001T120000Z~9f86d081.parquet'
   wheels-etl replay --loaded                         # after restoring the database""",
+    "db": """examples:
+  wheels-etl db status                               # where the embedded server lives
+  psql "$(wheels-etl db url)"
+  wheels-etl db stop""",
     "prune": "examples:\n  wheels-etl prune --older-than 7d\n  wheels-etl prune --older-than 12h",
 }
 
@@ -312,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("files", nargs="*", metavar="FILE", help="spool file names or paths")
     r.add_argument("--failed", action="store_true", help="every file in failed/")
     r.add_argument("--loaded", action="store_true", help="every file in loaded/ (after a restore)")
+    d = add("db", "Manage the embedded PostgreSQL used when DATABASE_URL is unset: start, stop, "
+            "status, or print the URL every command uses (data: ETL_EMBEDDED_PG_DIR, else "
+            "the per-user data folder).", cmd_db)  # fmt: skip
+    d.add_argument("action", choices=("start", "stop", "status", "url"))
     pr = add("prune", "Delete loaded spool files older than an age (never ready/loading/failed).",
              cmd_prune)  # fmt: skip
     pr.add_argument("--older-than", required=True, metavar="DURATION",
@@ -321,8 +347,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(args: argparse.Namespace) -> None:
     import os
-
-    from etl.config import parse_choice
 
     level = {"quiet": -1, "normal": 0, "verbose": 1, "debug": 2}
     env_level = os.environ.get("ETL_LOG_LEVEL", "normal") or "normal"

@@ -3,7 +3,7 @@
 
 The server is ``ETL_TEST_DATABASE_URL`` or ``DATABASE_URL`` when set (read once, when this
 file is imported, before any test cleans the environment); otherwise the embedded
-PostgreSQL that wheels-etl itself uses (``etl.db.embedded_server``), started once per test
+PostgreSQL that wheels-etl itself uses (``etl.db.embedded.embedded_server``), started once per test
 session in a temporary folder.  Each test gets a database of its own.
 """
 
@@ -41,7 +41,7 @@ def pg_server_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from etl.db import embedded_server
+    from etl.db.embedded import embedded_server
 
     with (
         tempfile.TemporaryDirectory(prefix="wheels-etl-test-pg-") as tmp,

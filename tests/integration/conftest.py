@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.httpserver import SourceServer
+from tests.support.s3server import S3Server
 from tests.support.sourcetree import write_source_tree
 from tests.support.tls import TlsFiles, make_tls_files
 
@@ -39,3 +40,22 @@ def other_origin(tmp_path: Path) -> Iterator[SourceServer]:
 def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A CA and a certificate it issued for 127.0.0.1 (made in-process by trustme)."""
     return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS for the session (tests that kill the store start their own)."""
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_spool(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``s3://<a fresh bucket>/spool``, with this process's AWS_* set to reach it."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return f"s3://{s3_server.new_bucket()}/spool"

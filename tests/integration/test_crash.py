@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from etl.load import load_spool
-from etl.spool import STATES, Spool, SpoolName
+from etl.spool import STATES, Spool, SpoolName, SpoolState
 from tests.support.cli import cli_env as env_for
 from tests.support.cli import kill_after, run_cli, start_cli, wait_cli
 from tests.support.gen import GenSpec, generate
@@ -106,7 +106,7 @@ def _all_to_ready(root: Path) -> None:
     spool = Spool(root)
     for state in ("loading", "loaded", "failed"):
         for f in spool.files(state):
-            spool.move(f.path, "ready")
+            spool.move(f, "ready")
 
 
 def _db_after_loading(root: Path, server_url: str, db: str | None = None) -> Dump:
@@ -135,7 +135,7 @@ def _identity(root: Path) -> dict[str, tuple[int, int]]:
     out = {}
     for state in STATES:
         for f in Spool(root).files(state):
-            st = f.path.stat()
+            st = (root / state / f.name).stat()
             out[f.name] = (st.st_ino, st.st_mtime_ns)
     return out
 
@@ -180,9 +180,9 @@ def test_extract_killed_at_point_resumes_without_refetching(
     # the files already spooled sit in every state a loader can put them in
     spool = Spool(root)
     for i, name in enumerate(spooled):
-        state = ("ready", "loaded", "failed", "loading")[i % 4]
+        state: SpoolState = ("ready", "loaded", "failed", "loading")[i % 4]
         if state != "ready":
-            spool.move(spool.dir("ready") / name, state)
+            spool.move(name, state)
     before = _identity(root)
 
     server.clear()
@@ -338,7 +338,7 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
     """A PostgreSQL server of the test's own (the embedded one wheels-etl ships) is stopped
     while the loader is inside a COPY, then started again: the loader retries, the file it
     held goes back to ready and is loaded again; nothing fails, nothing is lost or doubled."""
-    from etl.pgembed import start_server, stop_embedded_server
+    from etl.db.embedded import start_server, stop_embedded_server
 
     # under /tmp itself: as root, the server's own account must be able to enter the folders
     parent = Path(tempfile.mkdtemp(prefix="wheels-etl-restart-"))

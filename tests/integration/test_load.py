@@ -15,11 +15,14 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from psycopg.conninfo import make_conninfo
 
-from etl import load, schema
+from etl import cli, load
 from etl import spoolformat as fmt
-from etl.errors import TransientLoadError
-from etl.spool import Spool
+from etl.db import ledger as db_ledger
+from etl.db import releases, schema
+from etl.errors import ConfigError, TransientLoadError
+from etl.spool import Spool, SpoolState
 from tests.support.env import child_env
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
@@ -75,7 +78,12 @@ def write(
     with spool.writer(product, release, updated_at, f"file:///src/{product}/{release}") as w:
         for row in rows:
             w.add(row)
-        return w.commit()
+        return _dir(spool, "ready") / w.commit().name
+
+
+def _dir(spool: Spool, state: str) -> Path:
+    """A local spool's state folder (these tests poke files on disk)."""
+    return Path(spool.location) / state
 
 
 def two_artifacts() -> list[fmt.ArtifactRow]:
@@ -104,12 +112,18 @@ def ledger(url: str) -> dict[str, tuple[Any, ...]]:
     return {r[0]: r[1:] for r in rows}
 
 
-def names(spool: Spool, state: str) -> set[str]:
+def attempts(url: str, name: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url) as conn:
+        return db_ledger.attempts(conn, name)
+
+
+def names(spool: Spool, state: SpoolState) -> set[str]:
     return {f.name for f in spool.files(state)}
 
 
 def sidecar(spool: Spool, name: str) -> dict[str, Any]:
-    data = spool.sidecar(spool.dir("failed") / name)
+    record = spool.failure(name)
+    data = None if record is None else record.to_json()
     assert data is not None, f"no sidecar for {name}"
     return data
 
@@ -205,7 +219,18 @@ def test_loading_twice_changes_nothing(spool: Spool, db_url: str) -> None:
     assert second.ok and second.unchanged == [path.name] and not second.applied
     assert second.rows == 0
     assert dump(db_url) == before  # loaded_at included: not even the releases row moved
-    assert ledger(db_url)[path.name][:2] == ("unchanged", 2)
+    # what applied the data stays on record; the latest load and the history are kept too
+    assert ledger(db_url)[path.name][:2] == ("applied", 2)
+    with psycopg.connect(db_url) as conn:
+        latest = conn.execute(
+            "SELECT last_outcome, seconds FROM spool_files WHERE file_name = %s", [path.name]
+        ).fetchone()
+    assert latest is not None and latest[0] == "unchanged" and latest[1] >= 0
+    history = attempts(db_url, path.name)
+    assert [a["outcome"] for a in history] == ["applied", "unchanged"]
+    assert history[0]["rows"] == 5 and history[1]["rows"] == 0
+    assert all(a["seconds"] >= 0 and a["error"] is None for a in history)
+    assert set(second.seconds) == {path.name}
 
 
 def test_newer_file_replaces_release_exactly(spool: Spool, db_url: str) -> None:
@@ -276,6 +301,9 @@ def test_nul_in_json_fails_with_sidecar_and_others_still_load(spool: Spool, db_u
             0,
         )
     assert bad.name not in ledger(db_url)
+    (failed,) = attempts(db_url, bad.name)  # the failed attempt is on record all the same
+    assert failed["outcome"] == "failed" and failed["sqlstate"] == "22P05"
+    assert "rhai/2.0" in failed["error"] and failed["rows"] == 0
 
 
 def test_truncated_file_fails_with_sidecar(spool: Spool, db_url: str) -> None:
@@ -298,7 +326,7 @@ def _rewrite_meta(path: Path, dest: Path, **changes: str) -> None:
 
 def test_unknown_schema_version_fails_with_sidecar(spool: Spool, db_url: str) -> None:
     path = write(spool, two_artifacts())
-    tmp = spool.root / "tmp" / "x.parquet"
+    tmp = Path(spool.location) / "tmp" / "x.parquet"
     _rewrite_meta(path, tmp, schema_version="99")
     os.replace(tmp, path)
     report = run(spool, db_url)
@@ -325,7 +353,7 @@ def test_row_not_matching_the_file_aborts_the_copy(spool: Spool, db_url: str) ->
     table = table.set_column(
         column, table.schema.field(column), pa.array(["2.0", "9.9"], pa.string())
     ).replace_schema_metadata(kv)
-    tmp = spool.root / "tmp" / "x.parquet"
+    tmp = Path(spool.location) / "tmp" / "x.parquet"
     pq.write_table(table, tmp, row_group_size=1)
     os.replace(tmp, path)
     report = run(spool, db_url)
@@ -345,7 +373,7 @@ def test_orphan_already_in_ledger_is_completed_without_reapplying(
     path = write(spool, two_artifacts())
     run(spool, db_url)
     # a loader died after COMMIT, before moving the file: it is still in loading/
-    os.replace(spool.dir("loaded") / path.name, spool.dir("loading") / path.name)
+    os.replace(_dir(spool, "loaded") / path.name, _dir(spool, "loading") / path.name)
     with psycopg.connect(db_url) as conn:  # re-applying would bring this drop back
         conn.execute("DELETE FROM drops WHERE filename = 'c-1.0-y.whl'")
     before = dump(db_url)
@@ -358,7 +386,7 @@ def test_orphan_already_in_ledger_is_completed_without_reapplying(
 
 def test_orphan_without_ledger_row_is_loaded(spool: Spool, db_url: str) -> None:
     path = write(spool, two_artifacts())
-    os.replace(path, spool.dir("loading") / path.name)  # claimed, loader died before commit
+    os.replace(path, _dir(spool, "loading") / path.name)  # claimed, loader died before commit
     report = run(spool, db_url)
     assert report.ok and report.applied == [path.name]
     assert names(spool, "loaded") == {path.name}
@@ -376,7 +404,7 @@ def test_sigkill_at_crash_points_then_next_run_finishes(
     )
     env = child_env(ETL_CRASH_AT=point)
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(spool.root), db_url], env=env, timeout=120, check=False
+        [sys.executable, "-c", code, spool.location, db_url], env=env, timeout=120, check=False
     )
     assert proc.returncode == -9
     assert names(spool, "loading") == {path.name}
@@ -419,7 +447,7 @@ def test_terminated_connection_requeues_file_and_later_run_finishes(
     assert not report.ok and report.requeued == [path.name] and not report.failed
     assert report.error and "gave up" in report.error
     assert names(spool, "ready") == {path.name} and not names(spool, "failed")
-    assert spool.sidecar(spool.dir("ready") / path.name) is None
+    assert spool.failure(path.name) is None
     later = run(spool, db_url)
     assert later.ok and later.applied == [path.name]
 
@@ -449,7 +477,7 @@ def test_connection_terminated_inside_the_transaction_is_retried(spool: Spool, d
     result: list[load.LoadReport] = []
     with psycopg.connect(db_url) as holder:  # holds the release lock: the loader waits on it
         holder.execute(
-            "SELECT pg_advisory_xact_lock(%s, hashtext('rhai/3.0'))", [schema.RELEASE_LOCK_KEY]
+            "SELECT pg_advisory_xact_lock(%s, hashtext('rhai/3.0'))", [releases.RELEASE_LOCK_KEY]
         )
 
         def go() -> None:
@@ -478,13 +506,14 @@ def test_connection_terminated_inside_the_transaction_is_retried(spool: Spool, d
     assert len(dump(db_url)["drops"]) == 3 and ledger(db_url)[path.name][:2] == ("applied", 1)
 
 
-def test_load_one_loads_a_claimed_file(spool: Spool, db_url: str) -> None:
+def test_load_file_loads_a_claimed_file(spool: Spool, db_url: str) -> None:
     path = write(spool, two_artifacts())
     load.migrate_db(db_url)
     claim = spool.claim(spool.files("ready")[0])
     assert claim is not None
     with psycopg.connect(db_url, autocommit=True) as conn:
-        assert load.load_one(conn, claim) == "applied"
+        result = load.load_file(conn, claim)
+    assert (result.outcome, result.rows) == ("applied", 5) and result.seconds > 0
     assert names(spool, "loaded") == {path.name}
 
 
@@ -492,6 +521,25 @@ def test_unreachable_database_raises_transient(spool: Spool) -> None:
     write(spool, two_artifacts())
     with pytest.raises(TransientLoadError):
         run(spool, "host=127.0.0.1 port=1 dbname=x user=postgres connect_timeout=2")
+    assert len(names(spool, "ready")) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"dbname": "no_such_database"}, {"user": "no_such_role"}, {"port": "not-a-port"}],
+    ids=["database", "role", "url"],
+)
+def test_wrong_database_settings_are_configuration_errors(
+    spool: Spool, db_url: str, change: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(spool, two_artifacts())
+    wrong = make_conninfo(db_url, **change)
+    with pytest.raises(ConfigError, match="cannot connect to the database"):
+        run(spool, wrong)
+    assert len(names(spool, "ready")) == 1
+    code = cli.main(["load", "--spool", spool.location, "--database-url", wrong])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot connect" in err  # exit 2, one line
     assert len(names(spool, "ready")) == 1
 
 
@@ -572,17 +620,24 @@ def test_compression_auto_follows_server_and_explicit_choices_stick(db_url: str)
             "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
         ).fetchone()
         assert supported == (enumvals is not None and "lz4" in enumvals[0])
-        schema.migrate(conn)
+        with pytest.raises(RuntimeError, match="inside a transaction"):
+            schema.migrate(conn)  # only etl.load opens transactions
+
+        def migrate(compression: str = "auto") -> None:
+            with conn.transaction():
+                schema.migrate(conn, compression)
+
+        migrate()
         want = "lz4" if supported else "pglz"
         assert schema.recorded_compression(conn) == want
         assert set(schema.column_compression(conn).values()) == {want}
-        schema.migrate(conn, "pglz")
+        migrate("pglz")
         assert schema.recorded_compression(conn) == "pglz"
         assert set(schema.column_compression(conn).values()) == {"pglz"}
-        schema.migrate(conn)  # auto keeps what is recorded
+        migrate()  # auto keeps what is recorded
         assert schema.recorded_compression(conn) == "pglz"
         if supported:
-            schema.migrate(conn, "lz4")
+            migrate("lz4")
             assert set(schema.column_compression(conn).values()) == {"lz4"}
 
 
@@ -590,16 +645,18 @@ def test_compression_auto_follows_server_and_explicit_choices_stick(db_url: str)
 
 
 def test_ledger_summary_and_names(spool: Spool, db_url: str) -> None:
-    assert load.ledger_names(db_url) == set()
-    assert load.ledger_summary(db_url)["files"] == 0
+    assert db_ledger.names(db_url) == set()
+    assert db_ledger.summary(db_url)["files"] == 0
     a = write(spool, two_artifacts(), release="1.0")
     b = write(spool, two_artifacts(), release="2.0")
     run(spool, db_url)
     spool.requeue([a.name])
     run(spool, db_url)
-    summary = load.ledger_summary(db_url)
-    assert summary["files"] == 2 and summary["outcomes"] == {"applied": 1, "unchanged": 1}
+    summary = db_ledger.summary(db_url)
+    # a's re-load was `unchanged`; what applied its data stays on record
+    assert summary["files"] == 2 and summary["outcomes"] == {"applied": 2}
+    assert [a["outcome"] for a in attempts(db_url, a.name)] == ["applied", "unchanged"]
     assert summary["last_file"] == a.name and summary["last_loaded_at"]
     assert (summary["releases"], summary["artifacts"], summary["drops"]) == (2, 4, 6)
     json.dumps(summary)
-    assert load.ledger_names(db_url) == {a.name, b.name}
+    assert db_ledger.names(db_url) == {a.name, b.name}

@@ -25,7 +25,7 @@ from etl.errors import (
     TransientFetchError,
 )
 from etl.source import ByteBudget, ProductRef, SourceClient, Validators
-from etl.source.documents import parse_json
+from etl.source.jsontext import parse_json
 from tests.support.httpserver import Fault, SourceServer
 from tests.support.sourcetree import sample_bodies, write_source_tree
 from tests.support.tls import TlsFiles

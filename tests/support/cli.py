@@ -46,13 +46,19 @@ class CliResult:
 
 def cli_env(
     *,
-    spool: Path | None = None,
+    spool: str | Path | None = None,
     source: str | Path | None = None,
     database_url: str | None = None,
     crash_at: str | None = None,
     **extra: str | Path | None,
 ) -> dict[str, str]:
-    """The environment of one CLI run: :func:`child_env` plus the ETL settings given."""
+    """The environment of one CLI run: :func:`child_env` plus the ETL settings given.
+
+    An ``s3://`` spool needs credentials: the ``AWS_*`` variables the test's own S3
+    fixture set (the autouse cleaning removed any that leaked in) go along with it.
+    """
+    if str(spool or "").startswith("s3://"):
+        extra = {**{k: v for k, v in os.environ.items() if k.startswith("AWS_")}, **extra}
     return child_env(
         ETL_SPOOL_DIR=spool,
         ETL_SOURCE_URL=source,

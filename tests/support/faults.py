@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-FaultKind = Literal["serve", "status", "reset", "short", "stall", "huge"]
+FaultKind = Literal["serve", "status", "reset", "short", "stall", "drip", "huge"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,13 @@ class Fault:
         """Go silent for ``seconds`` (``after=None``: before the status line; else after
         headers and ``after`` body bytes), then close."""
         return cls("stall", seconds=seconds, after=after)
+
+    @classmethod
+    def drip(cls, interval: float, *, head: bool = False) -> Fault:
+        """A slow-drip server: one byte every ``interval`` seconds, of the body after
+        normal headers, or (``head``) from the status line on; never silent for longer than
+        ``interval``, so no read timeout fires."""
+        return cls("drip", seconds=interval, after=None if head else 0)
 
     @classmethod
     def huge(cls, size: int, *, chunked: bool = False) -> Fault:

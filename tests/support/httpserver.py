@@ -316,6 +316,20 @@ class _Handler(BaseHTTPRequestHandler):
         owner._stop.wait(fault.seconds)
         self.close_connection = True
 
+    def _fault_drip(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
+        body = self._body_for(owner, rec, fault)
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+        data = head + body
+        if fault.after is not None:  # headers at once, then the body drop by drop
+            self.wfile.write(head)
+            data = body
+        for i in range(len(data)):
+            if owner._stop.wait(fault.seconds):
+                break
+            self.wfile.write(data[i : i + 1])
+            owner._add_sent(rec.target, 1)
+        self.close_connection = True
+
     def _fault_huge(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
         self._head(200, None if fault.chunked else fault.size)
         block = b"x" * CHUNK
