@@ -50,10 +50,6 @@ FS_ALLOWED = {
 }
 
 #: Rules broken on main today, by whom they are being fixed (xfail strict: see module doc).
-KNOWN_FS: dict[str, str] = {
-    "etl.load": "claim.open() is read as Path.open (integrator: rename the claim's reader)",
-    "etl.spoolformat": "Parquet reader/writer on streams the spool opens (integrator)",
-}
 KNOWN_EXCEPTIONS: dict[str, str] = {
     "_Retry": "etl/source/transport.py control-flow exception (source engineer)",
     "InvalidWheelName": "etl/source/wheelname.py derives from ValueError (source engineer)",
@@ -158,14 +154,8 @@ def test_the_file_system_scan_finds_the_spools_own_calls(graph: EtlGraph) -> Non
 
 
 def test_only_the_spool_touches_storage(graph: EtlGraph) -> None:
-    offenders = _fs_offenders(graph, skip=set(KNOWN_FS))
+    offenders = _fs_offenders(graph, skip=set())
     assert not offenders, f"file-system calls outside the spool: {offenders}"
-
-
-@pytest.mark.parametrize("module", _xfail_params(KNOWN_FS))
-def test_known_storage_access_is_gone(graph: EtlGraph, module: str) -> None:
-    found = graph.modules.get(module)
-    assert found is None or not fs_operations(found), fs_operations(found) if found else None
 
 
 # --- (d): only load opens transactions -----------------------------------------------------
@@ -379,13 +369,18 @@ def test_the_file_system_scan_ignores_look_alikes(tmp_path: Path) -> None:
             "mod.py": (
                 "import os\n"
                 "from pathlib import Path\n"
+                "import pyarrow.parquet as pq\n"
                 "class C:\n"
                 "    def open(self) -> None: ...\n"
-                "    def go(self, a: str, b: str) -> None:\n"
+                "    def go(self, a: str, b: str, claim: C, stream: IO[bytes]) -> None:\n"
                 "        os.replace(a, b)\n"
                 "        Path(a).unlink()\n"
                 "        a.replace('x', 'y')\n"
                 "        self.open()\n"
+                "        claim.open()\n"
+                "        claim.path.stat()\n"
+                "        pq.ParquetFile(stream)\n"
+                "        pq.ParquetFile(f'{a}.parquet')\n"
                 "        os.getpid()\n"
             ),
         },
@@ -393,4 +388,6 @@ def test_the_file_system_scan_ignores_look_alikes(tmp_path: Path) -> None:
     assert [what for _, what in fs_operations(graph.modules["etl.mod"])] == [
         "os.replace",
         "Path.unlink",
+        "Path.stat",
+        "pyarrow.parquet.ParquetFile",
     ]
