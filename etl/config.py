@@ -330,6 +330,16 @@ OTHER_VARIABLES: dict[str, str] = {
     "ETL_LOG_LEVEL": "quiet, normal (default), verbose or debug (like -q, -v, -vv)",
     "ETL_EMBEDDED_PG_DIR": "embedded PostgreSQL data folder (default: per-user data folder)",
     "ETL_CRASH_AT": "tests only: kill the process at a named point",
+    # Celery workers (etl.workers.settings reads these)
+    "ETL_BROKER_URL": "Celery broker: redis://host:6379/0 or amqp://user:pass@host:5672//",
+    "ETL_BROKER_VISIBILITY_TIMEOUT": "Redis: seconds before an unacknowledged task is "
+    "delivered again (default 60)",
+    "ETL_QUEUE": "Celery queue name (default wheels-etl)",
+    "ETL_TASK_MAX_RETRIES": "retries of a task after a transient error (default 5)",
+    "ETL_RECONCILE_INTERVAL": "seconds between periodic reconciles under celery beat (300)",
+    "ETL_WAIT_POLL_SECONDS": "how often enqueue --wait looks at the spool (default 1)",
+    "ETL_SPOOL_LEASE_SECONDS": "workers on an s3:// spool: a claim older than this is an "
+    "orphan (default 900; keep above the longest load)",
 }
 
 
