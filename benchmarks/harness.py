@@ -43,6 +43,9 @@ class Config:
     dlt_variants: tuple[str, ...]
     dlt_repeats: int
     profile_always: bool
+    workers_releases: int = 8  # issue 12: Celery workers vs the CLI
+    workers_counts: tuple[int, ...] = (1, 2)
+    workers_rounds: int = 1
 
 
 QUICK = Config(
@@ -78,6 +81,9 @@ FULL = Config(
     dlt_variants=("defaults", "tuned"),
     dlt_repeats=2,
     profile_always=True,
+    workers_releases=40,
+    workers_counts=(1, 2, 4),
+    workers_rounds=2,
 )
 
 
