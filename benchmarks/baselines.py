@@ -38,10 +38,14 @@ ART_SQL = (
     " dependency_graph, constraints_file, build_sequence_summary, drop_count)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+#: The drop columns the baselines fill (the PEP 691 extras, yanked etc., stay NULL).
+DROP_ROW_COLUMNS = (
+    "product", "release", "architecture", "variant", "filename", "name", "version",
+    "build_tag", "python_tag", "abi_tag", "platform_tag", "sha256", "size", "uploaded_at",
+)  # fmt: skip
 DROP_SQL = (
-    "INSERT INTO drops (product, release, architecture, variant, filename, name, version,"
-    " build_tag, python_tag, abi_tag, platform_tag, sha256, size, uploaded_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO drops ({', '.join(DROP_ROW_COLUMNS)})"
+    f" VALUES ({', '.join(['%s'] * len(DROP_ROW_COLUMNS))})"
 )
 
 
