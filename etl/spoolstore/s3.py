@@ -46,6 +46,7 @@ from etl.crashpoint import crash_point
 from etl.errors import ConfigError, SpoolError, SpoolUnavailableError
 from etl.spoolstore.base import STATE_FOLDERS, ObjectInfo
 
+CALL_ATTEMPTS = 3
 TMP_GRACE_FLOOR = 60.0  # a complete temp object lives seconds: older ones are a dead writer's
 
 
@@ -198,13 +199,19 @@ class S3Store:
         return SpoolUnavailableError(f"{what} in {self.location}: {exc}", path=name)
 
     def call(self, what: str, name: str, fn: Any, *args: Any) -> Any:
-        """Run one pyarrow call; FileNotFoundError passes, other OSError → SpoolUnavailable."""
-        try:
-            return fn(*args)
-        except FileNotFoundError:
-            raise
-        except (OSError, pa.ArrowException) as exc:
-            raise self.unavailable(exc, name, what) from exc
+        """Run one idempotent pyarrow call, tried again twice after a short pause (S3
+        servers answer 500 "try again" under load); FileNotFoundError passes at once,
+        other failures become :class:`SpoolUnavailableError`."""
+        for attempt in range(CALL_ATTEMPTS):
+            try:
+                return fn(*args)
+            except FileNotFoundError:
+                raise
+            except (OSError, pa.ArrowException) as exc:
+                if attempt == CALL_ATTEMPTS - 1:
+                    raise self.unavailable(exc, name, what) from exc
+                time.sleep(0.25 * 3**attempt)
+        raise AssertionError("unreachable")
 
     def space_hint(self) -> str:
         return "object storage quota"
@@ -272,14 +279,15 @@ class S3Store:
             self.call("cannot delete", name, self.fs.delete_file, self.path(folder, name))
 
     def read_json(self, folder: str, name: str) -> Any:
+        def get() -> bytes:
+            with self.fs.open_input_stream(self.path(folder, name)) as f:
+                return bytes(f.read())
+
         try:
-            with self.call(
-                "cannot read", name, self.fs.open_input_stream, self.path(folder, name)
-            ) as f:
-                data = self.call("cannot read", name, f.read)
+            data = self.call("cannot read", name, get)
         except FileNotFoundError:
             return None
-        return json.loads(bytes(data))
+        return json.loads(data)
 
     def write_json(self, folder: str, name: str, data: Any) -> None:
         """One PUT: S3 shows the whole object or the previous one, never half."""

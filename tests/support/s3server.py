@@ -114,7 +114,8 @@ class S3Server:
             f"-master.port.grpc={self.master + 10000}", f"-volume.port={self.volume}",
             f"-volume.port.grpc={self.volume + 10000}", "-filer", f"-filer.port={self.filer}",
             f"-filer.port.grpc={self.filer + 10000}", "-s3", f"-s3.port={self.s3}",
-            f"-s3.config={self.config}", "-master.volumeSizeLimitMB=256", "-volume.max=50",
+            f"-s3.config={self.config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=256", "-volume.max=50",
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["TMPDIR"] = str(self.folder / "tmp")
