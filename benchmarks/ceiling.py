@@ -474,7 +474,7 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
     import dataclasses
     import json as _json
 
-    from etl import parse
+    from etl.source import documents as parse
     from etl.spool import Spool
 
     root = Path(tree)

@@ -2,20 +2,19 @@
 
 Exit codes: 0 all went well; 1 some releases or files failed (one line each says why);
 2 bad usage or configuration; 3 source or database unavailable after retries;
-4 the spool's disk is full.
+4 the spool's disk is full; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from etl.config import Settings
+from etl import __version__, logs, summary
+from etl.config import OPTIONS, OTHER_VARIABLES, Command, Settings, options_for, parse_duration
 from etl.errors import (
     ConfigError,
     EtlError,
@@ -23,19 +22,30 @@ from etl.errors import (
     TransientFetchError,
     TransientLoadError,
 )
-from etl.progress import Progress, human_bytes
-from etl.spool import Spool
+from etl.progress import Progress
+from etl.spool import STATES, Spool
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 
 
-def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    return Settings.from_env(
-        source_url=getattr(args, "source", None),
-        spool_dir=getattr(args, "spool", None),
-        database_url=getattr(args, "database_url", None),
-        **extra,
-    )
+def _settings(args: argparse.Namespace, command: Command) -> Settings:
+    """Flags given on the line, parsed by the option table (errors are ConfigError)."""
+    given: dict[str, Any] = {}
+    for opt in options_for(command):
+        value = getattr(args, opt.field, None)
+        if value is None or value is False:
+            continue
+        try:
+            if opt.switch:
+                given[opt.field] = opt.convert("1")
+            elif opt.repeat:
+                given[opt.field] = tuple(x for v in value for x in opt.convert(v))
+            else:
+                given[opt.field] = opt.convert(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{opt.flag}: {exc}") from None
+    return Settings.from_env(**given)
 
 
 def _database(settings: Settings) -> str:
@@ -44,25 +54,20 @@ def _database(settings: Settings) -> str:
     return resolve_database_url(settings.database_url)
 
 
+def _quiet(args: argparse.Namespace) -> bool:
+    return int(getattr(args, "verbosity", 0)) < 0
+
+
 # --- commands ------------------------------------------------------------------------
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from etl.extract import ExtractEvent, extract
 
-    settings = _settings(
-        args,
-        products=tuple(args.product or ()) or None,
-        workers=args.workers,
-        full=args.full or None,
-        max_file_bytes=args.max_file_bytes,
-        max_inflight_bytes=args.max_inflight_bytes,
-        retries=args.retries,
-        ca_bundle=args.ca_bundle,
-        verify_tls=False if args.insecure else None,
-    )
+    settings = _settings(args, "extract")
     spool = Spool(settings.spool_dir)
-    bar = Progress("extract")
+    bar = Progress("extract", unit="releases", quiet=_quiet(args) or args.json)
+    started = time.monotonic()
 
     def on_event(ev: ExtractEvent) -> None:
         if ev.kind == "failed":
@@ -75,14 +80,15 @@ def cmd_extract(args: argparse.Namespace) -> int:
         report = extract(settings, spool, progress=on_event)
     finally:
         bar.close()
-    stats = report.stats
-    print(
-        f"extract: {len(report.spooled)} spooled, {len(report.unchanged)} unchanged, "
-        f"{len(report.failed)} failed; {stats.get('requests', 0)} requests, "
-        f"{human_bytes(stats.get('bytes', 0))} fetched -> {spool.location}/ready"
-    )
-    for release, reason in report.failed:
-        print(f"  failed {release}: {reason}", file=sys.stderr)
+    seconds = time.monotonic() - started
+    where = str(spool.location)
+    if args.json:
+        print(summary.dumps(summary.extract_doc(report, seconds, where)))
+    else:
+        print(summary.extract_text(report, seconds, where))
+        if bar.quiet:  # otherwise each failure was already said as it happened
+            for release, reason in report.failed:
+                print(f"  failed {release}: {reason}", file=sys.stderr)
     if report.fatal:
         print(f"extract stopped: {report.fatal}", file=sys.stderr)
         return EXIT_DISK_FULL
@@ -90,15 +96,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    settings = _settings(args, load_workers=args.workers, load_retry_seconds=args.retry_seconds)
-    return _load(settings, Spool(settings.spool_dir))
+    settings = _settings(args, "load")
+    return _load(settings, Spool(settings.spool_dir), args)
 
 
-def _load(settings: Settings, spool: Spool) -> int:
+def _load(settings: Settings, spool: Spool, args: argparse.Namespace) -> int:
     from etl import load
 
     conninfo = _database(settings)
-    bar = Progress("load")
+    bar = Progress("load", unit="files", quiet=_quiet(args) or args.json)
+    started = time.monotonic()
 
     def on_event(ev: load.LoadEvent) -> None:
         if ev.kind in ("failed", "requeued", "retry") or (not bar.tty and ev.kind != "start"):
@@ -115,15 +122,14 @@ def _load(settings: Settings, spool: Spool) -> int:
         )
     finally:
         bar.close()
-    print(
-        f"load: {len(report.applied)} applied, {len(report.unchanged)} unchanged, "
-        f"{len(report.superseded)} superseded, {len(report.failed)} failed, "
-        f"{len(report.requeued)} back to ready; {report.rows} rows, "
-        f"{human_bytes(report.json_bytes)} of JSON"
-    )
-    for name, reason in report.failed:
-        print(f"  failed {name}: {reason}", file=sys.stderr)
-        print(f"    replay with: wheels-etl replay {name}", file=sys.stderr)
+    seconds = time.monotonic() - started
+    if args.json:
+        print(summary.dumps(summary.load_doc(report, seconds, str(settings.spool_dir))))
+    else:
+        print(summary.load_text(report, seconds))
+        for name, reason in report.failed:
+            print(f"  failed {name}: {reason}", file=sys.stderr)
+            print(f"    replay with: {summary.replay_command(name)}", file=sys.stderr)
     if report.requeued:
         print(
             f"  {len(report.requeued)} file(s) went back to ready: the database was unavailable",
@@ -136,7 +142,7 @@ def _load(settings: Settings, spool: Spool) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from etl import load
 
-    version = load.migrate_db(_database(_settings(args)))
+    version = load.migrate_db(_database(_settings(args, "migrate")))
     print(f"database schema at version {version}")
     return EXIT_OK
 
@@ -144,171 +150,209 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from etl import status
 
-    settings = _settings(args)
+    settings = _settings(args, "status")
     spool = Spool(settings.spool_dir)
-    conninfo: str | None
+    conninfo: str | None = None
+    db_error: str | None = None
     try:
         conninfo = _database(settings)
     except EtlError as exc:
-        conninfo = None
-        print(f"database unavailable: {exc}", file=sys.stderr)
+        db_error = str(exc)
     info = status.collect(spool, conninfo)
-    print(json.dumps(info.to_json(), indent=2, default=str) if args.json else status.render(info))
+    if db_error is not None:
+        info.database = {"error": db_error}
+    print(summary.dumps(info.to_json()) if args.json else status.render(info))
+    if isinstance(info.database, dict) and "error" in info.database:
+        return EXIT_UNAVAILABLE
     return EXIT_FAILED if info.failed else EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from etl import inspect as query
 
-    spool = Spool(_settings(args).spool_dir)
+    spool = Spool(_settings(args, "inspect").spool_dir)
     states = tuple(args.state) if args.state else query.DEFAULT_STATES
     result = query.run_sql(spool, args.sql, states) if args.sql else query.summary(spool)
     if args.json:
-        print(
-            json.dumps(
-                [dict(zip(result.columns, r, strict=True)) for r in result.rows],
-                default=str,
-                indent=2,
-            )
-        )
+        print(summary.dumps([dict(zip(result.columns, r, strict=True)) for r in result.rows]))
     else:
         print(query.format_table(result, max_width=args.width))
     return EXIT_OK
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _settings(args, "replay")
     spool = Spool(settings.spool_dir)
     if not (args.files or args.failed or args.loaded):
         raise ConfigError("replay needs FILE names, --failed or --loaded")
     moved = spool.requeue(args.files, failed=args.failed)
     if args.loaded:
         moved += spool.requeue([f.name for f in spool.files("loaded")])
-    print(f"replay: {len(moved)} file(s) back in ready/")
-    return _load(settings, spool)
-
-
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_age(text: str) -> float:
-    m = _AGE.match(text.strip())
-    if not m:
-        raise ConfigError(f"bad age {text!r}: use e.g. 30m, 12h, 7d, 2w")
-    return float(m[1]) * _UNIT[m[2]]
+    if not args.json:
+        print(f"replay: {len(moved)} file(s) back in ready/")
+    return _load(settings, spool, args)
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    spool = Spool(_settings(args).spool_dir)
-    count, freed = spool.prune(parse_age(args.older_than))
+    from etl.progress import human_bytes
+
+    spool = Spool(_settings(args, "prune").spool_dir)
+    count, freed = spool.prune(parse_duration(args.older_than))
     print(f"prune: deleted {count} loaded file(s), freed {human_bytes(freed)}")
     return EXIT_OK
 
 
 # --- parser --------------------------------------------------------------------------
 
+EXAMPLES: dict[str, str] = {
+    "extract": """examples:
+  wheels-etl extract                                 # the shipped sample collection
+  wheels-etl extract --source https://builds.example/wheels --product rhai
+  ETL_WORKERS=4 ETL_MAX_FILE_BYTES=64MiB wheels-etl extract --json""",
+    "load": """examples:
+  wheels-etl load                                    # embedded Postgres when DATABASE_URL is unset
+  DATABASE_URL=postgresql://etl@db/wheels wheels-etl load --workers 2 --retry-seconds 5m""",
+    "migrate": "examples:\n  wheels-etl migrate --database-url postgresql://etl@db/wheels",
+    "status": "examples:\n  wheels-etl status\n  wheels-etl status --json | jq .failed",
+    "inspect": """examples:
+  wheels-etl inspect
+  wheels-etl inspect --sql "select product, count(*) from artifacts group by 1"
+  wheels-etl inspect --state failed --json --sql "select * from files\"""",
+    "replay": """examples:
+  wheels-etl replay --failed                         # after fixing the cause
+  wheels-etl replay 'rhai~3.0.0~20261001T120000Z~9f86d081.parquet'
+  wheels-etl replay --loaded                         # after restoring the database""",
+    "prune": "examples:\n  wheels-etl prune --older-than 7d\n  wheels-etl prune --older-than 12h",
+}
+
+EXIT_CODES = """exit codes:
+  0 all went well           1 some releases or files failed
+  2 bad usage or settings   3 source or database unavailable
+  4 spool disk full         130 interrupted"""
+
+
+def _common() -> argparse.ArgumentParser:
+    """-q/-v/--log-format, accepted before and after the command."""
+    c = argparse.ArgumentParser(add_help=False)
+    g = c.add_argument_group("output")
+    g.add_argument(
+        "-v", "--verbose", dest="verbosity", action="count", default=argparse.SUPPRESS,
+        help="more log output: -v our progress, -vv debug incl. libraries (env ETL_LOG_LEVEL)",
+    )  # fmt: skip
+    g.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+        default=argparse.SUPPRESS, help="errors and the final summary only",
+    )  # fmt: skip
+    g.add_argument(
+        "--log-format", choices=("text", "json"), default=argparse.SUPPRESS,
+        help="log line format (default: text; env ETL_LOG_FORMAT)",
+    )  # fmt: skip
+    return c
+
+
+def _add_options(sp: argparse.ArgumentParser, command: Command) -> None:
+    g = sp.add_argument_group("settings (flag > environment variable > default)")
+    for opt in options_for(command):
+        text = f"{opt.help} (default: {opt.default}; env {opt.env})"
+        if opt.switch:
+            g.add_argument(opt.flag, dest=opt.field, action="store_true", default=None, help=text)
+        elif opt.repeat:
+            g.add_argument(opt.flag, dest=opt.field, action="append", metavar=opt.metavar,
+                           help=text)  # fmt: skip
+        else:
+            g.add_argument(opt.flag, dest=opt.field, metavar=opt.metavar, help=text)
+
 
 def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    variables = "\n".join(f"  {o.env:<24} {o.flag}" for o in OPTIONS if o.env)
+    others = "\n".join(f"  {k:<24} {v}" for k, v in OTHER_VARIABLES.items())
     p = argparse.ArgumentParser(
         prog="wheels-etl",
         description="Disk-spooled ETL for wheel collections: source -> Parquet spool -> Postgres.",
-        epilog="Environment: ETL_SOURCE_URL, ETL_SOURCE_TOKEN, ETL_SPOOL_DIR, DATABASE_URL.",
+        epilog=f"environment:\n{variables}\n{others}\n\n{EXIT_CODES}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=f"wheels-etl {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
-        sp.add_argument("--spool", help="spool folder (env ETL_SPOOL_DIR, default ./spool)")
+    def add(name: Command, help_: str, func: Callable[[argparse.Namespace], int],
+            json_flag: bool = False) -> argparse.ArgumentParser:  # fmt: skip
+        sp = sub.add_parser(
+            name, help=help_, description=help_, parents=[common],
+            epilog=f"{EXAMPLES.get(name, '')}\n\n{EXIT_CODES}".strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+        _add_options(sp, name)
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="print one JSON document")
+        sp.set_defaults(func=func)
         return sp
 
-    def add_db(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--database-url",
-            help="Postgres conninfo (env DATABASE_URL; unset: embedded server in .wheels-etl/)",
-        )
-
-    e = add("extract", "Fetch releases from the source into spool files (ready/).")
-    e.add_argument("--source", help="base URL or folder (env ETL_SOURCE_URL; default: samples)")
-    e.add_argument("--product", action="append", help="only this product (repeatable)")
-    e.add_argument("--workers", type=int, help="parallel fetches (default: 2 x CPUs, 2..8)")
-    e.add_argument("--full", action="store_true", help="re-extract even unchanged releases")
-    e.add_argument("--max-file-bytes", type=int, help="per-document size limit (256 MiB)")
-    e.add_argument(
-        "--max-inflight-bytes",
-        type=int,
-        help="cap on fetched bytes held in memory by all workers (512 MiB; exceeded by at "
-        "most one artifact's files)",
-    )
-    e.add_argument("--retries", type=int, help="attempts per document on transient errors")
-    e.add_argument("--ca-bundle", help="CA bundle for TLS verification (env ETL_CA_BUNDLE)")
-    e.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    e.set_defaults(func=cmd_extract)
-
-    ld = add("load", "Load ready spool files into Postgres, one transaction per file.")
-    add_db(ld)
-    ld.add_argument("--workers", type=int, help="parallel connections (default 1)")
-    ld.add_argument(
-        "--retry-seconds", type=float, help="how long to retry an unavailable database (60)"
-    )
-    ld.set_defaults(func=cmd_load)
-
-    m = add("migrate", "Create or upgrade the database tables.")
-    add_db(m)
-    m.set_defaults(func=cmd_migrate)
-
-    s = add("status", "Show the spool per state, failed files, and the database ledger.")
-    add_db(s)
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(func=cmd_status)
-
-    i = add("inspect", "Summarise or query spool files with DuckDB.")
+    add("extract", "Fetch releases from the source into spool files (ready/).", cmd_extract,
+        json_flag=True)  # fmt: skip
+    add("load", "Load ready spool files into Postgres, one transaction per file.", cmd_load,
+        json_flag=True)  # fmt: skip
+    add("migrate", "Create or upgrade the database tables.", cmd_migrate)
+    add("status", "Show the spool per state, failed files, and the database ledger.",
+        cmd_status, json_flag=True)  # fmt: skip
+    i = add("inspect", "Summarise or query spool files with DuckDB (read-only).", cmd_inspect,
+            json_flag=True)  # fmt: skip
     i.add_argument("--sql", help="a DuckDB query over the views artifacts, drops, files")
     i.add_argument(
-        "--state", action="append", help="states to include (default: ready, loading, loaded)"
-    )
-    i.add_argument("--json", action="store_true", help="rows as JSON")
-    i.add_argument("--width", type=int, default=60, help="max column width in the table")
-    i.set_defaults(func=cmd_inspect)
-
-    r = add("replay", "Move files (or all failed ones) back to ready and load them.")
-    add_db(r)
+        "--state", action="append", choices=STATES,
+        help="states to include (repeatable; default: ready, loading, loaded)",
+    )  # fmt: skip
+    i.add_argument("--width", type=int, default=60, help="max column width (default: 60)")
+    r = add("replay", "Move files (or all failed ones) back to ready and load them.",
+            cmd_replay, json_flag=True)  # fmt: skip
     r.add_argument("files", nargs="*", metavar="FILE", help="spool file names or paths")
     r.add_argument("--failed", action="store_true", help="every file in failed/")
     r.add_argument("--loaded", action="store_true", help="every file in loaded/ (after a restore)")
-    r.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
-    r.set_defaults(func=cmd_replay)
-
-    pr = add("prune", "Delete loaded spool files older than an age (never ready/loading/failed).")
-    pr.add_argument("--older-than", required=True, help="age such as 12h, 7d, 2w")
-    pr.set_defaults(func=cmd_prune)
+    pr = add("prune", "Delete loaded spool files older than an age (never ready/loading/failed).",
+             cmd_prune)  # fmt: skip
+    pr.add_argument("--older-than", required=True, metavar="DURATION",
+                    help="age such as 90m, 12h, 7d, 2w")  # fmt: skip
     return p
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    import os
+
+    from etl.config import parse_choice
+
+    level = {"quiet": -1, "normal": 0, "verbose": 1, "debug": 2}
+    env_level = os.environ.get("ETL_LOG_LEVEL", "normal") or "normal"
+    verbosity = getattr(args, "verbosity", None)
+    if verbosity is None:
+        verbosity = level[parse_choice(*level)(env_level)]
+    args.verbosity = verbosity
+    fmt = getattr(args, "log_format", None) or os.environ.get("ETL_LOG_FORMAT") or "text"
+    logs.setup(verbosity, "json" if parse_choice("text", "json")(fmt) == "json" else "text")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    command = args.command
     try:
+        _configure_logging(args)
         code: int = args.func(args)
     except ConfigError as exc:
-        print(f"wheels-etl {args.command}: {exc}", file=sys.stderr)
+        print(f"wheels-etl {command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SpoolFullError as exc:
-        print(f"wheels-etl {args.command}: {exc}", file=sys.stderr)
+        print(f"wheels-etl {command}: {exc}", file=sys.stderr)
         return EXIT_DISK_FULL
     except (TransientFetchError, TransientLoadError) as exc:
-        print(f"wheels-etl {args.command}: unavailable: {exc}", file=sys.stderr)
+        print(f"wheels-etl {command}: unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except EtlError as exc:
-        print(f"wheels-etl {args.command}: {exc}", file=sys.stderr)
+        print(f"wheels-etl {command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print(f"wheels-etl {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"wheels-etl {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return code
 
 

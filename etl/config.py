@@ -1,17 +1,40 @@
-"""Settings: flags override environment variables, which override defaults."""
+"""Settings: a flag overrides its environment variable, which overrides the default.
+
+Every setting is declared once, in :data:`OPTIONS`: its field, its environment variable,
+its flag, how its text is parsed (sizes take ``10MiB``, durations take ``90s`` / ``7d``),
+and its help.  ``cli.py`` builds each command's flags from this table and ``--help`` shows
+each flag's default and variable from it, so a Kubernetes manifest can set anything a flag
+can.
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field, replace
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from etl.errors import ConfigError
 
+Command = Literal[
+    "extract", "load", "migrate", "status", "inspect", "replay", "prune", "db",
+    "worker", "enqueue", "reconcile",
+]  # fmt: skip
+
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+def sample_source() -> Path:
+    """The sample collection shipped inside the package (``etl/sample_collection``)."""
+    return Path(str(resources.files("etl") / "sample_collection"))
+
+
 #: Shipped sample collection, used when ``ETL_SOURCE_URL`` is not set.
-SAMPLE_SOURCE = Path(__file__).resolve().parent.parent / "samples" / "collection"
+SAMPLE_SOURCE = sample_source()
 #: Project-local state (embedded Postgres data), git-ignored.
 LOCAL_STATE_DIR = Path(__file__).resolve().parent.parent / ".wheels-etl"
 
@@ -20,6 +43,80 @@ def _default_workers() -> int:
     return max(2, min(8, (os.cpu_count() or 2) * 2))
 
 
+# --- parsing text values ---------------------------------------------------------------
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "ki": 1024, "kib": 1024,
+    "m": 1000**2, "mb": 1000**2, "mi": 1024**2, "mib": 1024**2,
+    "g": 1000**3, "gb": 1000**3, "gi": 1024**3, "gib": 1024**3,
+    "t": 1000**4, "tb": 1000**4, "ti": 1024**4, "tib": 1024**4,
+}  # fmt: skip
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_size(text: str) -> int:
+    """``1048576``, ``512KiB``, ``10MB``, ``1.5GiB`` -> bytes (decimal and binary units)."""
+    m = _SIZE.match(text)
+    if not m or (m[2] or "").lower() not in _SIZE_UNITS:
+        raise ConfigError(f"bad size {text!r}: use e.g. 1048576, 512KiB, 10MB, 1GiB")
+    return int(float(m[1]) * _SIZE_UNITS[(m[2] or "").lower()])
+
+
+def parse_duration(text: str) -> float:
+    """``30`` (seconds), ``500ms``, ``90s``, ``15m``, ``12h``, ``7d``, ``2w`` -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ConfigError(f"bad duration {text!r}: use e.g. 30, 90s, 15m, 12h, 7d, 2w")
+    value = float(m[1]) * _DURATION_UNITS[(m[2] or "s").lower()]
+    if not math.isfinite(value):
+        raise ConfigError(f"bad duration {text!r}: not a finite number")
+    return value
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ConfigError(f"bad whole number {text!r}") from None
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"bad yes/no value {text!r}: use 1/0, true/false, yes/no")
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def parse_str(text: str) -> str:
+    return text
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ConfigError(f"bad value {text!r}: choose one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def human_size(n: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n} bytes"
+
+
+# --- the settings --------------------------------------------------------------------
 def _spool(text: str) -> str | Path:
     """A spool location: ``s3://bucket/prefix`` as given, anything else a folder."""
     return text if "://" in text else Path(text)
@@ -27,7 +124,7 @@ def _spool(text: str) -> str | Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a command needs to know; built once by ``cli.py``."""
+    """Everything a command needs to know; built once by ``cli.py`` (or a worker task)."""
 
     source_url: str = ""
     source_token: str | None = field(default=None, repr=False)
@@ -49,26 +146,246 @@ class Settings:
     load_retry_seconds: float = 60.0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        env = dict(os.environ) if env is None else env
-        base = cls(
-            source_url=env.get("ETL_SOURCE_URL") or str(SAMPLE_SOURCE),
-            source_token=env.get("ETL_SOURCE_TOKEN") or None,
-            spool_dir=_spool(env.get("ETL_SPOOL_DIR") or "spool"),
-            database_url=env.get("DATABASE_URL") or None,
-            ca_bundle=env.get("ETL_CA_BUNDLE") or None,
-        )
-        clean = {k: v for k, v in overrides.items() if v is not None}
-        settings = replace(base, **clean)
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then every option's environment variable, then ``overrides`` (flags;
+        ``None`` means "not given")."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {
+            "source_url": str(SAMPLE_SOURCE),
+            "source_token": env.get("ETL_SOURCE_TOKEN") or None,
+        }
+        names = {f.name for f in fields(cls)}
+        for opt in OPTIONS:
+            raw = env.get(opt.env) if opt.env else None
+            if raw is not None and raw != "" and opt.field in names:
+                try:
+                    values[opt.field] = opt.convert(raw)
+                except ConfigError as exc:
+                    raise ConfigError(f"{opt.env}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = replace(cls(), **values)
         settings.validate()
         return settings
 
     def validate(self) -> None:
-        if self.workers < 1:
-            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
-        if self.load_workers < 1:
-            raise ConfigError(f"load --workers must be at least 1, got {self.load_workers}")
-        if self.max_file_bytes < 1:
-            raise ConfigError(f"max file size must be positive, got {self.max_file_bytes}")
-        if self.retries < 1:
-            raise ConfigError(f"retries must be at least 1, got {self.retries}")
+        positive = {
+            "workers": ("--workers", self.workers),
+            "load_workers": ("load --workers", self.load_workers),
+            "max_file_bytes": ("--max-file-bytes", self.max_file_bytes),
+            "max_inflight_bytes": ("--max-inflight-bytes", self.max_inflight_bytes),
+            "retries": ("--retries", self.retries),
+        }
+        for flag, value in positive.values():
+            if value < 1:
+                raise ConfigError(f"{flag} must be at least 1, got {value}")
+        for flag, seconds in (
+            ("--retry-seconds", self.load_retry_seconds),
+            ("--retry-max-seconds", self.retry_max_seconds),
+            ("--connect-timeout", self.connect_timeout),
+            ("--read-timeout", self.read_timeout),
+        ):
+            if not math.isfinite(seconds) or seconds < 0:
+                raise ConfigError(f"{flag} must be a finite number of seconds >= 0, got {seconds}")
+
+
+# --- the option table ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it lives (``field`` of :class:`Settings`, or a command argument),
+    its environment variable and flag, its parser and its help."""
+
+    field: str
+    flag: str
+    env: str | None
+    convert: Callable[[str], Any]
+    help: str
+    commands: tuple[Command, ...]
+    default: str = ""  # as shown in --help
+    metavar: str | None = None
+    repeat: bool = False  # a flag given several times (the variable is comma-separated)
+    switch: bool = False  # a flag without a value (the variable is 1/0, true/false)
+
+
+_FETCH: tuple[Command, ...] = ("extract", "enqueue", "worker")
+_DB: tuple[Command, ...] = ("load", "migrate", "status", "replay", "db", "worker", "enqueue")
+_SPOOL: tuple[Command, ...] = (
+    "extract", "load", "status", "inspect", "replay", "prune", "worker", "enqueue", "reconcile",
+)  # fmt: skip
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "spool_dir",
+        "--spool",
+        "ETL_SPOOL_DIR",
+        _spool,
+        "spool folder (or s3://bucket/prefix)",
+        _SPOOL,
+        "./spool",
+        "PATH",
+    ),
+    Option(
+        "database_url",
+        "--database-url",
+        "DATABASE_URL",
+        parse_str,
+        "Postgres conninfo or URL; unset: the embedded server",
+        _DB,
+        "embedded",
+        "URL",
+    ),
+    Option(
+        "source_url",
+        "--source",
+        "ETL_SOURCE_URL",
+        parse_str,
+        "base URL (http(s)://, file://) or folder of the source",
+        _FETCH,
+        "the shipped sample collection",
+        "URL",
+    ),
+    Option(
+        "products",
+        "--product",
+        "ETL_PRODUCTS",
+        parse_list,
+        "only this product (repeatable; the variable is comma-separated)",
+        _FETCH,
+        "all",
+        "NAME",
+        repeat=True,
+    ),
+    Option(
+        "workers",
+        "--workers",
+        "ETL_WORKERS",
+        parse_int,
+        "parallel fetches",
+        ("extract",),
+        "2 x CPUs, 2..8",
+        "N",
+    ),
+    Option(
+        "full",
+        "--full",
+        "ETL_FULL",
+        parse_bool,
+        "re-extract even unchanged releases",
+        _FETCH,
+        "off",
+        switch=True,
+    ),
+    Option(
+        "max_file_bytes",
+        "--max-file-bytes",
+        "ETL_MAX_FILE_BYTES",
+        parse_size,
+        "size limit per document (larger fails its release)",
+        ("extract",),
+        "256MiB",
+        "SIZE",
+    ),
+    Option(
+        "max_inflight_bytes",
+        "--max-inflight-bytes",
+        "ETL_MAX_INFLIGHT_BYTES",
+        parse_size,
+        "fetched bytes held in memory by all workers (peak: this plus one artifact's files)",
+        ("extract",),
+        "512MiB",
+        "SIZE",
+    ),
+    Option(
+        "retries",
+        "--retries",
+        "ETL_RETRIES",
+        parse_int,
+        "attempts per document on transient errors",
+        ("extract",),
+        "5",
+        "N",
+    ),
+    Option(
+        "retry_max_seconds",
+        "--retry-max-seconds",
+        "ETL_RETRY_MAX_SECONDS",
+        parse_duration,
+        "total time spent retrying one document",
+        ("extract",),
+        "120s",
+        "DURATION",
+    ),
+    Option(
+        "connect_timeout",
+        "--connect-timeout",
+        "ETL_CONNECT_TIMEOUT",
+        parse_duration,
+        "TCP/TLS connect timeout",
+        ("extract",),
+        "10s",
+        "DURATION",
+    ),
+    Option(
+        "read_timeout",
+        "--read-timeout",
+        "ETL_READ_TIMEOUT",
+        parse_duration,
+        "longest silence while reading a response",
+        ("extract",),
+        "60s",
+        "DURATION",
+    ),
+    Option(
+        "ca_bundle",
+        "--ca-bundle",
+        "ETL_CA_BUNDLE",
+        parse_str,
+        "CA bundle for TLS verification",
+        ("extract",),
+        "system CAs",
+        "FILE",
+    ),
+    Option(
+        "verify_tls",
+        "--insecure",
+        "ETL_INSECURE",
+        lambda t: not parse_bool(t),
+        "do not verify TLS certificates",
+        ("extract",),
+        "off",
+        switch=True,
+    ),
+    Option(
+        "load_workers",
+        "--workers",
+        "ETL_LOAD_WORKERS",
+        parse_int,
+        "parallel connections, each file still one transaction",
+        ("load", "replay"),
+        "1",
+        "N",
+    ),
+    Option(
+        "load_retry_seconds",
+        "--retry-seconds",
+        "ETL_LOAD_RETRY_SECONDS",
+        parse_duration,
+        "how long to retry an unavailable database before giving up",
+        ("load", "replay"),
+        "60s",
+        "DURATION",
+    ),
+)
+
+#: Variables read outside :data:`OPTIONS` (secrets and process-wide switches).
+OTHER_VARIABLES: dict[str, str] = {
+    "ETL_SOURCE_TOKEN": "bearer token for the source; sent to its own origin only, never logged",
+    "ETL_LOG_FORMAT": "log line format: text (default) or json",
+    "ETL_LOG_LEVEL": "quiet, normal (default), verbose or debug (like -q, -v, -vv)",
+    "ETL_CRASH_AT": "tests only: kill the process at a named point",
+}
+
+
+def options_for(command: Command) -> tuple[Option, ...]:
+    return tuple(o for o in OPTIONS if command in o.commands)

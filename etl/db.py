@@ -9,11 +9,7 @@ and for what it does, and does not do, when run as root.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
-from urllib.parse import unquote
-
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from etl.pgembed import (
     DEFAULT_DATA_DIR,
@@ -22,6 +18,7 @@ from etl.pgembed import (
     start_server,
     stop_embedded_server,
 )
+from etl.redact import redact_database_url as redact
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -49,33 +46,3 @@ def resolve_database_url(
     url = start_server(data_dir)
     log.info("DATABASE_URL is not set: using the embedded PostgreSQL in %s (%s)", data_dir, url)
     return url
-
-
-def redact(url: str) -> str:
-    """``url`` (URI or ``key=value`` conninfo) with any password removed, for messages."""
-    if "://" in url:
-        scheme, sep, rest = url.partition("://")
-        authority_end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=-1)
-        authority = rest if authority_end < 0 else rest[:authority_end]
-        tail = "" if authority_end < 0 else rest[authority_end:]
-        userinfo, at, hosts = authority.rpartition("@")
-        if at:
-            authority = f"{userinfo.partition(':')[0]}@{hosts}"
-        path, qmark, query = tail.partition("?")
-        if qmark:
-            kept = [
-                item
-                for item in query.split("&")
-                if unquote(item.partition("=")[0]).strip().lower() != "password"
-            ]
-            tail = f"{path}?{'&'.join(kept)}" if kept else path
-        return f"{scheme}{sep}{authority}{tail}"
-    try:
-        params = conninfo_to_dict(url)
-    except Exception:  # unparsable: scrub up to the next "key=", never fail while reporting
-        scrubbed = re.sub(r"\s*\bpassword\s*=.*?(?=\s+\w+\s*=|$)", "", url, flags=re.I | re.S)
-        return scrubbed.strip()
-    if "password" not in params:
-        return url
-    del params["password"]
-    return make_conninfo("", **params)

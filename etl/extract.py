@@ -17,27 +17,32 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urljoin
 
-from etl import parse
 from etl.config import Settings
 from etl.crashpoint import crash_point
 from etl.errors import EtlError, FatalFetchError, SpoolFullError
+from etl.protocol import ARTIFACT_FILE_KEYS, ArtifactFileKey
 from etl.source import ByteBudget, Document, ReleaseRef, SourceClient, Validators
+from etl.source import documents as parse
 from etl.spool import Spool, SpoolFile, SpoolName
 from etl.spoolformat import ArtifactRow
 from etl.spoolstate import SpoolState
 
 log = logging.getLogger(__name__)
 
-FILE_KEYS = ("dependency_graph", "constraints_file", "build_sequence_summary", "wheels")
+#: What happened to a release: ``listed`` (seen in a listing page, not finished yet),
+#: ``spooled`` (its file is in ``ready/``), ``unchanged`` (skipped: already spooled), or
+#: ``failed`` (the detail says why).
+ExtractEventKind = Literal["listed", "spooled", "unchanged", "failed"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExtractEvent:
-    """Progress: one per release finished (spooled, skipped or failed)."""
+    """Progress: one per release listed, and one per release finished."""
 
-    kind: str  # "spooled" | "unchanged" | "failed" | "listed"
+    kind: ExtractEventKind
     release: str
     detail: str = ""
     releases_known: int = 0
@@ -83,7 +88,7 @@ class _Run:
         self.submit_lock = threading.Lock()
         self.spooled_versions = spool.spooled_versions()
 
-    def emit(self, kind: str, release: str, detail: str = "") -> None:
+    def emit(self, kind: ExtractEventKind, release: str, detail: str = "") -> None:
         with self.lock:
             if kind == "listed":
                 self.known += 1
@@ -142,7 +147,7 @@ class _Run:
             return
         self.emit(outcome[0], key, outcome[1])
 
-    def _release(self, ref: ReleaseRef, key: str) -> tuple[str, str]:
+    def _release(self, ref: ReleaseRef, key: str) -> tuple[ExtractEventKind, str]:
         if ref.error is not None:
             raise ref.error
         known = None if self.settings.full else self.state.release(ref.product, ref.version)
@@ -166,7 +171,7 @@ class _Run:
                 ref.updated_at,
                 rel.updated_at,
             )
-        pending: list[dict[str, Future[Document | None]]] = []
+        pending: list[dict[ArtifactFileKey, Future[Document | None]]] = []
         try:
             path = self._write(rel, doc.url, key, pending)
         finally:  # failed: what the next artifact fetches is freed as soon as it arrives
@@ -188,7 +193,7 @@ class _Run:
         rel: parse.ReleaseDoc,
         url: str,
         key: str,
-        pending: list[dict[str, Future[Document | None]]],
+        pending: list[dict[ArtifactFileKey, Future[Document | None]]],
     ) -> SpoolFile:
         with self.spool.writer(rel.product, rel.version, rel.updated_at, url) as writer:
             pending.extend(self._submit(url, a, key, 0) for a in rel.artifacts[:1])
@@ -210,7 +215,7 @@ class _Run:
 
     def _submit(
         self, base: str, art: parse.ArtifactRef, key: str, index: int
-    ) -> dict[str, Future[Document | None]]:
+    ) -> dict[ArtifactFileKey, Future[Document | None]]:
         """Queue one artifact's files as one budget group, together (no other artifact's
         files in between): the oldest unfinished artifact's files are then always the ones
         being fetched, which is what lets its group alone go over the byte budget."""
@@ -220,11 +225,13 @@ class _Run:
                 name: self.files.submit(
                     self.client.get, urljoin(base, art.files[name]), release=key, group=group
                 )
-                for name in FILE_KEYS
+                for name in ARTIFACT_FILE_KEYS
             }
 
-    def _row(self, art: parse.ArtifactRef, docs: dict[str, Document], key: str) -> ArtifactRow:
-        g, c, s, w = (docs[k] for k in FILE_KEYS)
+    def _row(
+        self, art: parse.ArtifactRef, docs: dict[ArtifactFileKey, Document], key: str
+    ) -> ArtifactRow:
+        g, c, s, w = (docs[k] for k in ARTIFACT_FILE_KEYS)
         return ArtifactRow(
             architecture=art.architecture,
             variant=art.variant,
@@ -255,9 +262,11 @@ def _discard(fut: Future[Document | None]) -> None:
             doc.release()
 
 
-def _gather(futures: dict[str, Future[Document | None]]) -> dict[str, Document]:
+def _gather(
+    futures: dict[ArtifactFileKey, Future[Document | None]],
+) -> dict[ArtifactFileKey, Document]:
     """Wait for one artifact's files; on error, free what did arrive, then raise."""
-    docs: dict[str, Document] = {}
+    docs: dict[ArtifactFileKey, Document] = {}
     error: BaseException | None = None
     for name, fut in futures.items():
         try:

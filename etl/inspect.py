@@ -75,9 +75,7 @@ def _files_table(spool: Spool, files: list[SpoolFile]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=_FILES)
 
 
-def connect(
-    spool: Spool, states: tuple[str, ...] = DEFAULT_STATES
-) -> duckdb.DuckDBPyConnection:
+def connect(spool: Spool, states: tuple[str, ...] = DEFAULT_STATES) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the ``artifacts``, ``drops`` and ``files`` views."""
     files = [f for s in _check(states) for f in spool.files(s)]
     con = duckdb.connect()

@@ -146,9 +146,7 @@ def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
 def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
     for column, want in (("product", meta.product), ("release", meta.release)):
         if not pc.all(pc.equal(tbl.column(column), want)).as_py():
-            raise SpoolFileError(
-                f"a row's {column} differs from the file's ({want})", path=name
-            )
+            raise SpoolFileError(f"a row's {column} differs from the file's ({want})", path=name)
 
 
 def drops_csv(tbl: pa.Table) -> tuple[bytes, int]:

@@ -208,9 +208,7 @@ def migrate(conn: psycopg.Connection[Any], compression: str = "auto") -> int:
 
 def _apply_compression(conn: psycopg.Connection[Any], requested: str) -> None:
     supported = lz4_supported(conn)
-    target = choose_compression(
-        requested, supported=supported, recorded=recorded_compression(conn)
-    )
+    target = choose_compression(requested, supported=supported, recorded=recorded_compression(conn))
     if conn.info.server_version >= 140000:
         for column, now in column_compression(conn).items():
             # ``default`` means default_toast_compression, which may be either: be explicit.

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.errors import SpoolFileError
+from etl.protocol import IDENT_PATTERN
 
 #: Bumped on any incompatible change of the columns below; the loader refuses others.
 SPOOL_SCHEMA_VERSION = 1
@@ -279,7 +280,7 @@ def iter_row_groups(
 SUFFIX = ".parquet"
 _SEP = "~"  # not in the identifier alphabet [A-Za-z0-9._+-], so names parse unambiguously
 _NAME_RE = re.compile(
-    r"^(?P<product>[A-Za-z0-9][A-Za-z0-9._+-]{0,127})~(?P<release>[A-Za-z0-9][A-Za-z0-9._+-]{0,127})"
+    rf"^(?P<product>{IDENT_PATTERN})~(?P<release>{IDENT_PATTERN})"
     r"~(?P<ts>\d{8}T\d{6}(?:\.\d{6})?Z)~(?P<hash>[0-9a-f]{16})\.parquet$"
 )
 _TS_NAME = "%Y%m%dT%H%M%S"

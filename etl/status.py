@@ -116,7 +116,6 @@ def _add_database(doc: StatusDoc, names: dict[SpoolState, set[str]], conninfo: s
         known = load.ledger_names(conninfo)
     except EtlError as exc:
         doc.database = {"error": str(exc)}
-        doc.warnings.append(f"database unreachable: {exc}")
         return
     if isinstance(ledger.get("last_loaded_at"), str):  # the one timestamp format, ...Z
         ledger["last_loaded_at"] = format_ts(parse_ts(ledger["last_loaded_at"]))

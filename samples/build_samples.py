@@ -1,6 +1,6 @@
-"""Build ``samples/collection/``: the shipped sample source, made of REAL fromager files.
+"""Build ``etl/sample_collection/``: the shipped sample source, made of REAL fromager files.
 
-    python samples/build_samples.py [FROMAGER_SAMPLES_DIR] [--out samples/collection]
+    python samples/build_samples.py [FROMAGER_SAMPLES_DIR] [--out etl/sample_collection]
 
 FROMAGER_SAMPLES_DIR defaults to ``samples/fromager``, a verbatim copy of
 ``../shared/samples/fromager``.
@@ -37,7 +37,7 @@ from benchmarks.gensource import install_reachable  # the generator's own walk
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SRC = REPO / "samples" / "fromager"  # a copy of ../shared/samples/fromager
-DEFAULT_OUT = REPO / "samples" / "collection"
+DEFAULT_OUT = REPO / "etl" / "sample_collection"
 WHEEL_DIR = "/opt/builder/wheels-repo/downloads/"
 
 #: Packages of the e2e AI stacks that ship compiled wheels (cp312, linux_<arch>).

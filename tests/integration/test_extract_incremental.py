@@ -249,7 +249,7 @@ def heavy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_parallel_fetch_keeps_the_byte_budget_bound(heavy_tree: Path, tmp_path: Path) -> None:
     """8 workers, a 2 MiB cap, files of ~130-320 KB: the bound verified is
     ``peak <= max_inflight_bytes + the largest artifact's four files`` (ByteBudget lets one
-    artifact group at a time go over the cap, see etl/budget.py), and the run completes."""
+    artifact group at a time go over the cap, see etl/source/budget.py), and the run completes."""
     cap = 2 * 1024 * 1024
     groups = _artifact_group_sizes(heavy_tree)
     biggest_doc = max(p.stat().st_size for p in heavy_tree.rglob("*") if p.is_file())

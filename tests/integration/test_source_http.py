@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from etl.budget import ByteBudget
 from etl.config import Settings
 from etl.errors import (
     ConfigError,
@@ -25,7 +24,8 @@ from etl.errors import (
     ProtocolError,
     TransientFetchError,
 )
-from etl.source import SourceClient, Validators
+from etl.source import ByteBudget, ProductRef, SourceClient, Validators
+from etl.source.documents import parse_json
 from tests.support.httpserver import Fault, SourceServer
 from tests.support.sourcetree import sample_bodies, write_source_tree
 
@@ -163,13 +163,25 @@ def test_invalid_entries_become_error_refs(http_source: SourceServer) -> None:
     assert refs[6].url == http_source.link("abs/1.4.json")
 
 
-def test_get_json_reports_line_and_column_and_frees_the_budget(http_source: SourceServer) -> None:
+def test_malformed_json_gives_line_and_column_and_frees_the_budget(
+    http_source: SourceServer,
+) -> None:
     http_source.put("/bad.json", b'{\n  "a": 1,\n  "b": }\n')
     budget = ByteBudget(10 * MIB)
     with client(http_source.url, budget=budget) as c:
-        assert c.get_json(http_source.link("index.json"))["format"] == "wheel-collections/1"
-        with pytest.raises(FatalFetchError, match="line 3 column 8") as info:
-            c.get_json(http_source.link("bad.json"), release="rhai/1.0")
+        assert [p.name for p in c.products()] == ["rhai"]
+        # a listing page is parsed and its bytes given back at once, even when malformed
+        with pytest.raises(FatalFetchError, match="line 3 column 8") as listing:
+            list(c.releases(ProductRef("rhai", http_source.link("bad.json"))))
+        assert budget.in_use == 0
+        doc = c.get(http_source.link("bad.json"), release="rhai/1.0")
+        assert doc is not None
+        try:
+            with pytest.raises(FatalFetchError, match="line 3 column 8") as info:
+                parse_json(doc.data, url=doc.url, release="rhai/1.0")
+        finally:
+            doc.release()
+    assert listing.value.url == http_source.link("bad.json")
     assert info.value.release == "rhai/1.0"
     assert info.value.url == http_source.link("bad.json")
     assert budget.in_use == 0
@@ -289,7 +301,8 @@ def test_gzip_bodies_are_decoded(source_tree: Path, chunked: bool) -> None:
         with client(server.url) as c:
             doc = c.get(server.link(GRAPH))
             assert doc is not None and doc.data == graph_bytes()
-            assert c.get_json(server.link("big.json")) == [1] * 200_001
+            big = c.get(server.link("big.json"))
+            assert big is not None and json.loads(big.data) == [1] * 200_001
         assert "gzip" in (server.requests_for(GRAPH)[0].header("accept-encoding") or "")
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from etl.cli import EXIT_USAGE, build_parser, main, parse_age
+from etl.cli import EXIT_USAGE, build_parser, main
+from etl.config import parse_duration as parse_age
 from etl.errors import ConfigError
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
@@ -42,7 +43,7 @@ def test_parse_age(text: str, seconds: float) -> None:
     assert parse_age(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["7", "d7", "-1d", "7 days", ""])
+@pytest.mark.parametrize("bad", ["7x", "d7", "-1d", "7 days", "", "nan", "inf"])
 def test_parse_age_rejects(bad: str) -> None:
     with pytest.raises(ConfigError):
         parse_age(bad)

@@ -30,7 +30,7 @@ from benchmarks.gensource import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "samples" / "collection"
+SAMPLES = REPO / "etl" / "sample_collection"
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 REQ_TYPES = {"toplevel", "install", "build-system", "build-backend", "build-sdist"}

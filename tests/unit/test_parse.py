@@ -1,4 +1,4 @@
-"""etl.parse: the source's documents, real fromager output and hostile input."""
+"""etl.source.documents: the source's documents, real fromager output and hostile input."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from etl.errors import FatalFetchError
-from etl.parse import (
-    ARTIFACT_FILE_KEYS,
-    IDENT_RE,
+from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE
+from etl.source.documents import (
     check_identifier,
     constraints_to_json,
     json_document_text,

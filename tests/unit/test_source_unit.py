@@ -11,25 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from etl.budget import ByteBudget
+from etl.backoff import exponential_delay
 from etl.errors import ConfigError
-from etl.source import Document, normalize_base
-from etl.sourceutil import (
-    Counters,
+from etl.source import ByteBudget, Document, Validators, normalize_base
+from etl.source.files import file_validators
+from etl.source.responses import (
     Decision,
-    Validators,
-    backoff_delay,
     classify_status,
     content_length,
-    file_validators,
-    origin,
     parse_retry_after,
-    redact_url,
-    same_origin,
-    scrub,
-    strip_userinfo,
     unchanged,
 )
+from etl.source.stats import Counters
+from etl.source.transport import origin, same_origin
 
 NOW = datetime(2026, 10, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -98,17 +92,17 @@ def test_backoff_bounds_grow_and_are_capped() -> None:
     for attempt in range(1, 12):
         ceiling = min(4.0, 0.25 * 2 ** (attempt - 1))
         for _ in range(200):
-            delay = backoff_delay(attempt, base=0.25, cap=4.0, rng=rng)
+            delay = exponential_delay(attempt, base=0.25, cap=4.0, rng=rng)
             assert ceiling / 2 <= delay <= ceiling
 
 
 def test_backoff_is_jittered() -> None:
     rng = random.Random(1)
-    delays = {backoff_delay(3, base=1.0, cap=30.0, rng=rng) for _ in range(20)}
+    delays = {exponential_delay(3, base=1.0, cap=30.0, rng=rng) for _ in range(20)}
     assert len(delays) > 10
 
 
-# --- origins and redaction ------------------------------------------------------------
+# --- origins (redaction: test_redact.py) ---------------------------------------
 
 
 def test_origin_fills_default_ports_and_lowercases() -> None:
@@ -130,24 +124,6 @@ def test_origin_fills_default_ports_and_lowercases() -> None:
 )
 def test_different_origins(other: str) -> None:
     assert not same_origin("http://example.org/base/", other)
-
-
-def test_strip_userinfo() -> None:
-    assert strip_userinfo("https://u:p@h.org:81/a?b#c") == "https://h.org:81/a?b#c"
-    assert strip_userinfo("https://h.org/a@b") == "https://h.org/a@b"
-
-
-def test_redact_url() -> None:
-    url = "https://user:pw@h.org/a/b.json?page=2&X-Amz-Signature=abc&token=t0k"
-    shown = redact_url(url)
-    assert shown == "https://h.org/a/b.json?page=2&X-Amz-Signature=REDACTED&token=REDACTED"
-    assert redact_url("https://h.org/x?page=2") == "https://h.org/x?page=2"
-    assert redact_url("https://h.org/s3cr3t/x", ("s3cr3t",)) == "https://h.org/***/x"
-
-
-def test_scrub_masks_plain_and_quoted_secrets() -> None:
-    assert scrub("a tok/en b tok%2Fen", ("tok/en",)) == "a *** b ***"
-    assert scrub("nothing", ("",)) == "nothing"
 
 
 # --- base URLs ------------------------------------------------------------------------
@@ -211,18 +187,18 @@ def test_file_validators_and_unchanged(tmp_path: Path) -> None:
 
 
 def test_counters_are_thread_safe() -> None:
-    counters = Counters("a")
+    counters = Counters()
 
     def bump() -> None:
         for _ in range(10_000):
-            counters.add("a")
+            counters.add("requests")
 
     threads = [threading.Thread(target=bump) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert counters.snapshot() == {"a": 80_000}
+    assert counters.snapshot()["requests"] == 80_000
 
 
 # --- the byte budget (single-threaded rules) -------------------------------------------

@@ -1,4 +1,4 @@
-"""The source transport: one ``requests.Session``, every rule of the source protocol.
+"""The source client: one ``requests.Session``, every rule of the source protocol.
 
 :class:`SourceClient` reads the index, streams a product's release pages and fetches single
 documents (``http://``, ``https://`` or ``file://``), with:
@@ -9,7 +9,7 @@ documents (``http://``, ``https://`` or ``file://``), with:
   body is a read timeout), 429/502/503/504, a connection reset mid-body and a body shorter
   than its ``Content-Length``, honouring ``Retry-After``, bounded by ``settings.retries``
   attempts and ``settings.retry_max_seconds`` in all; the status rules live in
-  :func:`etl.sourceutil.classify_status`;
+  :func:`etl.source.responses.classify_status`;
 * gzip undone while streaming, and the size limit enforced on ``Content-Length`` up front
   and on the decoded bytes as they arrive;
 * conditional requests (``If-None-Match`` / ``If-Modified-Since``; ``None`` means 304),
@@ -33,25 +33,19 @@ from urllib.request import url2pathname
 
 import requests
 
-from etl import parse
-from etl.budget import ByteBudget, Reservation
 from etl.config import Settings
 from etl.errors import ConfigError, FatalFetchError, FetchError, ProtocolError
-from etl.sourceutil import Counters, Validators, redact_url, strip_userinfo
-from etl.transport import BearerAuth, HttpTransport, read_file
+from etl.protocol import IDENT_RE, INDEX_FORMAT
+from etl.redact import redact_url, strip_userinfo
+from etl.source import documents as parse
+from etl.source.budget import ByteBudget, Reservation
+from etl.source.files import read_file
+from etl.source.responses import Validators
+from etl.source.stats import Counters
+from etl.source.transport import BearerAuth, HttpTransport
 
-__all__ = [
-    "INDEX_FORMAT",
-    "ByteBudget",
-    "Document",
-    "ProductRef",
-    "ReleaseRef",
-    "SourceClient",
-    "Validators",
-    "normalize_base",
-]
+__all__ = ["Document", "ProductRef", "ReleaseRef", "SourceClient", "normalize_base"]
 
-INDEX_FORMAT = "wheel-collections/1"
 HTTP_SCHEMES = ("http", "https")
 
 
@@ -150,9 +144,7 @@ class SourceClient:
             if not Path(settings.ca_bundle).is_file():
                 raise ConfigError(f"CA bundle not found: {settings.ca_bundle}")
             verify = settings.ca_bundle
-        self._counters = Counters(
-            "requests", "not_modified", "retries", "retry_wait_ms", "bytes", "redirects"
-        )
+        self._counters = Counters()
         self._http = HttpTransport(
             settings,
             base_url=self.base_url,
@@ -217,7 +209,7 @@ class SourceClient:
         seen: set[str] = set()
         for i, entry in enumerate(entries):
             name = entry.get("name") if isinstance(entry, dict) else None
-            label = name if isinstance(name, str) and parse.IDENT_RE.fullmatch(name) else ""
+            label = name if isinstance(name, str) and IDENT_RE.fullmatch(name) else ""
             try:
                 if not isinstance(entry, dict):
                     raise FatalFetchError(f"products[{i}] must be a JSON object", url=url)
@@ -277,7 +269,7 @@ class SourceClient:
         self, product: str, entry: object, page_url: str, where: str, versions: set[str]
     ) -> ReleaseRef:
         raw_version = entry.get("version") if isinstance(entry, dict) else None
-        ok = isinstance(raw_version, str) and parse.IDENT_RE.fullmatch(raw_version)
+        ok = isinstance(raw_version, str) and IDENT_RE.fullmatch(raw_version)
         version = raw_version if ok and isinstance(raw_version, str) else ""
         label = f"{product}/{version}" if version else f"{product} ({where})"
         try:
@@ -295,10 +287,6 @@ class SourceClient:
             return ReleaseRef(product, version, updated_at, self._resolve(page_url, target, label))
         except FatalFetchError as exc:
             return ReleaseRef(product, version, None, "", error=exc)
-
-    def get_json(self, url: str, *, release: str | None = None) -> Any:
-        """Fetch and parse JSON (errors give line and column); the budget is freed at once."""
-        return self._json(url, release)[0]
 
     def _json(self, url: str, release: str | None) -> tuple[Any, str]:
         doc = self.get(url, release=release, group=("document", url))  # freed after parsing

@@ -1,4 +1,4 @@
-"""Pure validation of what the source sends: no I/O here, only bytes and dicts in.
+"""Validation of the documents the source sends: no I/O here, only bytes and dicts in.
 
 Every function raises :class:`FatalFetchError` naming the URL, the release and what is
 wrong (for JSON: line and column; for text: line number or byte offset), because bad data
@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 
 from etl.errors import FatalFetchError
+from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE, ArtifactFileKey
+from etl.source.wheelname import InvalidWheelName, split_wheel_filename
 from etl.spoolformat import Drop, parse_ts
 
-IDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 # RFC 3339 section 5.6 (``datetime.fromisoformat`` alone also takes ISO 8601 basic format,
 # minute precision, ...): date, time with seconds, optional fraction, mandatory offset.
 RFC3339_RE = re.compile(
@@ -29,8 +30,6 @@ RFC3339_RE = re.compile(
 )
 SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}")
 INT64_MAX = 2**63 - 1
-#: The four documents of an artifact; all required by the protocol table.
-ARTIFACT_FILE_KEYS = ("dependency_graph", "constraints_file", "build_sequence_summary", "wheels")
 # pip's rule for comments in requirement files: ``#`` at the start or after whitespace.
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 _JSON_NAMES = {
@@ -203,7 +202,7 @@ class ArtifactRef:
     build_id: str | None
     built_at: datetime | None
     #: :data:`ARTIFACT_FILE_KEYS` → URL as written in the document (relative or absolute).
-    files: dict[str, str]
+    files: dict[ArtifactFileKey, str]
 
 
 @dataclass(frozen=True)
@@ -253,7 +252,7 @@ def parse_release_doc(doc: Any, *, product: str, version: str, url: str) -> Rele
             else parse_timestamp(built_at_raw, field=f"{where}.built_at", **kw)
         )
         files_obj = _get(item, "files", dict, where=where, **kw)
-        files: dict[str, str] = {}
+        files: dict[ArtifactFileKey, str] = {}
         for key in ARTIFACT_FILE_KEYS:
             ref = _get(files_obj, key, str, where=f"{where}.files", **kw)
             if not ref:
@@ -325,14 +324,9 @@ def _drop(entry: object, where: str, *, url: str, release: str | None) -> Drop:
         _fail(f"{where}: a wheel filename must not contain a path separator", **kw)
     _check_text(filename, field=f"{where}: filename", **kw)
     try:
-        name, version, _build, _tags = parse_wheel_filename(filename)
-    except InvalidWheelFilename as exc:
+        wheel = split_wheel_filename(filename)
+    except InvalidWheelName as exc:
         _fail(f"{where}: invalid wheel filename: {exc}", **kw)
-    parts = filename[: -len(".whl")].split("-")
-    python_tag, abi_tag, platform_tag = parts[-3:]
-    for tag in (python_tag, abi_tag, platform_tag):
-        if not all(tag.split(".")):  # older packaging versions let empty tags through
-            _fail(f"{where}: invalid wheel filename: empty tag in {tag!r}", **kw)
     hashes = _get(entry, "hashes", dict, where=where, **kw)
     sha256 = _get(hashes, "sha256", str, where=f"{where}.hashes", **kw)
     if not SHA256_RE.fullmatch(sha256):
@@ -343,12 +337,12 @@ def _drop(entry: object, where: str, *, url: str, release: str | None) -> Drop:
     uploaded = _get(entry, "upload-time", str, where=where, optional=True, **kw)
     return Drop(
         filename=filename,
-        name=str(name),
-        version=str(version),
-        build_tag=parts[2] if len(parts) == 6 else None,  # as written ("0", "1abc")
-        python_tag=python_tag,
-        abi_tag=abi_tag,
-        platform_tag=platform_tag,
+        name=wheel.name,
+        version=wheel.version,
+        build_tag=wheel.build_tag,
+        python_tag=wheel.python_tag,
+        abi_tag=wheel.abi_tag,
+        platform_tag=wheel.platform_tag,
         sha256=sha256.lower(),
         size=size,
         uploaded_at=None

@@ -1,11 +1,10 @@
-"""Fetching one body, over HTTP(S) or from a ``file://`` URL: the mechanics behind
-:meth:`etl.source.SourceClient.get`.
+"""Fetching one body over HTTP(S): the mechanics behind :meth:`etl.source.SourceClient.get`.
 
 * Redirects are followed here, one hop at a time, and the credentials are attached per
   request by origin: the token reaches the base URL's origin only, never another one.
 * Retries: connection errors, timeouts (a stalled body is a read timeout), the transient
-  statuses of :func:`~etl.sourceutil.classify_status`, a connection reset mid-body and a
-  body shorter than its ``Content-Length``; exponential backoff with jitter, at least the
+  statuses of :func:`~etl.source.responses.classify_status`, a connection reset mid-body and a
+  body shorter than its ``Content-Length``; the one policy of :mod:`etl.backoff`, at least the
   server's ``Retry-After``, at most ``settings.retries`` attempts and
   ``settings.retry_max_seconds`` in all.
 * The size limit is checked on ``Content-Length`` before any byte of body is read, then on
@@ -16,47 +15,51 @@
 from __future__ import annotations
 
 import logging
-import os
-import random
-import stat
 import threading
-import time
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urljoin, urlsplit
-from urllib.request import url2pathname
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from etl.budget import Reservation
+from etl.backoff import Backoff
 from etl.config import Settings
 from etl.crashpoint import crash_point
 from etl.errors import FatalFetchError, FetchError, TransientFetchError
-from etl.sourceutil import (
-    Counters,
+from etl.redact import redact_url, scrub, strip_userinfo
+from etl.source.budget import Reservation
+from etl.source.files import CHUNK, Fetched
+from etl.source.responses import (
     Decision,
     Validators,
-    backoff_delay,
     classify_status,
     content_length,
-    file_validators,
     parse_retry_after,
     reason_of,
-    redact_url,
-    same_origin,
-    scrub,
-    strip_userinfo,
-    unchanged,
 )
+from etl.source.stats import Counters
 
 log = logging.getLogger("etl.source")
 
-CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
 BACKOFF_CAP = 30.0
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
-#: What a successful fetch gives back: (URL read, secrets removed), body, validators.
-Fetched = tuple[str, bytes, Validators]
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port filled in: the unit of trust for tokens."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, host, port if port is not None else DEFAULT_PORTS.get(scheme)
+
+
+def same_origin(a: str, b: str) -> bool:
+    return origin(a) == origin(b)
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -131,7 +134,6 @@ class HttpTransport:
         self._session.cookies.set_policy(_NO_COOKIES)
         self._session.headers["User-Agent"] = "wheels-etl/0.1"
         self._closed = threading.Event()
-        self._rng = random.Random()
         self._log_filter = _ScrubFilter(secrets) if secrets else None
         if self._log_filter is not None:
             _URLLIB3_LOG.addFilter(self._log_filter)
@@ -149,35 +151,38 @@ class HttpTransport:
         self, url: str, res: Reservation, release: str | None, conditional: Validators | None
     ) -> Fetched | None:
         """The body of ``url`` (``None``: 304), retrying what is transient."""
-        deadline = time.monotonic() + self.settings.retry_max_seconds
-        attempt = 0
+        backoff = Backoff(
+            base=self._backoff_base,
+            cap=BACKOFF_CAP,
+            budget=self.settings.retry_max_seconds,
+            attempts=self.settings.retries,
+        )
+        backoff.start()
         while True:
-            attempt += 1
             try:
                 return self._attempt(url, res, release, conditional)
             except _Retry as exc:
                 res.reset()
-                self._wait_before_retry(exc, attempt, deadline, release)
+                self._wait_before_retry(exc, backoff, release)
 
-    def _wait_before_retry(
-        self, exc: _Retry, attempt: int, deadline: float, release: str | None
-    ) -> None:
+    def _wait_before_retry(self, exc: _Retry, backoff: Backoff, release: str | None) -> None:
         shown = self.show(exc.url)
         reason = scrub(exc.reason, self._secrets)
-        if attempt >= self.settings.retries:
+        delay = backoff.next_delay(minimum=exc.retry_after)
+        if delay is None:
+            gave_up = backoff.gave_up
+            attempts = backoff.failures
+            if gave_up is not None and gave_up.reason == "budget":
+                raise TransientFetchError(
+                    f"{reason}; gave up after {attempts} attempts (waiting {gave_up.wanted:.1f}s "
+                    f"more would exceed the {self.settings.retry_max_seconds:g}s retry budget)",
+                    url=shown,
+                    release=release,
+                )
             raise TransientFetchError(
-                f"{reason}; gave up after {attempt} attempts", url=shown, release=release
+                f"{reason}; gave up after {attempts} attempts", url=shown, release=release
             )
-        delay = backoff_delay(attempt, base=self._backoff_base, cap=BACKOFF_CAP, rng=self._rng)
-        if exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
-        if time.monotonic() + delay > deadline:
-            raise TransientFetchError(
-                f"{reason}; gave up after {attempt} attempts (waiting {delay:.1f}s more would "
-                f"exceed the {self.settings.retry_max_seconds:g}s retry budget)",
-                url=shown,
-                release=release,
-            )
+        attempt = backoff.failures
         self._counters.add("retries")
         self._counters.add("retry_wait_ms", round(delay * 1000))
         log.warning(
@@ -338,69 +343,3 @@ class HttpTransport:
 
 
 _NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
-
-
-def read_file(
-    url: str,
-    *,
-    root_url: str,
-    res: Reservation,
-    limit: int,
-    counters: Counters,
-    shown: str,
-    release: str | None,
-    conditional: Validators | None,
-) -> Fetched | None:
-    """A ``file://`` document, with the same size limit, budget, validators and errors as
-    HTTP; it must lie inside the source directory (``root_url``)."""
-    parts = urlsplit(url)
-    if parts.query:
-        raise FatalFetchError("a file:// URL cannot carry a query", url=shown, release=release)
-    if parts.netloc not in ("", "localhost"):
-        raise FatalFetchError("file:// URL on another host", url=shown, release=release)
-    path = os.path.normpath(url2pathname(parts.path))
-    root = os.path.normpath(url2pathname(urlsplit(root_url).path))
-    if os.path.commonpath([root, path]) != root:
-        raise FatalFetchError(
-            f"refusing to read outside the source directory {root}", url=shown, release=release
-        )
-    counters.add("requests")
-    got = 0
-    try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise FatalFetchError("not a regular file", url=shown, release=release)
-            validators = file_validators(st)
-            if conditional is not None and unchanged(conditional, validators, st.st_mtime):
-                counters.add("not_modified")
-                return None
-            if st.st_size > limit:
-                raise FatalFetchError(
-                    f"file is {st.st_size} bytes, over the {limit}-byte limit; not read",
-                    url=shown,
-                    release=release,
-                )
-            res.top_up(st.st_size)
-            chunks: list[bytes] = []
-            while chunk := fh.read(CHUNK):
-                got += len(chunk)
-                if got > limit:
-                    raise FatalFetchError(
-                        f"file is over the {limit}-byte limit (stopped after {got} bytes)",
-                        url=shown,
-                        release=release,
-                    )
-                res.top_up(got)
-                chunks.append(chunk)
-                if len(chunks) == 1:
-                    crash_point("extract-mid-download")
-        return shown, b"".join(chunks), validators
-    except FileNotFoundError as exc:
-        raise FatalFetchError("no such file", url=shown, release=release) from exc
-    except OSError as exc:
-        raise FatalFetchError(
-            f"cannot read: {exc.strerror or exc}", url=shown, release=release
-        ) from exc
-    finally:
-        counters.add("bytes", got)

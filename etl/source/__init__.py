@@ -1,0 +1,35 @@
+"""The source side of extract: everything about reading a wheel-collections source.
+
+One concern per module:
+
+* :mod:`~etl.source.client`: :class:`SourceClient`: the index, the release listing pages
+  and single documents, with every rule of the protocol (origins, schemes, size limit);
+* :mod:`~etl.source.transport`: HTTP(S): one ``requests`` session, redirects one hop at a
+  time, the token per origin, retries through :mod:`etl.backoff`;
+* :mod:`~etl.source.files`: the folder / ``file://`` source;
+* :mod:`~etl.source.responses`: THE one mapping of an HTTP status to body, 304, redirect,
+  retry or failure, plus ``Retry-After``, ``Content-Length`` and validators;
+* :mod:`~etl.source.budget`: the cap on body bytes held in memory;
+* :mod:`~etl.source.documents`: validation of ``release.json``, constraints, wheels and
+  the JSON documents;
+* :mod:`~etl.source.wheelname`: the wheel file name rules;
+* :mod:`~etl.source.stats`: request counters.
+"""
+
+from __future__ import annotations
+
+from etl.protocol import INDEX_FORMAT
+from etl.source.budget import ByteBudget
+from etl.source.client import Document, ProductRef, ReleaseRef, SourceClient, normalize_base
+from etl.source.responses import Validators
+
+__all__ = [
+    "INDEX_FORMAT",
+    "ByteBudget",
+    "Document",
+    "ProductRef",
+    "ReleaseRef",
+    "SourceClient",
+    "Validators",
+    "normalize_base",
+]

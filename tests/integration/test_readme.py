@@ -1,0 +1,158 @@
+"""Every example in README.md runs (sqlite-utils' test_docs is the model).
+
+* ```` ```sh ```` blocks: each command line runs with bash in a folder holding the demo's
+  spool, against a real database, with the venv's ``wheels-etl`` and ``duckdb`` on PATH;
+  it must exit 0 (``make`` lines are checked with ``make -n``: the target exists and
+  expands).  Blocks that only illustrate (a remote source, a long-running worker) are
+  fenced ```` ```text ```` and are not run.
+* ```` ```sql ```` blocks run through ``wheels-etl inspect --sql`` and must return rows.
+* ```` ```python ```` blocks run with the venv's Python and must print something.
+* The README's command and settings tables agree with ``--help`` and the option table.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from etl.cli import build_parser
+from etl.config import OPTIONS, OTHER_VARIABLES
+
+REPO = Path(__file__).resolve().parents[2]
+README = (REPO / "README.md").read_text()
+BIN = Path(sys.executable).parent
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def blocks(kind: str) -> list[str]:
+    return [body for info, body in FENCE.findall(README) if info == kind]
+
+
+def sh_lines() -> list[str]:
+    lines: list[str] = []
+    for body in blocks("sh"):
+        for raw in body.splitlines():
+            line = raw.strip()
+            if line and not line.startswith("#"):
+                lines.append(line)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[dict[str, str]]:
+    """A folder after the demo (extract + load of the sample) and the env to run in it."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    folder = tmp_path_factory.mktemp("readme")
+    name = f"wetl_readme_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(pg_server_url)
+    params["dbname"] = name
+    env = {
+        "PATH": f"{BIN}:/usr/bin:/bin",
+        "HOME": str(folder),
+        "LANG": "C.UTF-8",
+        "DATABASE_URL": make_conninfo(**params),
+        "CWD": str(folder),
+    }
+    for command in ("extract", "load"):
+        done = subprocess.run(
+            [str(BIN / "wheels-etl"), command, "-q"], cwd=folder, env=env, capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    yield env
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def test_the_readme_has_examples() -> None:
+    assert len(sh_lines()) >= 6 and len(blocks("sql")) >= 3 and blocks("python")
+
+
+@pytest.mark.parametrize("line", sh_lines())
+def test_shell_example(line: str, demo: dict[str, str]) -> None:
+    if line.startswith("make "):
+        target = line.split()[1]
+        done = subprocess.run(
+            ["make", "-n", "-C", str(REPO), target], capture_output=True, text=True
+        )
+    else:
+        done = subprocess.run(
+            ["bash", "-c", line], cwd=demo["CWD"], env=demo, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+    assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+    if not line.startswith(("make ", "wheels-etl prune", "wheels-etl replay")):
+        assert done.stdout.strip(), f"{line} printed nothing"
+
+
+@pytest.mark.parametrize("query", blocks("sql"))
+def test_sql_example(query: str, demo: dict[str, str]) -> None:
+    done = subprocess.run(
+        [str(BIN / "wheels-etl"), "inspect", "--json", "--sql", query],
+        cwd=demo["CWD"], env=demo, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() not in ("", "[]"), f"no rows from:\n{query}"
+
+
+@pytest.mark.parametrize("code", blocks("python"))
+def test_python_example(code: str, demo: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=demo["CWD"], env=demo, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), "the example printed nothing"
+
+
+def test_commands_table_matches_help() -> None:
+    """Each command of the parser is in the README's command table with its flags."""
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    for name, sp in sub.items():
+        rows = [r for r in table.splitlines() if r.startswith(f"| `wheels-etl {name}")]
+        assert rows, f"command {name} missing from the README's command table"
+        flags = {
+            s
+            for a in sp._actions
+            for s in a.option_strings
+            if s.startswith("--") and s not in ("--help", "--verbose", "--quiet", "--log-format")
+        }
+        documented = set(re.findall(r"--[a-z][a-z-]+", rows[0]))
+        assert documented <= flags, f"{name}: README names flags --help lacks: {documented - flags}"
+
+
+def test_settings_table_matches_the_option_table() -> None:
+    table = README.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    for opt in OPTIONS:
+        assert f"`{opt.env}`" in table, f"{opt.env} ({opt.flag}) missing from README settings"
+    for name in OTHER_VARIABLES:
+        if name != "ETL_CRASH_AT":
+            assert f"`{name}`" in table, f"{name} missing from README settings"
+    for var in set(re.findall(r"`((?:ETL|AWS)_[A-Z_]+|DATABASE_URL)`", table)):
+        known = {o.env for o in OPTIONS} | set(OTHER_VARIABLES)
+        assert var in known or var.startswith("AWS_"), f"README documents unknown {var}"
+
+
+def test_no_link_leaves_the_repository() -> None:
+    for path in [REPO / "README.md", *REPO.glob("docs/*.md")]:
+        text = path.read_text()
+        assert "../shared" not in text and "/work/" not in text, path
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+            if re.match(r"^[a-z]+://", target):
+                continue
+            assert (path.parent / target).exists(), f"{path.name}: broken link {target}"
