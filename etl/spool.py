@@ -18,9 +18,7 @@ delete and leases on object storage) is in :mod:`etl.spoolstore`.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,7 +73,6 @@ class Spool:
     def __init__(self, location: str | Path, *, lease_seconds: float = 900.0) -> None:
         self.store: SpoolStore = open_store(location)
         self.lease_seconds = lease_seconds
-        self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     @property
     def location(self) -> str:

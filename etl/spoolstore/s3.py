@@ -34,6 +34,7 @@ import contextlib
 import io
 import json
 import os
+import socket
 import time
 import uuid
 from typing import Any
@@ -48,6 +49,23 @@ from etl.spoolstore.base import STATE_FOLDERS, ObjectInfo
 
 CALL_ATTEMPTS = 3
 TMP_GRACE_FLOOR = 60.0  # a complete temp object lives seconds: older ones are a dead writer's
+
+
+HOST = socket.gethostname()
+
+
+def _process_gone(host_pid: list[str]) -> bool:
+    """True when ``[host, pid]`` names a process of this host that no longer runs (its
+    lease or temp object is then a dead one's, whatever its age)."""
+    if len(host_pid) < 2 or host_pid[0] != HOST or not host_pid[1].isdigit():
+        return False
+    try:
+        os.kill(int(host_pid[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class GuardedInput(io.RawIOBase):
@@ -115,7 +133,7 @@ class S3Upload:
 
     def __init__(self, store: S3Store, hint: str) -> None:
         self.store = store
-        self.tmp = f"{hint}.{os.getpid()}.{time.time_ns()}.part"
+        self.tmp = f"{hint},{HOST},{os.getpid()},{time.time_ns()}.part"
         self._stream: pa.NativeFile | None = store.call(
             "cannot start upload",
             self.tmp,
@@ -310,9 +328,10 @@ class S3Store:
             if (
                 isinstance(held, dict)
                 and time.time() - float(held.get("renewed_at", 0)) < lease_seconds
+                and not _process_gone(str(held.get("owner", "")).split(":"))
             ):
                 return None
-        owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex}"
+        owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex}"
         self.write_json("leases", name, {"owner": owner, "renewed_at": time.time()})
         back = self.read_json("leases", name)
         if not isinstance(back, dict) or back.get("owner") != owner:
@@ -320,8 +339,14 @@ class S3Store:
         return S3Lease(self, name, owner)
 
     def clean_tmp(self, grace_seconds: float) -> int:
+        """Delete temp objects of dead writers: of a process of this host that is gone, or
+        older than the grace period (a complete temp object lives only seconds)."""
         cutoff = time.time() - max(grace_seconds, TMP_GRACE_FLOOR if grace_seconds else 0.0)
-        old = [o for o in self._list("tmp") if o.mtime <= cutoff]
+        old = [
+            o
+            for o in self._list("tmp")
+            if o.mtime <= cutoff or _process_gone(o.name.removesuffix(".part").split(",")[1:3])
+        ]
         for o in old:
             self.delete("tmp", o.name)
         return len(old)

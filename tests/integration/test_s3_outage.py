@@ -131,3 +131,35 @@ def test_store_killed_mid_load_then_restarted(store: S3Server, source: Path, db_
     with psycopg.connect(db_url) as conn:
         rows = conn.execute("SELECT outcome, load_count FROM spool_files").fetchall()
     assert rows and all(r == ("applied", 1) for r in rows), rows
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        ("extract-mid-release:2", "load-before-copy:2"),
+        ("extract-before-rename:3", "load-mid-copy:2"),
+        ("extract-before-rename:1", "load-after-commit:3"),
+    ],
+)
+def test_processes_killed_at_crash_points_on_an_s3_spool(
+    s3_spool: str, source: Path, db_url: str, points: tuple[str, str]
+) -> None:
+    """SIGKILL at the named points, then the same command again: on S3 the dead process's
+    temp objects and leases are recognised as dead (same host, pid gone) without waiting
+    for the lease to lapse, and the database ends equal to the source."""
+    env = cli_env(spool=s3_spool, source=str(source), database_url=db_url)
+    killed = run_cli(["extract", "--workers", "2"], {**env, "ETL_CRASH_AT": points[0]})
+    assert killed.returncode == -9, killed
+    again = run_cli(["extract"], env)
+    assert again.returncode == 0, again
+    _assert_complete(s3_spool, source, "ready")
+    killed = run_cli(["load"], {**env, "ETL_CRASH_AT": points[1]})
+    assert killed.returncode == -9, killed
+    again = run_cli(["load"], env)
+    assert again.returncode == 0, again
+    _assert_complete(s3_spool, source, "loaded")
+    expected, actual = expected_snapshot(source), db_snapshot(db_url)
+    assert not diff(expected, actual) and counts(actual) == counts(expected)
+    spool = Spool(s3_spool)
+    assert not spool.store.list_folder("tmp")  # the dead writer's temp object is gone
+    assert not spool.store.list_folder("leases") and not spool.store.list_folder("moves")
