@@ -416,7 +416,7 @@ def etl_load(url: str, spool_dir: str, workers: int = 1) -> dict[str, Any]:
     from etl.spool import Spool
 
     t0 = time.perf_counter()
-    rep = load_spool(Spool(Path(spool_dir)), url, workers=workers)
+    rep = load_spool(Spool(spool_dir), url, workers=workers)
     return {
         "seconds": time.perf_counter() - t0,
         "applied": len(rep.applied),
@@ -507,7 +507,7 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
                 drops=parse.wheels_to_drops(data["wheels"], url=u),
             )
         )
-    spool = Spool(Path(spool_dir))
+    spool = Spool(spool_dir)
     t0 = time.perf_counter()
     with spool.writer(rel.product, rel.version, rel.updated_at, rel_path.as_uri()) as w:
         n = 0
