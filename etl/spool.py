@@ -320,6 +320,12 @@ class Claim:
     def open(self) -> pa.NativeFile | IO[bytes]:
         return self.spool.open(self.file)
 
+    def renew(self) -> None:
+        """Say the claim is still being worked on (call it more often than the spool's
+        ``lease_seconds`` during a long load; on a local spool it costs nothing)."""
+        if self._lock is not None:
+            self._lock.renew()
+
     def complete(self) -> SpoolFile:
         """Committed to the database: ``loading`` → ``loaded``."""
         return self._transition("loaded")

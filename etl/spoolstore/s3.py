@@ -119,6 +119,10 @@ class S3Lease:
     def __init__(self, store: S3Store, name: str, owner: str) -> None:
         self.store, self.name, self.owner = store, name, owner
 
+    def renew(self) -> None:
+        """Still at work: rewrite the lease with the current time."""
+        self.store.write_json("leases", self.name, {"owner": self.owner, "renewed_at": time.time()})
+
     def release(self) -> None:
         """Drop the lease if it is still ours (best effort: an unreachable store lets it
         lapse instead)."""
