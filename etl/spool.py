@@ -30,7 +30,8 @@ import pyarrow.dataset as ds
 
 from etl import spoolformat as fmt
 from etl.errors import SpoolError, SpoolFileError
-from etl.spoolformat import SUFFIX, Attempt, FailureRecord, SpoolName, spool_name
+from etl.spoolformat import SUFFIX, SpoolName, spool_name
+from etl.spoolsidecar import Attempt, FailureRecord
 from etl.spoolstore import Lock, SpoolStore, open_store
 
 if TYPE_CHECKING:

@@ -20,13 +20,13 @@ import pyarrow.parquet as pq
 from etl.errors import SpoolError, SpoolFullError
 from etl.spool import Spool, SpoolFile
 from etl.spoolformat import (
-    SCHEMA,
     SPOOL_SCHEMA_VERSION,
     ArtifactRow,
     ContentHasher,
     FileMeta,
     SpoolName,
     artifact_table,
+    parquet_writer,
     spool_name,
 )
 from etl.spoolstore import Upload
@@ -49,9 +49,7 @@ class ReleaseFileWriter:
         self.hasher = ContentHasher(product, release, updated_at)
         self.artifacts = self.drops = self.json_bytes = 0
         self.pending = 0  # in-memory bytes of the artifact being written
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
-            stream, SCHEMA, compression="zstd", compression_level=3
-        )
+        self._writer: pq.ParquetWriter | None = parquet_writer(stream)
 
     def add(self, row: ArtifactRow) -> None:
         assert self._writer is not None, "file already finished"
