@@ -15,12 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, iter_expected
-from etl import schema
+from etl.db import releases
 from etl.spool import Spool
-from tests.support.compare import counts, db_snapshot, diff, expected_snapshot
+from tests.support.cli import cli_env, run_cli, start_cli, wait_cli
+from tests.support.gen import GenSpec, generate
 from tests.support.httpserver import Fault, SourceServer
-from tests.support.procs import cli_env, run_cli, start_cli, wait_cli
+from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot, iter_expected
 from tests.support.s3server import S3Server
 
 SPEC = GenSpec(products=2, releases=3, artifacts=3, packages=30, drops=40, seed=21)
@@ -73,7 +73,7 @@ def test_store_killed_mid_extract_then_restarted(
         # one artifact answers only after a while (then closes: the client retries it)
         server.always(held, Fault.stall(4.0, after=None))
         env = cli_env(spool=url, source=server.url)
-        proc = start_cli(["extract", "--workers", "2", "--retries", "8"], env)
+        proc = start_cli("extract", "--workers", "2", "--retries", "8", env=env)
         _until("the held request", lambda: server.count(held) >= 1)
         store.kill()  # the release being written (and the others) now cannot be stored
         server.always(held, Fault.serve())
@@ -84,7 +84,7 @@ def test_store_killed_mid_extract_then_restarted(
         for f in visible:  # whatever became visible is whole
             assert Spool(url).read_meta(f).artifacts == SPEC.artifacts
         assert len(visible) < len(list(iter_expected(source))), "the outage cost nothing?"
-        again = run_cli(["extract"], env)
+        again = run_cli("extract", env=env)
         assert again.returncode == 0, again
     _assert_complete(url, source, "ready")
 
@@ -92,15 +92,15 @@ def test_store_killed_mid_extract_then_restarted(
 def test_store_killed_mid_load_then_restarted(store: S3Server, source: Path, db_url: str) -> None:
     url = f"s3://{store.new_bucket()}/spool"
     env = cli_env(spool=url, source=str(source), database_url=db_url)
-    assert run_cli(["extract"], env).returncode == 0
-    assert run_cli(["migrate"], env).returncode == 0
+    assert run_cli("extract", env=env).returncode == 0
+    assert run_cli("migrate", env=env).returncode == 0
     first = Spool(url).files("ready")[0].parsed.release_key
     with psycopg.connect(db_url, autocommit=True) as holder:
         # hold the release's lock: the loader claims its file, then waits inside the txn
         holder.execute(
-            "SELECT pg_advisory_lock(%s, hashtext(%s))", [schema.RELEASE_LOCK_KEY, first]
+            "SELECT pg_advisory_lock(%s, hashtext(%s))", [releases.RELEASE_LOCK_KEY, first]
         )
-        proc = start_cli(["load"], env)
+        proc = start_cli("load", env=env)
         _until(
             "the loader to wait for the release lock",
             lambda: (
@@ -112,7 +112,7 @@ def test_store_killed_mid_load_then_restarted(store: S3Server, source: Path, db_
         )
         store.kill()
         holder.execute(
-            "SELECT pg_advisory_unlock(%s, hashtext(%s))", [schema.RELEASE_LOCK_KEY, first]
+            "SELECT pg_advisory_unlock(%s, hashtext(%s))", [releases.RELEASE_LOCK_KEY, first]
         )
         stopped = wait_cli(proc, timeout=300)
     assert stopped.returncode != 0, stopped
@@ -123,7 +123,7 @@ def test_store_killed_mid_load_then_restarted(store: S3Server, source: Path, db_
     report = spool.reconcile(lease_seconds=0)  # the dead claim's lease has lapsed
     assert len(report.requeued) == 1, report
     assert not spool.files("loading") and not spool.files("failed")
-    again = run_cli(["load"], env)
+    again = run_cli("load", env=env)
     assert again.returncode == 0, again
     _assert_complete(url, source, "loaded")
     expected, actual = expected_snapshot(source), db_snapshot(db_url)
@@ -148,14 +148,14 @@ def test_processes_killed_at_crash_points_on_an_s3_spool(
     temp objects and leases are recognised as dead (same host, pid gone) without waiting
     for the lease to lapse, and the database ends equal to the source."""
     env = cli_env(spool=s3_spool, source=str(source), database_url=db_url)
-    killed = run_cli(["extract", "--workers", "2"], {**env, "ETL_CRASH_AT": points[0]})
+    killed = run_cli("extract", "--workers", "2", env={**env, "ETL_CRASH_AT": points[0]})
     assert killed.returncode == -9, killed
-    again = run_cli(["extract"], env)
+    again = run_cli("extract", env=env)
     assert again.returncode == 0, again
     _assert_complete(s3_spool, source, "ready")
-    killed = run_cli(["load"], {**env, "ETL_CRASH_AT": points[1]})
+    killed = run_cli("load", env={**env, "ETL_CRASH_AT": points[1]})
     assert killed.returncode == -9, killed
-    again = run_cli(["load"], env)
+    again = run_cli("load", env=env)
     assert again.returncode == 0, again
     _assert_complete(s3_spool, source, "loaded")
     expected, actual = expected_snapshot(source), db_snapshot(db_url)
