@@ -321,7 +321,7 @@ def etl_load(url: str, spool_dir: str, workers: int = 1) -> dict[str, Any]:
     from etl.spool import Spool
 
     t0 = time.perf_counter()
-    rep = load_spool(Spool(Path(spool_dir)), url, workers=workers)
+    rep = load_spool(Spool(spool_dir), url, workers=workers)
     return {
         "seconds": time.perf_counter() - t0,
         "applied": len(rep.applied),

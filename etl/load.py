@@ -40,8 +40,8 @@ from etl.db.connect import Conn, classify, connect
 from etl.db.ledger import Attempt, Outcome
 from etl.errors import ConfigError, FatalLoadError, LoadError, SpoolFileError, TransientLoadError
 from etl.loadevents import FileResult, LoadEvent, LoadEventKind, LoadReport
+from etl.spool import Attempt as FailedAttempt
 from etl.spool import Claim, Spool, SpoolFile, SpoolName
-from etl.spoolformat import Attempt as FailedAttempt
 
 __all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "load_spool"]
 

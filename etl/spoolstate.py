@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from etl.spool import Spool
-from etl.spoolformat import format_ts, now_ts, parse_ts
+from etl.spoolformat import format_ts, parse_ts
+from etl.spoolsidecar import now_ts
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,6 @@ KNOWN_RAISES: dict[str, str] = {
     "FileNotFoundError": "etl/spoolstore/s3.py (spool engineer)",
 }
 KNOWN_LONG: dict[str, str] = {
-    "etl.spool": "451 lines (spool engineer)",
-    "etl.spoolformat": "454 lines (spool engineer)",
     "etl.source.transport": "404 lines (source engineer)",
 }
 
