@@ -129,7 +129,6 @@ def _apply(
         releases.replace_release(conn, meta, name)
         crash_point("load-before-copy")
         with conn.cursor() as cur:
-            copystream.register(cur)
             artifacts, drops = copystream.copy_release(
                 cur, path, meta, between=lambda: crash_point("load-mid-copy")
             )
