@@ -140,9 +140,8 @@ def _apply(
             )
         rows = artifacts + drops
     seconds = clock.seconds()
-    ledger.record_file(conn, meta, name, file_bytes, outcome, seconds)
     attempt = Attempt(name, outcome, clock.started_at, seconds, meta, rows, file_bytes)
-    ledger.record_attempt(conn, attempt)
+    ledger.record_file(conn, meta, file_bytes, attempt)
     if outcome != "applied":
         return FileResult(outcome, seconds=seconds)
     return FileResult(outcome, rows, meta.json_bytes, file_bytes, seconds)
