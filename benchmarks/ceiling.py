@@ -9,7 +9,7 @@
 * :func:`executemany_load` is the naive client: ``executemany`` INSERTs, one transaction
   per file.
 
-All of them write the very tables ``etl.schema.migrate`` creates (``releases``,
+All of them write the very tables ``etl.db.schema.migrate`` creates (``releases``,
 ``artifacts``, ``drops``), with the same keys, indexes and foreign keys.  Database helpers
 (create / migrate / truncate / drop) are here too.
 """
@@ -578,13 +578,13 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
             base = rows[n % len(rows)]
             w.add(dataclasses.replace(base, variant=f"{base.variant}-{n // len(rows)}"))
             n += 1
-        path = w.commit()
+        f = w.commit()
         json_bytes, drops = w.json_bytes, w.drops
     return {
-        "path": str(path),
+        "path": str(Path(spool_dir) / f.state / f.name),
         "artifacts": n,
         "drops": drops,
         "json_bytes": json_bytes,
-        "file_bytes": path.stat().st_size,
+        "file_bytes": f.size,
         "seconds": time.perf_counter() - t0,
     }

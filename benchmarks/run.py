@@ -1028,7 +1028,7 @@ def render_report(res: dict[str, Any], out_dir: Path) -> str:
             f" extract` from a generated source: {tot['artifacts']:,} artifacts with"
             f" {jmb:,.1f} MB of JSON and {tot['drops']:,} drops ({nrows:,} rows), spool"
             f" {tot['file_bytes'] / MB:,.1f} MB (zstd). Tables, keys, indexes and foreign keys"
-            " are exactly those of `etl.schema.migrate`, emptied (TRUNCATE) and CHECKPOINTed"
+            " are exactly those of `etl.db.schema.migrate`, emptied (TRUNCATE) and CHECKPOINTed"
             " before every run. The **ceiling** is `COPY … FROM '<file>'` of files already in"
             " Postgres text format, read by the server itself: one connection, one"
             f" transaction, no client work ({art_copy_mb:,.0f}"

@@ -81,7 +81,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     seconds = time.monotonic() - started
-    where = str(settings.spool_dir)
+    where = str(spool.location)
     if args.json:
         print(summary.dumps(summary.extract_doc(report, seconds, where)))
     else:
@@ -160,17 +160,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         db_error = str(exc)
     info = status.collect(spool, conninfo)
     if db_error is not None:
-        info["database"] = {"error": db_error}
-        info["warnings"].append(f"database unreachable: {db_error}")
-    print(summary.dumps(info) if args.json else status.render(info))
-    db = info.get("database")
-    if isinstance(db, dict) and "error" in db:
+        info.database = {"error": db_error}
+    print(summary.dumps(info.to_json()) if args.json else status.render(info))
+    if isinstance(info.database, dict) and "error" in info.database:
         return EXIT_UNAVAILABLE
-    return EXIT_FAILED if info["failed"] else EXIT_OK
+    return EXIT_FAILED if info.failed else EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from etl import query
+    from etl import inspect as query
 
     spool = Spool(_settings(args, "inspect").spool_dir)
     states = tuple(args.state) if args.state else query.DEFAULT_STATES

@@ -115,6 +115,9 @@ def human_size(n: int) -> str:
 
 
 # --- the settings --------------------------------------------------------------------
+def _spool(text: str) -> str | Path:
+    """A spool location: ``s3://bucket/prefix`` as given, anything else a folder."""
+    return text if "://" in text else Path(text)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class Settings:
 
     source_url: str = ""
     source_token: str | None = field(default=None, repr=False)
-    spool_dir: Path = Path("spool")
+    spool_dir: str | Path = Path("spool")  # a folder, or s3://bucket/prefix
     database_url: str | None = field(default=None, repr=False)
     products: tuple[str, ...] = ()
     workers: int = field(default_factory=_default_workers)
@@ -211,7 +214,14 @@ _SPOOL: tuple[Command, ...] = (
 
 OPTIONS: tuple[Option, ...] = (
     Option(
-        "spool_dir", "--spool", "ETL_SPOOL_DIR", Path, "spool folder", _SPOOL, "./spool", "PATH"
+        "spool_dir",
+        "--spool",
+        "ETL_SPOOL_DIR",
+        _spool,
+        "spool folder (or s3://bucket/prefix)",
+        _SPOOL,
+        "./spool",
+        "PATH",
     ),
     Option(
         "database_url",

@@ -87,6 +87,14 @@ class SpoolFullError(SpoolError):
     """The spool's disk is full; the message names the folder and the space needed."""
 
 
+class SpoolUnavailableError(SpoolError):
+    """The spool's object store did not answer (down, unreachable): worth retrying later.
+
+    Nothing is lost: a file being written is not published, a claimed file stays in
+    ``loading`` until its lease lapses (``Spool.reconcile`` puts it back in ``ready``).
+    """
+
+
 class SpoolFileError(SpoolError):
     """A spool file is corrupt, truncated, of an unknown schema version, or not ours."""
 

@@ -17,16 +17,16 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urljoin
 
 from etl.config import Settings
+from etl.crashpoint import crash_point
 from etl.errors import EtlError, FatalFetchError, SpoolFullError
 from etl.protocol import ARTIFACT_FILE_KEYS, ArtifactFileKey
 from etl.source import ByteBudget, Document, ReleaseRef, SourceClient, Validators
 from etl.source import documents as parse
-from etl.spool import Spool, crash_point
+from etl.spool import Spool, SpoolFile, SpoolName
 from etl.spoolformat import ArtifactRow
 from etl.spoolstate import SpoolState
 
@@ -120,7 +120,7 @@ class _Run:
     def is_current(self, ref: ReleaseRef) -> bool:
         if self.settings.full or ref.updated_at is None:
             return False
-        key = f"{ref.product}/{ref.version}"
+        key = SpoolName.key(ref.product, ref.version)
         if ref.updated_at in self.spooled_versions.get(key, set()):
             return True
         known = self.state.release(ref.product, ref.version)
@@ -194,7 +194,7 @@ class _Run:
         url: str,
         key: str,
         pending: list[dict[ArtifactFileKey, Future[Document | None]]],
-    ) -> Path:
+    ) -> SpoolFile:
         with self.spool.writer(rel.product, rel.version, rel.updated_at, url) as writer:
             pending.extend(self._submit(url, a, key, 0) for a in rel.artifacts[:1])
             for i, art in enumerate(rel.artifacts):
@@ -250,7 +250,7 @@ def _key(ref: ReleaseRef) -> str:
     """``product/version``; for a listing entry without a valid version, where it was
     listed (``rhai (releases page 2 entry 7)``), as its error says."""
     if ref.version or ref.error is None or not ref.error.release:
-        return f"{ref.product}/{ref.version}"
+        return SpoolName.key(ref.product, ref.version)
     return ref.error.release
 
 
@@ -296,7 +296,7 @@ def extract(
     removed = spool.clean_tmp()
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted run", removed)
-    state = SpoolState(spool.sqlite_path())
+    state = SpoolState(spool)
     budget = ByteBudget(settings.max_inflight_bytes)
     try:
         with SourceClient(settings, budget=budget) as client:
@@ -339,7 +339,7 @@ def _extract_products(run: _Run) -> None:
                     seen += 1
                     run.emit("listed", _key(ref))
                     if ref.error is None and run.is_current(ref):
-                        run.emit("unchanged", f"{ref.product}/{ref.version}", "same updated_at")
+                        run.emit("unchanged", _key(ref), "same updated_at")
                         continue
                     slots.acquire()
                     fut = releases.submit(run.release, ref)

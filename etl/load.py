@@ -28,7 +28,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -41,6 +40,7 @@ from etl.db.connect import Conn, classify, connect
 from etl.db.ledger import Attempt, Outcome
 from etl.errors import ConfigError, FatalLoadError, LoadError, SpoolFileError, TransientLoadError
 from etl.loadevents import FileResult, LoadEvent, LoadEventKind, LoadReport
+from etl.spool import Attempt as SidecarAttempt
 from etl.spool import Claim, Spool, SpoolFile, SpoolName
 
 __all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "load_spool"]
@@ -68,7 +68,7 @@ def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
     """Load one claimed file in one transaction; on success the file moves to ``loaded``.
 
     Raises :class:`TransientLoadError`, :class:`FatalLoadError` or :class:`SpoolFileError`
-    and then leaves the claim to the caller (back to ``ready``, or to ``failed``).
+    and then leaves the claim to the caller (``retry()`` or ``fail(...)``).
     ``conn`` must be in autocommit mode (transactions are explicit).
     """
     clock = _Clock()
@@ -76,17 +76,18 @@ def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
     meta: fmt.FileMeta | None = None
     try:
         try:
-            meta = copystream.read_meta(claim.path)
-            file_bytes = _size(claim)
-            if orphan and ledger.in_ledger(conn, claim.name, meta.content_sha256):
-                result = FileResult("recovered", seconds=clock.seconds())
-                attempt = Attempt(claim.name, "recovered", clock.started_at, result.seconds, meta)
+            with claim.open() as src:
+                meta = copystream.read_meta(claim.name, src)
+                file_bytes = claim.size
+                if orphan and ledger.in_ledger(conn, claim.name, meta.content_sha256):
+                    seconds = clock.seconds()
+                    attempt = Attempt(claim.name, "recovered", clock.started_at, seconds, meta)
+                    with conn.transaction():
+                        ledger.record_attempt(conn, attempt)
+                    claim.complete()
+                    return FileResult("recovered", seconds=seconds)
                 with conn.transaction():
-                    ledger.record_attempt(conn, attempt)
-                claim.finish("loaded")
-                return result
-            with conn.transaction():
-                result = _apply(conn, claim.path, key, meta, file_bytes, clock)
+                    result = _apply(conn, claim.name, src, key, meta, file_bytes, clock)
         except psycopg.Error as exc:
             raise classify(exc, conn, release=key, path=claim.name) from exc
     except (FatalLoadError, SpoolFileError) as exc:
@@ -94,15 +95,8 @@ def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
         _record_failed(conn, claim.name, meta, clock, exc)
         raise
     crash_point("load-after-commit")
-    claim.finish("loaded")
+    claim.complete()
     return result
-
-
-def _size(claim: Claim) -> int:
-    try:
-        return claim.path.stat().st_size
-    except OSError as exc:
-        raise SpoolFileError(f"cannot read the file: {exc.strerror}", path=claim.name) from exc
 
 
 def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
@@ -118,10 +112,15 @@ def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
 
 
 def _apply(
-    conn: Conn, path: Path, key: str, meta: fmt.FileMeta, file_bytes: int, clock: _Clock
+    conn: Conn,
+    name: str,
+    src: fmt.Source,
+    key: str,
+    meta: fmt.FileMeta,
+    file_bytes: int,
+    clock: _Clock,
 ) -> FileResult:
     """Everything one file does inside its transaction."""
-    name = path.name
     releases.lock_release(conn, key)
     outcome = decide(meta, releases.release_state(conn, meta.product, meta.release))
     rows = 0
@@ -130,7 +129,7 @@ def _apply(
         crash_point("load-before-copy")
         with conn.cursor() as cur:
             artifacts, drops = copystream.copy_release(
-                cur, path, meta, between=lambda: crash_point("load-mid-copy")
+                cur, name, src, meta, between=lambda: crash_point("load-mid-copy")
             )
         if (artifacts, drops) != (meta.artifacts, meta.drops):
             raise SpoolFileError(
@@ -169,18 +168,17 @@ def _record_failed(
         log.warning("could not record the failed attempt of %s: %s", name, err)
 
 
-def _failure(exc: Exception) -> dict[str, Any]:
+def _failure(exc: Exception) -> SidecarAttempt:
     """The attempt the spool keeps in the failed file's sidecar."""
     cause = exc.__cause__
-    return {
-        "error_class": type(exc).__name__,
-        "db_error": type(cause).__name__ if isinstance(cause, psycopg.Error) else None,
-        "message": str(exc),
-        "sqlstate": getattr(exc, "sqlstate", None),
-        "release": getattr(exc, "release", None),
-        "at": datetime.now(UTC).isoformat(),
-        "command": "load",
-    }
+    return SidecarAttempt(
+        error_class=type(exc).__name__,
+        db_error=type(cause).__name__ if isinstance(cause, psycopg.Error) else None,
+        message=str(exc),
+        sqlstate=getattr(exc, "sqlstate", None),
+        release=getattr(exc, "release", None),
+        command="load",
+    )
 
 
 # --- schema, for `migrate` ----------------------------------------------------------
@@ -274,21 +272,21 @@ class _Run:
             self.emit("start", name, "orphan from loading/" if orphan else "")
             result = load_file(conn, claim, orphan=orphan)
         except TransientLoadError as exc:
-            claim.finish("ready")
+            claim.retry()
             with self.lock:
                 if name not in self.report.requeued:
                     self.report.requeued.append(name)
             self.emit("requeued", name, str(exc))
             raise
         except (FatalLoadError, SpoolFileError) as exc:
-            claim.finish("failed", failure=_failure(exc))
+            claim.fail(_failure(exc))
             with self.lock:
                 self.report.failed.append((name, str(exc)))
                 self._settled(name)
             self.emit("failed", name, str(exc))
             return
         finally:
-            claim.close()  # no-op after finish; leaves an orphan on anything unexpected
+            claim.close()  # no-op after a transition; leaves an orphan on anything unexpected
         with self.lock:
             r = self.report
             r.outcomes(result.outcome).append(name)

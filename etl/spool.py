@@ -1,130 +1,96 @@
-"""The spool: Parquet files on disk, each in exactly one state, moved only by atomic rename.
+"""The spool: Parquet files, each in exactly one state, over a storage backend.
 
-Layout (all under one root, one filesystem, so every move is a ``rename(2)``)::
+States (one folder each in the store)::
 
-    spool/
-      tmp/       files being written (never read by anyone; cleaned when their writer died)
-      ready/     complete files waiting for ``load``
-      loading/   claimed by a loader (held with an flock while it works)
-      loaded/    committed to Postgres (kept until ``prune``)
-      failed/    rejected; ``<name>.error.json`` beside it says what, when, how often
-      state.sqlite   incremental-extract memory (updated_at, ETags per release)
+    ready     complete files waiting for ``load``
+    loading   claimed by a loader (held by a lock: flock locally, a lease on S3)
+    loaded    committed to Postgres (kept until ``prune``)
+    failed    rejected; the ``<name>.error.json`` sidecar says what, when, how often
 
-A file is written to ``tmp/``, fsynced, renamed into ``ready/`` and the folder fsynced: no
-reader ever sees half a file.  An error sidecar travels with its file from state to state,
-so a replay that fails again keeps the whole history of attempts.
+A file is streamed to the store and becomes visible in ``ready`` only complete.  A claim
+moves it to ``loading``; the claim's named transitions (:meth:`Claim.complete`,
+:meth:`Claim.fail`, :meth:`Claim.retry`) move it on, each one move.  An error sidecar
+travels with its file from state to state, so a replay that fails again keeps the whole
+history of attempts.  How the store does this (``rename``/``flock`` in a folder, copy +
+delete and leases on object storage) is in :mod:`etl.spoolstore`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import json
 import os
-import shutil
-import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Literal, get_args
 
-import pyarrow.parquet as pq
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from etl import spoolformat as fmt
-from etl.crashpoint import crash_point as crash_point  # re-exported for load.py
 from etl.errors import SpoolError, SpoolFileError, SpoolFullError
-from etl.spoolformat import SUFFIX, SpoolName, spool_name
+from etl.spoolformat import SUFFIX, Attempt, FailureRecord, SpoolName, spool_name
+from etl.spoolstore import Lock, SpoolStore, Upload, open_store
 
-STATES = ("ready", "loading", "loaded", "failed")
-__all__ = ["STATES", "Claim", "ReleaseWriter", "Spool", "SpoolFile", "SpoolName", "spool_name"]
+SpoolState = Literal["ready", "loading", "loaded", "failed"]
+STATES: tuple[SpoolState, ...] = get_args(SpoolState)
 SIDECAR = ".error.json"
+__all__ = ["STATES", "Attempt", "Claim", "FailureRecord", "ReconcileReport", "ReleaseWriter"]
+__all__ += ["Spool", "SpoolFile", "SpoolName", "SpoolState", "spool_name"]
 
 
 @dataclass(frozen=True)
 class SpoolFile:
-    state: str
-    path: Path
+    state: SpoolState
+    name: str
     size: int
     mtime: float
 
     @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
     def parsed(self) -> SpoolName:
-        return SpoolName.parse(self.path.name)
+        return SpoolName.parse(self.name)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What :meth:`Spool.reconcile` repaired (names, for a log line)."""
+
+    requeued: list[str]  # stuck in loading past the lease, moved back to ready
+    repaired: list[str]  # store-level repairs: half-done moves, stale leases and uploads
 
 
-def _maybe_opening(path: Path, grace_seconds: float) -> bool:
-    """A temp file so young, of a live process, that its writer may not have locked it yet."""
-    parts = path.name.split(".")
-    try:
-        pid = int(parts[-3])
-        young = time.time() - path.stat().st_mtime < grace_seconds
-    except (IndexError, ValueError, FileNotFoundError):
-        return False
-    if not young or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
+def _bare(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 class Spool:
-    """Owner of every file under the spool root."""
+    """Owner of every spool file, whatever the store (a folder path or ``s3://...``)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        try:
-            for sub in ("tmp", *STATES):
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SpoolError(f"cannot create spool folders: {exc}", path=str(self.root)) from exc
+    def __init__(self, location: str | Path, *, lease_seconds: float = 900.0) -> None:
+        self.store: SpoolStore = open_store(location)
+        self.lease_seconds = lease_seconds
+        self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    @property
+    def location(self) -> str:
+        """Where the spool is, for messages (a folder, or ``s3://bucket/prefix``)."""
+        return self.store.location
 
     # --- listing -------------------------------------------------------------------
 
-    def dir(self, state: str) -> Path:
+    def files(self, state: SpoolState) -> list[SpoolFile]:
+        """Files in one state, oldest first (by when they were written, then by name)."""
         if state not in STATES:
             raise ValueError(f"unknown spool state {state!r}")
-        return self.root / state
-
-    def files(self, state: str) -> list[SpoolFile]:
-        """Files in one state, oldest first (by when they were written, then by name)."""
-        out: list[SpoolFile] = []
-        with os.scandir(self.dir(state)) as it:
-            for entry in it:
-                if not entry.name.endswith(SUFFIX) or not entry.is_file():
-                    continue
-                try:
-                    st = entry.stat()
-                except FileNotFoundError:  # moved by someone else meanwhile
-                    continue
-                out.append(SpoolFile(state, Path(entry.path), st.st_size, st.st_mtime))
+        out = [
+            SpoolFile(state, o.name, o.size, o.mtime)
+            for o in self.store.list_folder(state)
+            if o.name.endswith(SUFFIX)
+        ]
         out.sort(key=lambda f: (f.mtime, f.name))
         return out
 
@@ -134,14 +100,11 @@ class Spool:
 
     def find(self, name: str) -> SpoolFile | None:
         """Where a file is now (by its bare name or a path to it)."""
-        bare = Path(name).name
+        bare = _bare(name)
         for state in STATES:
-            p = self.dir(state) / bare
-            try:
-                st = p.stat()
-            except FileNotFoundError:
-                continue
-            return SpoolFile(state, p, st.st_size, st.st_mtime)
+            info = self.store.info(state, bare)
+            if info is not None:
+                return SpoolFile(state, bare, info.size, info.mtime)
         return None
 
     def spooled_versions(self) -> dict[str, set[datetime]]:
@@ -155,6 +118,35 @@ class Spool:
             seen.setdefault(n.release_key, set()).add(n.updated_at)
         return seen
 
+    # --- reading -------------------------------------------------------------------
+
+    def open(self, f: SpoolFile | str) -> pa.NativeFile | IO[bytes]:
+        """A random-access stream on the file (Arrow reads it row group by row group)."""
+        if isinstance(f, SpoolFile):
+            with contextlib.suppress(FileNotFoundError):
+                return self.store.open_read(f.state, f.name)
+        name = _bare(f.name if isinstance(f, SpoolFile) else f)
+        found = self.find(name)  # moved meanwhile (e.g. by another claimant)
+        if found is not None:
+            with contextlib.suppress(FileNotFoundError):
+                return self.store.open_read(found.state, found.name)
+        raise SpoolError("no such spool file (moved or deleted meanwhile)", path=name)
+
+    def dataset(self, files: list[SpoolFile]) -> ds.Dataset:
+        """The files as one Arrow dataset with ``state`` and ``file`` columns added."""
+        fs, paths = self.store.arrow_paths([(f.state, f.name) for f in files])
+        schema = fmt.SCHEMA.append(pa.field("state", pa.string())).append(
+            pa.field("file", pa.string())
+        )
+        parts = [(ds.field("state") == f.state) & (ds.field("file") == f.name) for f in files]
+        return ds.FileSystemDataset.from_paths(
+            paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=fs, partitions=parts
+        )
+
+    def read_meta(self, f: SpoolFile) -> fmt.FileMeta:
+        with self.open(f) as src:
+            return fmt.read_meta(src, f.name)
+
     # --- writing -------------------------------------------------------------------
 
     def writer(
@@ -163,118 +155,108 @@ class Spool:
         return ReleaseWriter(self, product, release, updated_at, source_url)
 
     def clean_tmp(self, grace_seconds: float = 60.0) -> int:
-        """Delete temporary files whose writer is gone.
+        """Delete temporary uploads whose writer is gone; a live writer's are spared."""
+        return self.store.clean_tmp(grace_seconds)
 
-        A live writer holds an flock on its file.  A writer that has just created its file
-        but not yet locked it is recognised by the pid in the name (still alive) and the
-        file's age (under ``grace_seconds``), so a concurrent extractor never deletes it.
-        """
-        removed = 0
-        for p in (self.root / "tmp").iterdir():
-            try:
-                fd = os.open(p, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                if _try_lock(fd) and not _maybe_opening(p, grace_seconds):
-                    p.unlink(missing_ok=True)
-                    removed += 1
-            finally:
-                os.close(fd)
-        return removed
+    def read_record(self, name: str) -> Any:
+        """A small JSON object under ``state/`` (None when absent or unreadable)."""
+        try:
+            return self.store.read_json("state", name)
+        except ValueError:
+            return None
+
+    def write_record(self, name: str, data: Any) -> None:
+        self.store.write_json("state", name, data)
+
+    def records(self, prefix: str) -> list[str]:
+        return sorted(o.name for o in self.store.list_folder("state") if o.name.startswith(prefix))
 
     # --- claiming and moving -------------------------------------------------------
 
     def claim(self, f: SpoolFile) -> Claim | None:
         """Take a ready file for loading; None if another loader got it first."""
-        return self._claim(self.dir("ready") / f.name, move=True)
+        return self._claim(f.name, "ready")
 
-    def adopt_orphans(self) -> list[Claim]:
-        """Files left in ``loading/`` by a loader that died (nobody holds their lock)."""
+    def adopt_orphans(self, lease_seconds: float | None = None) -> list[Claim]:
+        """Files left in ``loading`` by a loader that died (its lock lapsed: locally when
+        its process ended, on object storage when its lease is older than the lease)."""
         claims = []
         for f in self.files("loading"):
-            c = self._claim(f.path, move=False)
+            c = self._claim(f.name, "loading", lease_seconds)
             if c is not None:
                 claims.append(c)
         return claims
 
-    def _claim(self, src: Path, *, move: bool) -> Claim | None:
+    def _claim(self, name: str, src: SpoolState, lease: float | None = None) -> Claim | None:
+        lock = self.store.lock(src, name, self.lease_seconds if lease is None else lease)
+        if lock is None:
+            return None
         try:
-            fd = os.open(src, os.O_RDONLY)
-        except FileNotFoundError:
+            if src != "loading":
+                self.store.move(name, src, "loading")
+                self._move_sidecar(name, "loading")
+            info = self.store.info("loading", name)
+        except FileNotFoundError:  # another loader moved it between listing and locking
+            info = None
+        except BaseException:
+            lock.release()
+            raise
+        if info is None:  # finished by its owner between listing and locking
+            lock.release()
             return None
-        if not _try_lock(fd):
-            os.close(fd)
-            return None
-        dst = self.dir("loading") / src.name
-        try:
-            if move:
-                os.rename(src, dst)
-                self._move_sidecar(src, dst)
-                _fsync_dir(dst.parent)
-            elif not src.exists():  # finished by its owner between listing and locking
-                os.close(fd)
-                return None
-        except FileNotFoundError:  # another loader renamed it between open and rename
-            os.close(fd)
-            return None
-        return Claim(self, dst, fd)
+        return Claim(self, SpoolFile("loading", name, info.size, info.mtime), lock)
 
-    def _sidecar_path(self, path: Path) -> Path | None:
-        """Where the file's sidecar is: beside it, or (after a kill between the two renames
-        of a move) in the folder it came from."""
-        own = path.with_name(path.name + SIDECAR)
-        if own.exists():
-            return own
-        for state in STATES:
-            other = self.dir(state) / own.name
-            if other.exists():
-                return other
+    def _sidecar_state(self, name: str, prefer: SpoolState | None = None) -> SpoolState | None:
+        """Where the file's sidecar is: beside it, or (after a kill between the file's move
+        and its sidecar's) in the state it came from."""
+        side = name + SIDECAR
+        for state in ([prefer] if prefer else []) + [s for s in STATES if s != prefer]:
+            if self.store.info(state, side) is not None:
+                return state
         return None
 
-    def _move_sidecar(self, src: Path, dst: Path) -> None:
-        side = self._sidecar_path(src)
-        if side is not None:
-            os.replace(side, dst.with_name(dst.name + SIDECAR))
+    def _move_sidecar(self, name: str, dst: SpoolState) -> None:
+        at = self._sidecar_state(name, dst)
+        if at is not None and at != dst:
+            self.store.move(name + SIDECAR, at, dst)
 
-    def move(self, path: Path, state: str) -> Path:
-        dst = self.dir(state) / path.name
-        os.replace(path, dst)
-        self._move_sidecar(path, dst)
-        _fsync_dir(dst.parent)
-        if path.parent != dst.parent:
-            _fsync_dir(path.parent)
-        return dst
+    def move(self, f: SpoolFile | str, state: SpoolState) -> SpoolFile:
+        """Move a file (and its sidecar) to ``state``; raises :class:`SpoolError`."""
+        found = self.find(f.name if isinstance(f, SpoolFile) else f)
+        name = _bare(f.name if isinstance(f, SpoolFile) else f)
+        if found is None:
+            raise SpoolError("no such spool file in any state", path=name)
+        try:
+            if found.state != state:
+                self.store.move(name, found.state, state)
+            self._move_sidecar(name, state)
+        except FileNotFoundError as exc:
+            raise SpoolError(f"moved by someone else meanwhile: {exc}", path=name) from exc
+        return SpoolFile(state, name, found.size, found.mtime)
 
-    def sidecar(self, path: Path) -> dict[str, Any] | None:
-        side = self._sidecar_path(path)
-        if side is None:
+    def failure(self, f: SpoolFile | str) -> FailureRecord | None:
+        """The file's error sidecar (every attempt), or None when it has none."""
+        name = _bare(f.name if isinstance(f, SpoolFile) else f)
+        state = self._sidecar_state(name, f.state if isinstance(f, SpoolFile) else None)
+        if state is None:
             return None
         try:
-            data: dict[str, Any] = json.loads(side.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return {"attempts": [], "corrupt": True}
-        return data
+            data = self.store.read_json(state, name + SIDECAR)
+        except ValueError:
+            return FailureRecord([], corrupt=True)
+        return None if data is None else FailureRecord.from_json(data)
 
-    def record_failure(self, path: Path, attempt: dict[str, Any]) -> None:
-        """Append one attempt to the file's error sidecar (written atomically)."""
-        data = self.sidecar(path) or {"attempts": []}
-        data["attempts"].append(attempt)
-        data["count"] = len(data["attempts"])
-        data["last"] = attempt
-        old = self._sidecar_path(path)
-        side = path.with_name(path.name + SIDECAR)
-        # the temp file sits beside the sidecar (not in tmp/, which extract cleans)
-        tmp = side.with_name(f".{side.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, side)
-        if old is not None and old != side:
-            old.unlink(missing_ok=True)
+    def record_failure(self, f: SpoolFile, attempt: Attempt) -> None:
+        """Append one attempt to the file's error sidecar (written whole, beside the file)."""
+        old = self._sidecar_state(f.name, f.state)
+        record = self.failure(f) or FailureRecord([])
+        record.attempts.append(attempt)
+        self.store.write_json(f.state, f.name + SIDECAR, record.to_json())
+        if old is not None and old != f.state:
+            self.store.delete(old, f.name + SIDECAR)
 
-    def requeue(self, names: list[str] | None = None, *, failed: bool = False) -> list[Path]:
-        """Move named files (any state but ready) or every failed file back to ``ready``."""
+    def requeue(self, names: list[str] | None = None, *, failed: bool = False) -> list[SpoolFile]:
+        """Move named files (any state but loading) or every failed file back to ``ready``."""
         targets: list[SpoolFile] = []
         if failed:
             targets.extend(self.files("failed"))
@@ -283,11 +265,9 @@ class Spool:
             if found is None:
                 raise SpoolError("no such spool file in any state", path=name)
             if found.state == "loading":
-                raise SpoolError("file is being loaded right now", path=str(found.path))
+                raise SpoolError("file is being loaded right now", path=found.name)
             targets.append(found)
-        return [self.move(t.path, "ready") for t in targets if t.state != "ready"] + [
-            t.path for t in targets if t.state == "ready"
-        ]
+        return [self.move(t, "ready") if t.state != "ready" else t for t in targets]
 
     def prune(self, older_than_seconds: float, now: float | None = None) -> tuple[int, int]:
         """Delete loaded files older than the given age; returns (files, bytes)."""
@@ -295,80 +275,102 @@ class Spool:
         count = freed = 0
         for f in self.files("loaded"):
             if f.mtime <= cutoff:
-                side = self._sidecar_path(f.path)
-                freed += f.size + (side.stat().st_size if side is not None else 0)
-                f.path.unlink(missing_ok=True)
-                if side is not None:
-                    side.unlink(missing_ok=True)
+                at = self._sidecar_state(f.name, "loaded")
+                side = None if at is None else self.store.info(at, f.name + SIDECAR)
+                freed += f.size + (side.size if side is not None else 0)
+                self.store.delete("loaded", f.name)
+                if at is not None:
+                    self.store.delete(at, f.name + SIDECAR)
                 count += 1
         return count, freed
 
-    def sqlite_path(self) -> Path:
-        return self.root / "state.sqlite"
+    def reconcile(self, lease_seconds: float | None = None) -> ReconcileReport:
+        """Repair what dead processes left: half-done moves, stale uploads and leases (the
+        store's part), then every file in ``loading`` whose lock lapsed goes back to
+        ``ready`` (the ledger makes loading it again harmless).  Safe to run any time,
+        from any machine, next to live loaders."""
+        lease = self.lease_seconds if lease_seconds is None else lease_seconds
+        repaired = self.store.reconcile(lease)
+        requeued = []
+        for claim in self.adopt_orphans(lease):
+            claim.retry()
+            requeued.append(claim.name)
+        return ReconcileReport(requeued, repaired)
 
 
 class Claim:
-    """A file in ``loading/`` held (flock) by this process until it is moved on."""
+    """A file in ``loading`` held by this process until one transition moves it on."""
 
-    def __init__(self, spool: Spool, path: Path, fd: int) -> None:
+    def __init__(self, spool: Spool, file: SpoolFile, lock: Lock) -> None:
         self.spool = spool
-        self.path = path
-        self._fd: int | None = fd
+        self.file = file
+        self._lock: Lock | None = lock
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.file.name
 
-    def finish(self, state: str, failure: dict[str, Any] | None = None) -> Path:
-        """Move the file on (``loaded``, ``failed`` or back to ``ready``) and let go."""
-        if failure is not None:
-            self.spool.record_failure(self.path, failure)
+    @property
+    def size(self) -> int:
+        return self.file.size
+
+    def open(self) -> pa.NativeFile | IO[bytes]:
+        return self.spool.open(self.file)
+
+    def complete(self) -> SpoolFile:
+        """Committed to the database: ``loading`` → ``loaded``."""
+        return self._transition("loaded")
+
+    def fail(self, attempt: Attempt) -> SpoolFile:
+        """Rejected: the attempt is added to the sidecar, then ``loading`` → ``failed``."""
         try:
-            dst = self.spool.move(self.path, state)
+            self.spool.record_failure(self.file, attempt)
+        except BaseException:
+            self.close()
+            raise
+        return self._transition("failed")
+
+    def retry(self) -> SpoolFile:
+        """Worth trying again later (the database went away): ``loading`` → ``ready``."""
+        return self._transition("ready")
+
+    def _transition(self, state: SpoolState) -> SpoolFile:
+        try:
+            return self.spool.move(self.file, state)
         finally:
             self.close()
-        return dst
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+        """Let go without moving (the file stays an orphan in ``loading``)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 class ReleaseWriter:
     """Writes one release's artifacts, each as its own row group, then publishes the file.
 
     Use as a context manager; call :meth:`commit` to publish.  Leaving the block without a
-    commit (an exception, a kill) leaves nothing but a temp file that ``clean_tmp`` removes.
+    commit (an exception, a kill) leaves nothing visible: at most a temp upload that
+    ``clean_tmp`` removes.  The file is streamed to the store as it is written.
     """
 
     def __init__(
         self, spool: Spool, product: str, release: str, updated_at: datetime, source_url: str
     ) -> None:
         self.spool = spool
-        self.product = product
-        self.release = release
-        self.updated_at = updated_at
-        self.source_url = source_url
-        self.hasher = fmt.ContentHasher(product, release, updated_at)
-        self.artifacts = 0
-        self.drops = 0
-        self.json_bytes = 0
-        self._pending = 0  # in-memory bytes of the artifact being written
-        self.tmp = spool.root / "tmp" / f"{product}~{release}.{os.getpid()}.{time.time_ns()}.part"
-        self._file: IO[bytes] | None = None
-        self._writer: pq.ParquetWriter | None = None
-        self.path: Path | None = None
+        self.key = SpoolName.key(product, release)
+        self._args = (product, release, updated_at, source_url)
+        self._upload: Upload | None = None
+        self._file: fmt.ReleaseFileWriter | None = None
+        self.name: str | None = None
 
     def __enter__(self) -> ReleaseWriter:
         try:
-            self._file = open(self.tmp, "wb")  # closed in commit/abort
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._writer = pq.ParquetWriter(
-                self._file, fmt.SCHEMA, compression="zstd", compression_level=3
-            )
-        except OSError as exc:
-            error = self._os_error(exc)
+            self._upload = self.spool.store.upload(self.key.replace("/", "~"))
+            self._file = fmt.ReleaseFileWriter(self._upload.stream, *self._args)
+        except BaseException as exc:
+            error = self._error(exc)
             self.abort()
             raise error from exc
         return self
@@ -379,96 +381,71 @@ class ReleaseWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.path is None:
+        if self.name is None:
             self.abort()
+
+    @property
+    def artifacts(self) -> int:
+        return self._file.artifacts if self._file else 0
+
+    @property
+    def drops(self) -> int:
+        return self._file.drops if self._file else 0
+
+    @property
+    def json_bytes(self) -> int:
+        return self._file.json_bytes if self._file else 0
 
     def add(self, row: fmt.ArtifactRow) -> None:
-        assert self._writer is not None, "use ReleaseWriter as a context manager"
-        table = fmt.artifact_table(self.product, self.release, self.updated_at, row)
-        self._pending = table.nbytes
+        assert self._file is not None, "use ReleaseWriter as a context manager"
         try:
-            self._writer.write_table(table, row_group_size=1)
+            self._file.add(row)
         except OSError as exc:
-            raise self._os_error(exc) from exc
-        self._pending = 0
-        self.hasher.add(row)
-        self.artifacts += 1
-        self.drops += len(row.drops)
-        self.json_bytes += sum(
-            len(v.encode()) if v else 0
-            for v in (row.dependency_graph, row.constraints_file, row.build_sequence_summary)
-        )
+            raise self._error(exc) from exc
 
-    def commit(self) -> Path:
-        """Footer, fsync, rename into ``ready/``, fsync the folder; returns the final path."""
-        assert self._writer is not None and self._file is not None
-        digest = self.hasher.hexdigest()
-        meta = fmt.FileMeta(
-            schema_version=fmt.SPOOL_SCHEMA_VERSION,
-            product=self.product,
-            release=self.release,
-            updated_at=self.updated_at,
-            extracted_at=datetime.now(UTC),
-            source_url=self.source_url,
-            content_sha256=digest,
-            artifacts=self.artifacts,
-            drops=self.drops,
-            json_bytes=self.json_bytes,
-        )
-        dst = self.spool.dir("ready") / spool_name(
-            self.product, self.release, self.updated_at, digest
-        )
+    def commit(self) -> SpoolFile:
+        """Footer, then publish into ``ready`` (complete or not at all)."""
+        assert self._file is not None and self._upload is not None
         try:
-            self._writer.add_key_value_metadata(meta.to_kv())
-            self._writer.close()
-            self._writer = None
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            crash_point("extract-before-rename")
-            os.rename(self.tmp, dst)
-            _fsync_dir(dst.parent)
-        except OSError as exc:
-            error = self._os_error(exc)
+            name = self._file.finish()
+            self._upload.publish("ready", name)
+        except BaseException as exc:
+            error = self._error(exc)
             self.abort()
             raise error from exc
-        finally:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-        self.path = dst
-        return dst
+        self.name = name
+        info = self.spool.store.info("ready", name)
+        size, mtime = (info.size, info.mtime) if info else (0, time.time())
+        return SpoolFile("ready", name, size, mtime)
 
     def abort(self) -> None:
-        """Close and delete the temp file, whatever happens (a full disk fails the close)."""
+        """Close and drop the upload, whatever happens (a full disk fails the close)."""
         try:
-            if self._writer is not None:
-                with contextlib.suppress(Exception):  # best effort on the way out
-                    self._writer.close()
-                self._writer = None
             if self._file is not None:
-                with contextlib.suppress(OSError):  # flushing the buffer fails on a full disk
+                with contextlib.suppress(Exception):  # best effort on the way out
                     self._file.close()
                 self._file = None
         finally:
-            self.tmp.unlink(missing_ok=True)
+            if self._upload is not None:
+                with contextlib.suppress(SpoolError, OSError):
+                    self._upload.discard()
+                self._upload = None
 
-    def _os_error(self, exc: OSError) -> SpoolError:
-        key = f"{self.product}/{self.release}"
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            free = shutil.disk_usage(self.spool.root).free
-            return SpoolFullError(
-                f"no space left in spool folder {self.spool.root.resolve()} "
-                f"({free} bytes free; this release needs about {self._needed()} bytes): "
-                "free some space (e.g. `wheels-etl prune`) and run again",
-                release=key,
-                path=str(self.tmp),
+    def _error(self, exc: BaseException) -> BaseException:
+        """OSError and SpoolError as a SpoolError naming the release (and, when the store
+        is full, the space this release needs); anything else unchanged."""
+        if isinstance(exc, OSError):
+            exc = self._upload.error(exc) if self._upload else SpoolError(str(exc))
+        if not isinstance(exc, SpoolError):
+            return exc
+        exc.release = self.key
+        if isinstance(exc, SpoolFullError) and "needs about" not in exc.message:
+            pending = self._file.pending if self._file else 0
+            written = self._upload.written() if self._upload else 0
+            exc.message = (
+                f"no space left in spool folder {self.spool.location} "
+                f"({self.spool.store.space_hint()}; this release needs about "
+                f"{max(written + pending, 1)} bytes): free some space "
+                "(e.g. `wheels-etl prune`) and run again"
             )
-        return SpoolError(f"cannot write spool file: {exc}", release=key, path=str(self.tmp))
-
-    def _needed(self) -> int:
-        """Space this release takes: its temp file so far plus the artifact being written
-        (uncompressed, so rather more than it will take)."""
-        written = 0
-        with contextlib.suppress(OSError, ValueError):
-            written = os.fstat(self._file.fileno()).st_size if self._file else 0
-        return max(written + self._pending, 1)
+        return exc

@@ -15,10 +15,10 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -125,7 +125,7 @@ class FileMeta:
         return {META_PREFIX + k: v for k, v in values.items()}
 
     @classmethod
-    def from_kv(cls, kv: dict[bytes, bytes] | None, path: Path) -> FileMeta:
+    def from_kv(cls, kv: dict[bytes, bytes] | None, path: str | Path) -> FileMeta:
         raw = {k.decode(): v.decode() for k, v in (kv or {}).items()}
         if META_PREFIX + "schema_version" not in raw:
             raise SpoolFileError("not a wheels-etl spool file (no metadata)", path=str(path))
@@ -231,10 +231,22 @@ def artifact_table(product: str, release: str, updated_at: datetime, row: Artifa
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
 
-def read_meta(path: Path) -> FileMeta:
-    """Read and validate a spool file's footer (raises :class:`SpoolFileError`)."""
+Source: TypeAlias = "str | Path | pa.NativeFile | IO[bytes]"
+
+
+def _name(source: Source, name: str | None) -> str:
+    return name if name is not None else str(getattr(source, "name", source))
+
+
+def read_meta(source: Source, name: str | None = None) -> FileMeta:
+    """Read and validate a spool file's footer (raises :class:`SpoolFileError`).
+
+    ``source`` is a path or a random-access stream (what :meth:`Spool.open` returns);
+    ``name`` is the file's name for messages.
+    """
+    path = _name(source, name)
     try:
-        md = pq.read_metadata(path)
+        md = pq.read_metadata(source)
     except (OSError, pa.ArrowException) as exc:
         raise SpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
     meta = FileMeta.from_kv(md.metadata, path)
@@ -250,10 +262,13 @@ def read_meta(path: Path) -> FileMeta:
     return meta
 
 
-def iter_row_groups(path: Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+def iter_row_groups(
+    source: Source, columns: list[str] | None = None, name: str | None = None
+) -> Iterator[pa.Table]:
     """Yield the file one artifact (row group) at a time: memory bounded by one artifact."""
+    path = _name(source, name)
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(source)
         for i in range(pf.num_row_groups):
             yield pf.read_row_group(i, columns=columns)
     except (OSError, pa.ArrowException) as exc:
@@ -299,8 +314,141 @@ class SpoolName:
 
     @property
     def release_key(self) -> str:
-        return f"{self.product}/{self.release}"
+        return self.key(self.product, self.release)
+
+    @staticmethod
+    def key(product: str, release: str) -> str:
+        """``product/release``: how a release is named in messages, locks and reports."""
+        return f"{product}/{release}"
 
 
 def spool_name(product: str, release: str, updated_at: datetime, content_sha256: str) -> str:
     return str(SpoolName(product, release, updated_at, content_sha256[:16]))
+
+
+# --- writing one file ---------------------------------------------------------------
+
+
+class ReleaseFileWriter:
+    """One release's artifacts, one row group each, into a stream; :meth:`finish` writes
+    the footer and returns the file's name (which carries the content hash)."""
+
+    def __init__(
+        self,
+        stream: IO[bytes] | pa.NativeFile,
+        product: str,
+        release: str,
+        updated_at: datetime,
+        source_url: str,
+    ) -> None:
+        self.product, self.release, self.updated_at = product, release, updated_at
+        self.source_url = source_url
+        self.hasher = ContentHasher(product, release, updated_at)
+        self.artifacts = self.drops = self.json_bytes = 0
+        self.pending = 0  # in-memory bytes of the artifact being written
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
+            stream, SCHEMA, compression="zstd", compression_level=3
+        )
+
+    def add(self, row: ArtifactRow) -> None:
+        assert self._writer is not None, "file already finished"
+        table = artifact_table(self.product, self.release, self.updated_at, row)
+        self.pending = table.nbytes
+        self._writer.write_table(table, row_group_size=1)
+        self.pending = 0
+        self.hasher.add(row)
+        self.artifacts += 1
+        self.drops += len(row.drops)
+        self.json_bytes += sum(
+            len(v.encode()) if v else 0
+            for v in (row.dependency_graph, row.constraints_file, row.build_sequence_summary)
+        )
+
+    def finish(self) -> str:
+        assert self._writer is not None, "file already finished"
+        digest = self.hasher.hexdigest()
+        meta = FileMeta(
+            schema_version=SPOOL_SCHEMA_VERSION,
+            product=self.product,
+            release=self.release,
+            updated_at=self.updated_at,
+            extracted_at=datetime.now(UTC),
+            source_url=self.source_url,
+            content_sha256=digest,
+            artifacts=self.artifacts,
+            drops=self.drops,
+            json_bytes=self.json_bytes,
+        )
+        self._writer.add_key_value_metadata(meta.to_kv())
+        self._writer.close()
+        self._writer = None
+        return spool_name(self.product, self.release, self.updated_at, digest)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+# --- the error sidecar ----------------------------------------------------------------
+
+
+def now_ts() -> str:
+    """Now, in the one timestamp format of every record and document (``...Z``)."""
+    return format_ts(datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One failed attempt at loading a file (an entry of its ``.error.json`` sidecar)."""
+
+    error_class: str
+    message: str
+    at: str = field(default_factory=now_ts)
+    command: str = "load"
+    db_error: str | None = None
+    sqlstate: str | None = None
+    release: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Attempt:
+        def opt(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None else str(value)
+
+        return cls(
+            error_class=str(data.get("error_class") or "unknown"),
+            message=str(data.get("message") or ""),
+            at=str(data.get("at") or ""),
+            command=str(data.get("command") or "load"),
+            db_error=opt("db_error"),
+            sqlstate=opt("sqlstate"),
+            release=opt("release"),
+        )
+
+
+@dataclass
+class FailureRecord:
+    """A file's error sidecar: every attempt, oldest first (``corrupt``: unreadable)."""
+
+    attempts: list[Attempt]
+    corrupt: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.attempts)
+
+    @property
+    def last(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    def to_json(self) -> dict[str, Any]:
+        attempts = [asdict(a) for a in self.attempts]
+        last = attempts[-1] if attempts else None
+        return {"attempts": attempts, "count": self.count, "last": last}
+
+    @classmethod
+    def from_json(cls, data: Any) -> FailureRecord:
+        if not isinstance(data, dict) or not isinstance(data.get("attempts"), list):
+            return cls([], corrupt=True)
+        return cls([Attempt.from_json(a) for a in data["attempts"] if isinstance(a, dict)])

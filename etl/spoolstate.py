@@ -1,35 +1,23 @@
-"""Incremental-extract memory, kept in the spool as ``state.sqlite`` (part of the spool).
+"""Incremental-extract memory, stored through the spool (so it lives where the spool does).
 
 Per release: the ``updated_at`` last spooled, the ``ETag``/``Last-Modified`` of its
 ``release.json``, and the file it went to.  Per product: when it was last extracted.
-SQLite (stdlib) gives atomic, crash-safe updates and lets two extractors share the file;
-spool file names carry ``updated_at`` too, so the memory survives losing this file except
-for releases whose files were pruned.
+Each is one small JSON object under the spool's ``state/`` (``release~<product>~<release>
+.json``, ``product~<product>.json``), written whole, so it works the same in a local folder
+and on object storage, and an extractor on another machine sees it.  Two extractors
+writing the same release's record write the same facts; the last one wins.  Spool file
+names carry ``updated_at`` too, so losing these records costs only the conditional
+requests for releases whose files were pruned.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import sqlite3
-import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
+from typing import Any
 
-from etl.spoolformat import format_ts, parse_ts
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS releases (
-    product TEXT NOT NULL, release TEXT NOT NULL, updated_at TEXT NOT NULL,
-    etag TEXT, last_modified TEXT, file_name TEXT, extracted_at TEXT NOT NULL,
-    PRIMARY KEY (product, release)
-);
-CREATE TABLE IF NOT EXISTS products (
-    product TEXT PRIMARY KEY, last_extracted_at TEXT NOT NULL,
-    releases_seen INTEGER, releases_failed INTEGER
-);
-"""
+from etl.spool import Spool
+from etl.spoolformat import format_ts, now_ts, parse_ts
 
 
 @dataclass(frozen=True)
@@ -40,40 +28,39 @@ class ReleaseState:
     file_name: str | None
 
 
-class SpoolState:
-    """Thread-safe handle on ``state.sqlite`` (one connection, serialised by a lock)."""
+@dataclass(frozen=True)
+class ProductState:
+    product: str
+    last_extracted_at: str
+    releases_seen: int
+    releases_failed: int
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        # Setting up (WAL mode, tables) needs an exclusive lock that SQLite's busy timeout
-        # does not wait for: two extractors starting together are serialised by an flock.
-        lock = os.open(path.with_name(path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            self._db = sqlite3.connect(
-                path, timeout=30, check_same_thread=False, isolation_level=None
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_DDL)
-        finally:
-            os.close(lock)  # drops the flock
+
+def _str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+class SpoolState:
+    """The memory of one spool (thread-safe: every call is one whole-object read or write)."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Nothing held open (kept so callers need not know the storage)."""
 
     def release(self, product: str, release: str) -> ReleaseState | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT updated_at, etag, last_modified, file_name FROM releases"
-                " WHERE product = ? AND release = ?",
-                (product, release),
-            ).fetchone()
-        if row is None:
+        data = self.spool.read_record(f"release~{product}~{release}.json")
+        if not isinstance(data, dict) or not isinstance(data.get("updated_at"), str):
             return None
-        return ReleaseState(parse_ts(row[0]), row[1], row[2], row[3])
+        try:
+            updated_at = parse_ts(data["updated_at"])
+        except ValueError:
+            return None
+        return ReleaseState(
+            updated_at, _str(data, "etag"), _str(data, "last_modified"), _str(data, "file_name")
+        )
 
     def remember(
         self,
@@ -85,37 +72,42 @@ class SpoolState:
         last_modified: str | None,
         file_name: str | None,
     ) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (product, release) DO UPDATE SET updated_at = excluded.updated_at,"
-                " etag = excluded.etag, last_modified = excluded.last_modified,"
-                " file_name = excluded.file_name, extracted_at = excluded.extracted_at",
-                (
-                    product,
-                    release,
-                    format_ts(updated_at),
-                    etag,
-                    last_modified,
-                    file_name,
-                    format_ts(datetime.now(UTC)),
-                ),
-            )
+        self.spool.write_record(
+            f"release~{product}~{release}.json",
+            {
+                "product": product,
+                "release": release,
+                "updated_at": format_ts(updated_at),
+                "etag": etag,
+                "last_modified": last_modified,
+                "file_name": file_name,
+                "extracted_at": now_ts(),
+            },
+        )
 
     def product_done(self, product: str, seen: int, failed: int) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO products VALUES (?, ?, ?, ?) ON CONFLICT (product) DO UPDATE SET"
-                " last_extracted_at = excluded.last_extracted_at,"
-                " releases_seen = excluded.releases_seen,"
-                " releases_failed = excluded.releases_failed",
-                (product, format_ts(datetime.now(UTC)), seen, failed),
-            )
+        self.spool.write_record(
+            f"product~{product}.json",
+            {
+                "product": product,
+                "last_extracted_at": now_ts(),
+                "releases_seen": seen,
+                "releases_failed": failed,
+            },
+        )
 
-    def products(self) -> list[tuple[str, str, int, int]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT product, last_extracted_at, releases_seen, releases_failed"
-                " FROM products ORDER BY product"
-            ).fetchall()
-        return [(str(r[0]), str(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]
+    def products(self) -> list[ProductState]:
+        out = []
+        for name in self.spool.records("product~"):
+            data = self.spool.read_record(name)
+            if not isinstance(data, dict) or not isinstance(data.get("product"), str):
+                continue
+            out.append(
+                ProductState(
+                    data["product"],
+                    str(data.get("last_extracted_at") or ""),
+                    int(data.get("releases_seen") or 0),
+                    int(data.get("releases_failed") or 0),
+                )
+            )
+        return sorted(out, key=lambda p: p.product)

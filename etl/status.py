@@ -1,14 +1,56 @@
-"""``status``: the spool and the database ledger at a glance (text or JSON)."""
+"""``status``: the spool and the database ledger at a glance, as one typed document.
+
+:func:`collect` builds a :class:`StatusDoc`; ``to_json()`` is the ``--json`` output
+(``schema_version`` 1; every timestamp ``...Z``), :func:`render` the text.
+"""
 
 from __future__ import annotations
 
+import textwrap
 import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from etl.errors import EtlError
 from etl.progress import human_bytes
-from etl.spool import STATES, Spool, SpoolName
-from etl.spoolstate import SpoolState
+from etl.spool import STATES, Spool, SpoolName, SpoolState
+from etl.spoolformat import format_ts, parse_ts
+from etl.spoolstate import ProductState
+from etl.spoolstate import SpoolState as SpoolMemory
+
+STATUS_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StateCounts:
+    files: int
+    releases: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    file: str
+    attempts: int
+    error_class: str | None
+    sqlstate: str | None
+    reason: str  # the last attempt's whole message, on one line
+    replay: str  # the command that puts it back in ready/ and loads it
+
+
+@dataclass
+class StatusDoc:
+    spool: str
+    states: dict[SpoolState, StateCounts]
+    oldest_ready_age_seconds: float | None
+    failed: list[FailedFile]
+    products: list[ProductState]
+    database: dict[str, Any] | None = None  # the ledger summary, or {"error": ...}
+    warnings: list[str] = field(default_factory=list)
+    schema_version: int = STATUS_SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _age(seconds: float) -> str:
@@ -21,107 +63,98 @@ def _age(seconds: float) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-def collect(spool: Spool, conninfo: str | None) -> dict[str, Any]:
-    """Everything ``status`` shows, as plain data (the ``--json`` output)."""
-    now = time.time()
-    states: dict[str, Any] = {}
-    names_by_state: dict[str, set[str]] = {}
-    for state in STATES:
-        files = spool.files(state)
-        names_by_state[state] = {f.name for f in files}
-        releases = set()
-        for f in files:
-            try:
-                releases.add(SpoolName.parse(f.name).release_key)
-            except EtlError:
-                releases.add(f"? {f.name}")
-        states[state] = {
-            "files": len(files),
-            "releases": len(releases),
-            "bytes": sum(f.size for f in files),
-        }
-    ready = spool.files("ready")
-    oldest = min((f.mtime for f in ready), default=None)
-    failed = []
-    for f in spool.files("failed"):
-        side = spool.sidecar(f.path) or {}
-        last = side.get("last") or {}
-        failed.append(
-            {
-                "file": f.name,
-                "attempts": side.get("count", 0),
-                "error_class": last.get("error_class"),
-                "sqlstate": last.get("sqlstate"),
-                "reason": (last.get("message") or "no error sidecar").splitlines()[0][:200],
-                "replay": f"wheels-etl replay {f.name}",
-            }
-        )
-    state_db = SpoolState(spool.sqlite_path())
+def _release_of(name: str) -> str:
     try:
-        products = [
-            {"product": p, "last_extracted_at": at, "releases_seen": seen, "releases_failed": bad}
-            for p, at, seen, bad in state_db.products()
-        ]
-    finally:
-        state_db.close()
-    out: dict[str, Any] = {
-        "spool": str(spool.root.resolve()),
-        "states": states,
-        "oldest_ready_age_seconds": None if oldest is None else round(now - oldest, 1),
-        "failed": failed,
-        "products": products,
-        "database": None,
-        "warnings": [],
+        return SpoolName.parse(name).release_key
+    except EtlError:
+        return f"? {name}"
+
+
+def collect(spool: Spool, conninfo: str | None) -> StatusDoc:
+    """Everything ``status`` shows (the database part only when ``conninfo`` is given)."""
+    now = time.time()
+    listed = {state: spool.files(state) for state in STATES}
+    states = {
+        state: StateCounts(
+            len(files), len({_release_of(f.name) for f in files}), sum(f.size for f in files)
+        )
+        for state, files in listed.items()
     }
-    if conninfo is None:
-        return out
+    oldest = min((f.mtime for f in listed["ready"]), default=None)
+    failed = []
+    for f in listed["failed"]:
+        record = spool.failure(f)
+        last = record.last if record else None
+        message = last.message if last else "no error sidecar"
+        failed.append(
+            FailedFile(
+                file=f.name,
+                attempts=record.count if record else 0,
+                error_class=last.error_class if last else None,
+                sqlstate=last.sqlstate if last else None,
+                reason=" ".join(message.split()),
+                replay=f"wheels-etl replay {f.name}",
+            )
+        )
+    doc = StatusDoc(
+        spool=spool.location,
+        states=states,
+        oldest_ready_age_seconds=None if oldest is None else round(now - oldest, 1),
+        failed=failed,
+        products=SpoolMemory(spool).products(),
+    )
+    if conninfo is not None:
+        _add_database(doc, {s: {f.name for f in files} for s, files in listed.items()}, conninfo)
+    return doc
+
+
+def _add_database(doc: StatusDoc, names: dict[SpoolState, set[str]], conninfo: str) -> None:
     try:
         from etl.db import ledger as db_ledger
 
         ledger = db_ledger.summary(conninfo)
         known = db_ledger.names(conninfo)
     except EtlError as exc:
-        out["database"] = {"error": str(exc)}
-        out["warnings"].append(f"database unreachable: {exc}")
-        return out
-    out["database"] = ledger
-    unknown = sorted(names_by_state["loaded"] - known)
+        doc.database = {"error": str(exc)}
+        return
+    if isinstance(ledger.get("last_loaded_at"), str):  # the one timestamp format, ...Z
+        ledger["last_loaded_at"] = format_ts(parse_ts(ledger["last_loaded_at"]))
+    doc.database = ledger
+    unknown = sorted(names["loaded"] - known)
     if unknown:
-        out["warnings"].append(
+        doc.warnings.append(
             f"{len(unknown)} file(s) in loaded/ unknown to the database ledger"
             f" (e.g. {unknown[0]}): the database was reset or restored? "
             "`wheels-etl replay --loaded` re-applies them"
         )
-    back = sorted(known & (names_by_state["ready"] | names_by_state["failed"]))
+    back = sorted(known & (names["ready"] | names["failed"]))
     if back:
-        out["warnings"].append(
+        doc.warnings.append(
             f"{len(back)} file(s) the ledger has loaded sit in ready/ or failed/"
             f" (e.g. {back[0]}): loading them again changes nothing unless newer data exists"
         )
-    return out
 
 
-def render(info: dict[str, Any]) -> str:
-    lines = [f"spool {info['spool']}"]
+def render(doc: StatusDoc) -> str:
+    lines = [f"spool {doc.spool}"]
     lines.append(f"  {'state':<8} {'files':>7} {'releases':>9} {'bytes':>10}")
-    for state, s in info["states"].items():
-        lines.append(
-            f"  {state:<8} {s['files']:>7} {s['releases']:>9} {human_bytes(s['bytes']):>10}"
-        )
-    age = info["oldest_ready_age_seconds"]
+    for state, s in doc.states.items():
+        lines.append(f"  {state:<8} {s.files:>7} {s.releases:>9} {human_bytes(s.bytes):>10}")
+    age = doc.oldest_ready_age_seconds
     lines.append(f"oldest ready file: {'none' if age is None else _age(age) + ' old'}")
-    for p in info["products"]:
+    for p in doc.products:
         lines.append(
-            f"product {p['product']}: last extracted {p['last_extracted_at']}"
-            f" ({p['releases_seen']} releases listed, {p['releases_failed']} failed)"
+            f"product {p.product}: last extracted {p.last_extracted_at}"
+            f" ({p.releases_seen} releases listed, {p.releases_failed} failed)"
         )
-    if info["failed"]:
-        lines.append(f"failed files ({len(info['failed'])}):")
-        for f in info["failed"]:
-            code = f" [{f['sqlstate']}]" if f.get("sqlstate") else ""
-            lines.append(f"  {f['file']}: {f['reason']}{code} (attempts: {f['attempts']})")
-            lines.append(f"    replay: {f['replay']}")
-    db = info["database"]
+    if doc.failed:
+        lines.append(f"failed files ({len(doc.failed)}):")
+        for f in doc.failed:
+            code = f" [{f.sqlstate}]" if f.sqlstate else ""
+            reason = textwrap.shorten(f.reason, 300, placeholder=" …")  # at a word boundary
+            lines.append(f"  {f.file}: {reason}{code} (attempts: {f.attempts})")
+            lines.append(f"    replay: {f.replay}")
+    db = doc.database
     if db is None:
         lines.append("database: not queried")
     elif "error" in db:
@@ -138,6 +171,6 @@ def render(info: dict[str, Any]) -> str:
         for key in ("releases", "artifacts", "drops"):
             if key in db:
                 lines.append(f"  {key}: {db[key]}")
-    for w in info["warnings"]:
+    for w in doc.warnings:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ stdout, with a ``schema`` key naming its version, counts, bytes, retries, 304s a
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 EXTRACT_SCHEMA = "wheels-etl/extract-summary/1"
 LOAD_SCHEMA = "wheels-etl/load-summary/1"
+_SAFE = re.compile(r"[A-Za-z0-9@%+=:,./~_-]+")
 
 
 def extract_doc(report: ExtractReport, seconds: float, spool: str) -> dict[str, Any]:
@@ -82,8 +84,10 @@ def load_text(report: LoadReport, seconds: float) -> str:
 
 
 def replay_command(name: str) -> str:
-    """A copy-pasteable shell command, whatever the file name holds."""
-    return f"wheels-etl replay {shlex.quote(name)}"
+    """A copy-pasteable shell command, whatever the file name holds (quoted only when a
+    shell would read it differently: spool names with ``~`` in the middle stay bare)."""
+    bare = _SAFE.fullmatch(name) is not None and not name.startswith("~")
+    return f"wheels-etl replay {name if bare else shlex.quote(name)}"
 
 
 def dumps(doc: Any) -> str:

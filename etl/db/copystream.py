@@ -13,7 +13,6 @@ import queue
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -136,11 +135,10 @@ def write_artifacts(cp: psycopg.Copy, tbl: pa.Table) -> int:
     return int(tbl.num_rows)
 
 
-def read_meta(path: Path) -> fmt.FileMeta:
+def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
     """The file's footer, validated, and checked against the file's name."""
-    parsed = SpoolName.parse(path.name)
-    meta = fmt.read_meta(path)
-    name = path.name
+    parsed = SpoolName.parse(name)
+    meta = fmt.read_meta(src, name)
     if (meta.product, meta.release) != (parsed.product, parsed.release):
         raise SpoolFileError(
             f"file name says {parsed.release_key}, its metadata says {meta.product}/{meta.release}",
@@ -158,12 +156,10 @@ def read_meta(path: Path) -> fmt.FileMeta:
     return meta
 
 
-def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, path: Path) -> None:
+def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
     for column, want in (("product", meta.product), ("release", meta.release)):
         if not pc.all(pc.equal(tbl.column(column), want)).as_py():
-            raise SpoolFileError(
-                f"a row's {column} differs from the file's ({want})", path=path.name
-            )
+            raise SpoolFileError(f"a row's {column} differs from the file's ({want})", path=name)
 
 
 def drops_csv(tbl: pa.Table) -> tuple[memoryview, int]:
@@ -188,7 +184,9 @@ def drops_csv(tbl: pa.Table) -> tuple[memoryview, int]:
 _DONE = object()
 
 
-def read_ahead(path: Path, columns: list[str], depth: int = 1) -> Iterator[pa.Table]:
+def read_ahead(
+    src: fmt.Source, columns: list[str], name: str, depth: int = 1
+) -> Iterator[pa.Table]:
     """The file's row groups, decoded by a reader thread ``depth`` row groups ahead.
 
     Arrow decodes without the GIL, so the next artifact is decompressed while this one
@@ -209,14 +207,14 @@ def read_ahead(path: Path, columns: list[str], depth: int = 1) -> Iterator[pa.Ta
 
     def reader() -> None:
         try:
-            for tbl in fmt.iter_row_groups(path, columns):
+            for tbl in fmt.iter_row_groups(src, columns, name):
                 if not put(tbl):
                     return
             put(_DONE)
         except BaseException as exc:  # handed to the consumer, raised there
             put(exc)
 
-    thread = threading.Thread(target=reader, name=f"read-ahead {path.name}", daemon=True)
+    thread = threading.Thread(target=reader, name=f"read-ahead {name}", daemon=True)
     thread.start()
     try:
         while True:
@@ -234,7 +232,8 @@ def read_ahead(path: Path, columns: list[str], depth: int = 1) -> Iterator[pa.Ta
 
 def copy_release(
     cur: psycopg.Cursor[Any],
-    path: Path,
+    name: str,
+    src: fmt.Source,
     meta: fmt.FileMeta,
     between: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
@@ -251,8 +250,8 @@ def copy_release(
     try:
         with cur.copy(copy_statement("artifacts", ARTIFACT_COLUMNS)) as cp:
             cp.write(SIGNATURE)
-            for tbl in read_ahead(path, ARTIFACT_READ):
-                _check_keys(tbl, meta, path)
+            for tbl in read_ahead(src, ARTIFACT_READ, name):
+                _check_keys(tbl, meta, name)
                 artifacts += write_artifacts(cp, tbl)
                 kept.append(tbl.select(DROP_READ))
             cp.write(TRAILER)
@@ -268,5 +267,5 @@ def copy_release(
                     cp.write(data)
                 drops += n
     except pa.ArrowException as exc:
-        raise SpoolFileError(f"bad spool data: {exc}", path=path.name) from exc
+        raise SpoolFileError(f"bad spool data: {exc}", path=name) from exc
     return artifacts, drops

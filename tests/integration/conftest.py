@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.httpserver import SourceServer
+from tests.support.s3server import S3Server
 from tests.support.sourcetree import write_source_tree
 
 
@@ -51,3 +52,22 @@ def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS for the session (tests that kill the store start their own)."""
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_spool(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``s3://<a fresh bucket>/spool``, with this process's AWS_* set to reach it."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return f"s3://{s3_server.new_bucket()}/spool"

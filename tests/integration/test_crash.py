@@ -109,7 +109,7 @@ def _all_to_ready(root: Path) -> None:
     spool = Spool(root)
     for state in ("loading", "loaded", "failed"):
         for f in spool.files(state):
-            spool.move(f.path, "ready")
+            spool.move(f, "ready")
 
 
 def _db_after_loading(root: Path, server_url: str, db: str | None = None) -> Dump:
@@ -138,7 +138,7 @@ def _identity(root: Path) -> dict[str, tuple[int, int]]:
     out = {}
     for state in STATES:
         for f in Spool(root).files(state):
-            st = f.path.stat()
+            st = (root / state / f.name).stat()
             out[f.name] = (st.st_ino, st.st_mtime_ns)
     return out
 
@@ -185,7 +185,7 @@ def test_extract_killed_at_point_resumes_without_refetching(
     for i, name in enumerate(spooled):
         state = ("ready", "loaded", "failed", "loading")[i % 4]
         if state != "ready":
-            spool.move(spool.dir("ready") / name, state)
+            spool.move(name, state)
     before = _identity(root)
 
     server.clear()

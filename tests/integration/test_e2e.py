@@ -4,9 +4,11 @@ field by field with an independent reading of the source."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,14 +21,28 @@ from etl.spool import Spool
 from tests.support.compare import counts, db_snapshot, diff, expected_snapshot
 from tests.support.httpserver import Fault, SourceServer
 
+Where = Callable[..., "str | Path"]
 
-def settings(url: str, spool: Path, **kw: object) -> Settings:
+
+@pytest.fixture(params=["local", "s3"])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
+    """Where a spool goes: a folder, or the same name under a fresh S3 bucket (every test
+    here runs on both backends)."""
+    if request.param == "local":
+        return lambda name="spool": tmp_path / name
+    bucket = request.getfixturevalue("s3_spool").rsplit("/", 1)[0]
+    return lambda name="spool": f"{bucket}/{name}"
+
+
+def settings(url: str, spool: str | Path, **kw: object) -> Settings:
     return Settings.from_env(
         {}, source_url=url, spool_dir=spool, workers=4, retry_max_seconds=5.0, **kw
     )
 
 
-def run(url: str, spool_dir: Path, db_url: str, **kw: object) -> tuple[ExtractReport, LoadReport]:
+def run(
+    url: str, spool_dir: str | Path, db_url: str, **kw: object
+) -> tuple[ExtractReport, LoadReport]:
     spool = Spool(spool_dir)
     ext = extract(settings(url, spool_dir, **kw), spool)
     ld = load_spool(spool, db_url, retry_seconds=5.0)
@@ -51,9 +67,9 @@ def generated(tmp_path: Path) -> Path:
     return root
 
 
-def test_shipped_sample_lands_exactly(tmp_path: Path, db_url: str) -> None:
+def test_shipped_sample_lands_exactly(tmp_path: Path, db_url: str, where: Where) -> None:
     with SourceServer(SAMPLE_SOURCE) as server:
-        ext, ld = run(server.url, tmp_path / "spool", db_url)
+        ext, ld = run(server.url, where(), db_url)
     assert ext.ok and ld.ok, (ext, ld)
     assert_db_equals_source(SAMPLE_SOURCE, db_url)
     nodes = db_snapshot(db_url)["artifacts"]
@@ -61,16 +77,20 @@ def test_shipped_sample_lands_exactly(tmp_path: Path, db_url: str) -> None:
     assert biggest >= 302  # the 301-node AI stack graph (+ the root node) went through whole
 
 
-def test_generated_source_over_http_with_gzip(generated: Path, tmp_path: Path, db_url: str) -> None:
+def test_generated_source_over_http_with_gzip(
+    generated: Path, tmp_path: Path, db_url: str, where: Where
+) -> None:
     with SourceServer(generated, gzip=True) as server:
-        ext, ld = run(server.url, tmp_path / "spool", db_url)
+        ext, ld = run(server.url, where(), db_url)
     assert ext.ok and ld.ok
     assert len(ext.spooled) == 10
     assert_db_equals_source(generated, db_url)
 
 
-def test_loading_twice_changes_nothing(generated: Path, tmp_path: Path, db_url: str) -> None:
-    spool_dir = tmp_path / "spool"
+def test_loading_twice_changes_nothing(
+    generated: Path, tmp_path: Path, db_url: str, where: Where
+) -> None:
+    spool_dir = where()
     run(str(generated), spool_dir, db_url)
     before = db_snapshot(db_url)
     spool = Spool(spool_dir)
@@ -85,9 +105,9 @@ def releases_of(root: Path, product: str) -> list[str]:
 
 
 def test_changed_release_replaces_its_snapshot(
-    generated: Path, tmp_path: Path, db_url: str
+    generated: Path, tmp_path: Path, db_url: str, where: Where
 ) -> None:
-    spool_dir = tmp_path / "spool"
+    spool_dir = where()
     run(str(generated), spool_dir, db_url)
     one, two = sorted(p.name for p in generated.iterdir() if p.is_dir())
     mutate_release(generated, one, releases_of(generated, one)[0], drop_artifact=True)
@@ -101,7 +121,7 @@ def test_changed_release_replaces_its_snapshot(
 
 
 def test_stale_file_does_not_overwrite_newer_data(
-    generated: Path, tmp_path: Path, db_url: str
+    generated: Path, tmp_path: Path, db_url: str, where: Where
 ) -> None:
     old_tree = tmp_path / "old"
     shutil.copytree(generated, old_tree)
@@ -109,10 +129,10 @@ def test_stale_file_does_not_overwrite_newer_data(
     version = sorted(p.name for p in (generated / product).iterdir() if p.is_dir())[0]
     mutate_release(generated, product, version, withdraw_wheel=True, rebuild_graph=True)
     # the new snapshot is extracted and loaded first...
-    run(str(generated), tmp_path / "spool-new", db_url)
+    run(str(generated), where("spool-new"), db_url)
     # ...then a file extracted earlier from the old tree arrives late
-    old_spool = Spool(tmp_path / "spool-old")
-    extract(settings(str(old_tree), old_spool.root, products=(product,)), old_spool)
+    old_spool = Spool(where("spool-old"))
+    extract(settings(str(old_tree), where("spool-old"), products=(product,)), old_spool)
     report = load_spool(old_spool, db_url)
     assert report.ok
     assert len(report.superseded) == 1 and len(report.unchanged) == 4
@@ -120,7 +140,7 @@ def test_stale_file_does_not_overwrite_newer_data(
 
 
 def test_failing_release_does_not_stop_the_others(
-    generated: Path, tmp_path: Path, db_url: str
+    generated: Path, tmp_path: Path, db_url: str, where: Where
 ) -> None:
     product = sorted(p.name for p in generated.iterdir() if p.is_dir())[0]
     version = sorted(p.name for p in (generated / product).iterdir() if p.is_dir())[2]
@@ -128,27 +148,30 @@ def test_failing_release_does_not_stop_the_others(
     graph = release_doc["artifacts"][1]["files"]["dependency_graph"]
     with SourceServer(generated) as server:
         server.always(f"/{product}/{version}/{graph}", Fault.status(404))
-        ext, ld = run(server.url, tmp_path / "spool", db_url)
+        ext, ld = run(server.url, where(), db_url)
     assert not ext.ok
     ((failed_release, reason),) = ext.failed
     assert failed_release == f"{product}/{version}"
     assert "404" in reason and graph in reason
     assert len(ext.spooled) == 9 and ld.ok
-    spool = Spool(tmp_path / "spool")
+    spool = Spool(where())
     assert not any(
         f.parsed.release == version and f.parsed.product == product for f in spool.all_files()
     )
-    assert not list((spool.root / "tmp").iterdir())
+    assert not spool.store.list_folder("tmp")  # no upload left behind
     snap = db_snapshot(db_url)
     assert (product, version) not in snap["releases"] and len(snap["releases"]) == 9
 
 
-def test_cli_end_to_end_exit_codes(generated: Path, tmp_path: Path, db_url: str) -> None:
+def test_cli_end_to_end_exit_codes(
+    generated: Path, tmp_path: Path, db_url: str, where: Where
+) -> None:
     env = {
         "ETL_SOURCE_URL": str(generated),
-        "ETL_SPOOL_DIR": str(tmp_path / "spool"),
+        "ETL_SPOOL_DIR": str(where()),
         "DATABASE_URL": db_url,
         "PATH": "/usr/bin:/bin",
+        **{k: v for k, v in os.environ.items() if k.startswith("AWS_")},
     }
     for command in (["extract"], ["load"], ["status", "--json"]):
         out = subprocess.run(

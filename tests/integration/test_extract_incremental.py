@@ -195,15 +195,16 @@ def test_pruned_files_are_still_skipped_and_status_shows_each_product(
         c = counts(server)
     print(f"\n10 releases after prune, rerun: {c}")
     assert report.ok and len(report.unchanged) == 10 and not report.spooled
-    assert sum(c[k] for k in KINDS[2:]) == 0  # state.sqlite remembered them
+    assert sum(c[k] for k in KINDS[2:]) == 0  # the state records remembered them
     assert not any(spool.files(s) for s in STATES)
 
-    info = status.collect(spool, None)
+    doc = status.collect(spool, None)
+    info = doc.to_json()
     products = {p["product"]: p for p in info["products"]}
     assert set(products) == {"rhai", "webstack"}
     for p in products.values():
         assert p["last_extracted_at"] and p["releases_seen"] == 5 and p["releases_failed"] == 0
-    text = status.render(info)
+    text = status.render(doc)
     assert "product rhai: last extracted" in text and "product webstack: last extracted" in text
 
     # through the CLI as well
@@ -217,7 +218,7 @@ def test_pruned_files_are_still_skipped_and_status_shows_each_product(
     assert "product rhai: last extracted" in out.stdout
     assert "product webstack: last extracted" in out.stdout
 
-    state = SpoolState(spool_dir / "state.sqlite")
+    state = SpoolState(Spool(spool_dir))
     try:
         assert state.release("rhai", "1.0.0") is not None
     finally:

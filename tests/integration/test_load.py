@@ -77,7 +77,12 @@ def write(
     with spool.writer(product, release, updated_at, f"file:///src/{product}/{release}") as w:
         for row in rows:
             w.add(row)
-        return w.commit()
+        return _dir(spool, "ready") / w.commit().name
+
+
+def _dir(spool: Spool, state: str) -> Path:
+    """A local spool's state folder (these tests poke files on disk)."""
+    return Path(spool.location) / state
 
 
 def two_artifacts() -> list[fmt.ArtifactRow]:
@@ -116,7 +121,8 @@ def names(spool: Spool, state: str) -> set[str]:
 
 
 def sidecar(spool: Spool, name: str) -> dict[str, Any]:
-    data = spool.sidecar(spool.dir("failed") / name)
+    record = spool.failure(name)
+    data = None if record is None else record.to_json()
     assert data is not None, f"no sidecar for {name}"
     return data
 
@@ -319,7 +325,7 @@ def _rewrite_meta(path: Path, dest: Path, **changes: str) -> None:
 
 def test_unknown_schema_version_fails_with_sidecar(spool: Spool, db_url: str) -> None:
     path = write(spool, two_artifacts())
-    tmp = spool.root / "tmp" / "x.parquet"
+    tmp = Path(spool.location) / "tmp" / "x.parquet"
     _rewrite_meta(path, tmp, schema_version="99")
     os.replace(tmp, path)
     report = run(spool, db_url)
@@ -346,7 +352,7 @@ def test_row_not_matching_the_file_aborts_the_copy(spool: Spool, db_url: str) ->
     table = table.set_column(
         column, table.schema.field(column), pa.array(["2.0", "9.9"], pa.string())
     ).replace_schema_metadata(kv)
-    tmp = spool.root / "tmp" / "x.parquet"
+    tmp = Path(spool.location) / "tmp" / "x.parquet"
     pq.write_table(table, tmp, row_group_size=1)
     os.replace(tmp, path)
     report = run(spool, db_url)
@@ -366,7 +372,7 @@ def test_orphan_already_in_ledger_is_completed_without_reapplying(
     path = write(spool, two_artifacts())
     run(spool, db_url)
     # a loader died after COMMIT, before moving the file: it is still in loading/
-    os.replace(spool.dir("loaded") / path.name, spool.dir("loading") / path.name)
+    os.replace(_dir(spool, "loaded") / path.name, _dir(spool, "loading") / path.name)
     with psycopg.connect(db_url) as conn:  # re-applying would bring this drop back
         conn.execute("DELETE FROM drops WHERE filename = 'c-1.0-y.whl'")
     before = dump(db_url)
@@ -379,7 +385,7 @@ def test_orphan_already_in_ledger_is_completed_without_reapplying(
 
 def test_orphan_without_ledger_row_is_loaded(spool: Spool, db_url: str) -> None:
     path = write(spool, two_artifacts())
-    os.replace(path, spool.dir("loading") / path.name)  # claimed, loader died before commit
+    os.replace(path, _dir(spool, "loading") / path.name)  # claimed, loader died before commit
     report = run(spool, db_url)
     assert report.ok and report.applied == [path.name]
     assert names(spool, "loaded") == {path.name}
@@ -397,7 +403,7 @@ def test_sigkill_at_crash_points_then_next_run_finishes(
     )
     env = {**os.environ, "ETL_CRASH_AT": point}
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(spool.root), db_url], env=env, timeout=120, check=False
+        [sys.executable, "-c", code, spool.location, db_url], env=env, timeout=120, check=False
     )
     assert proc.returncode == -9
     assert names(spool, "loading") == {path.name}
@@ -440,7 +446,7 @@ def test_terminated_connection_requeues_file_and_later_run_finishes(
     assert not report.ok and report.requeued == [path.name] and not report.failed
     assert report.error and "gave up" in report.error
     assert names(spool, "ready") == {path.name} and not names(spool, "failed")
-    assert spool.sidecar(spool.dir("ready") / path.name) is None
+    assert spool.failure(path.name) is None
     later = run(spool, db_url)
     assert later.ok and later.applied == [path.name]
 
@@ -530,7 +536,7 @@ def test_wrong_database_settings_are_configuration_errors(
     with pytest.raises(ConfigError, match="cannot connect to the database"):
         run(spool, wrong)
     assert len(names(spool, "ready")) == 1
-    code = cli.main(["load", "--spool", str(spool.root), "--database-url", wrong])
+    code = cli.main(["load", "--spool", spool.location, "--database-url", wrong])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "cannot connect" in err  # exit 2, one line
     assert len(names(spool, "ready")) == 1

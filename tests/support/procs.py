@@ -57,7 +57,7 @@ TABLE_KEYS = {
 
 def cli_env(
     *,
-    spool: Path,
+    spool: str | Path,
     source: str | Path | None = None,
     database_url: str | None = None,
     crash_at: str | None = None,

@@ -14,7 +14,7 @@ import pytest
 
 from etl import spoolformat as fmt
 from etl.errors import SpoolError, SpoolFileError
-from etl.spool import Spool, SpoolName, spool_name
+from etl.spool import Attempt, Spool, SpoolFile, SpoolName, spool_name
 
 UPDATED = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -26,7 +26,7 @@ def row(arch: str = "x86_64", variant: str = "cpu", graph: str = '{"a": 1}') -> 
     return fmt.ArtifactRow(arch, variant, "b1", UPDATED, graph, "[]", "[]", (drop,))
 
 
-def write(spool: Spool, release: str = "1.0", rows: int = 2, **kw: str) -> Path:
+def write(spool: Spool, release: str = "1.0", rows: int = 2, **kw: str) -> SpoolFile:
     with spool.writer("prod", release, UPDATED, "http://src/") as w:
         for i in range(rows):
             w.add(row(arch=f"arch{i}", **kw))
@@ -52,8 +52,9 @@ def test_name_rejects_foreign_files(bad: str) -> None:
 
 def test_publish_is_atomic_and_complete(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
-    path = write(spool)
-    assert path.parent == spool.dir("ready")
+    f = write(spool)
+    path = tmp_path / "ready" / f.name
+    assert f.state == "ready" and path.exists()
     assert list((tmp_path / "tmp").iterdir()) == []
     meta = fmt.read_meta(path)
     assert (meta.product, meta.release, meta.artifacts, meta.drops) == ("prod", "1.0", 2, 2)
@@ -85,7 +86,7 @@ def test_clean_tmp_spares_live_writers(tmp_path: Path) -> None:
     with spool.writer("prod", "2.0", UPDATED, "u") as w:
         w.add(row())
         assert spool.clean_tmp() == 1  # only the dead one
-        assert w.tmp.exists()
+        assert len(list((tmp_path / "tmp").iterdir())) == 1  # the live writer's
         w.commit()
     assert not dead.exists()
 
@@ -101,7 +102,7 @@ def test_claim_is_exclusive_and_orphans_are_adopted(tmp_path: Path) -> None:
     claim.close()  # the loader "died": nobody holds the lock
     orphans = spool.adopt_orphans()
     assert [o.name for o in orphans] == [f.name]
-    orphans[0].finish("loaded")
+    orphans[0].complete()
     assert spool.find(f.name) is not None and spool.find(f.name).state == "loaded"  # type: ignore[union-attr]
 
 
@@ -116,7 +117,7 @@ def test_claim_lock_held_by_another_process(tmp_path: Path) -> None:
         f"sys.exit(len(Spool(Path({str(tmp_path)!r})).adopt_orphans()))"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
-    claim.finish("loaded")
+    claim.complete()
 
 
 def test_failure_history_travels_with_the_file(tmp_path: Path) -> None:
@@ -125,13 +126,13 @@ def test_failure_history_travels_with_the_file(tmp_path: Path) -> None:
     for attempt in (1, 2):
         c = spool.claim(spool.files("ready")[0])
         assert c is not None
-        c.finish("failed", {"error_class": "DataError", "message": f"bad {attempt}"})
+        c.fail(Attempt("DataError", f"bad {attempt}"))
         if attempt == 1:
             assert spool.requeue(failed=True)
     failed = spool.files("failed")[0]
-    side = spool.sidecar(failed.path)
-    assert side is not None and side["count"] == 2
-    assert [a["message"] for a in side["attempts"]] == ["bad 1", "bad 2"]
+    side = spool.failure(failed)
+    assert side is not None and side.count == 2
+    assert [a.message for a in side.attempts] == ["bad 1", "bad 2"]
 
 
 def test_requeue_unknown_file_is_an_error(tmp_path: Path) -> None:
@@ -147,20 +148,20 @@ def test_prune_deletes_only_old_loaded_files(tmp_path: Path) -> None:
     for f in (old, new):
         c = spool.claim(f)
         assert c is not None
-        c.finish("loaded")
-    old_path = spool.dir("loaded") / old.name
+        c.complete()
+    old_path = tmp_path / "loaded" / old.name
     past = time.time() - 8 * 86400
     os.utime(old_path, (past, past))
     count, freed = spool.prune(7 * 86400)
     assert count == 1 and freed > 0
     assert not old_path.exists()
-    assert (spool.dir("loaded") / new.name).exists()
-    assert (spool.dir("ready") / ready.name).exists()
+    assert (tmp_path / "loaded" / new.name).exists()
+    assert (tmp_path / "ready" / ready.name).exists()
 
 
 def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
-    path = write(spool)
+    path = tmp_path / "ready" / write(spool).name
     table = pq.read_table(path)
     md = dict(pq.read_metadata(path).metadata)
     md[b"wheels_etl.schema_version"] = b"99"
@@ -171,7 +172,7 @@ def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
 
 def test_truncated_file_is_refused(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
-    path = write(spool)
+    path = tmp_path / "ready" / write(spool).name
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(SpoolFileError):
@@ -191,15 +192,15 @@ def test_sidecar_left_behind_by_a_kill_between_the_two_renames(tmp_path: Path) -
     write(spool)
     c = spool.claim(spool.files("ready")[0])
     assert c is not None
-    c.finish("failed", {"message": "first"})
+    c.fail(Attempt("Error", "first"))
     name = spool.files("failed")[0].name
     # simulate a kill after the file moved to ready/ but before its sidecar followed
-    os.rename(spool.dir("failed") / name, spool.dir("ready") / name)
-    side = spool.sidecar(spool.dir("ready") / name)
-    assert side is not None and side["count"] == 1
+    os.rename(tmp_path / "failed" / name, tmp_path / "ready" / name)
+    side = spool.failure(name)
+    assert side is not None and side.count == 1
     c = spool.claim(spool.files("ready")[0])
     assert c is not None
-    c.finish("failed", {"message": "second"})
-    side = spool.sidecar(spool.dir("failed") / name)
-    assert side is not None and [a["message"] for a in side["attempts"]] == ["first", "second"]
-    assert sorted(p.name for p in spool.dir("failed").iterdir()) == [name, name + ".error.json"]
+    c.fail(Attempt("Error", "second"))
+    side = spool.failure(name)
+    assert side is not None and [a.message for a in side.attempts] == ["first", "second"]
+    assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == [name, name + ".error.json"]

@@ -1,4 +1,5 @@
-"""state.sqlite: several extractors opening it at the same instant all succeed."""
+"""The incremental memory (stored through the spool): several extractors writing it at the
+same instant all succeed, and what they wrote reads back."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import multiprocessing as mp
 from datetime import UTC, datetime
 from pathlib import Path
 
+from etl.spool import Spool
 from etl.spoolstate import SpoolState
 
 
 def _open(path: str, barrier: object) -> None:
     barrier.wait()  # type: ignore[attr-defined]
-    state = SpoolState(Path(path))
+    state = SpoolState(Spool(Path(path)))
     state.remember(
         "p", "1.0", datetime(2026, 1, 1, tzinfo=UTC), etag=None, last_modified=None, file_name=None
     )
@@ -21,8 +23,7 @@ def _open(path: str, barrier: object) -> None:
 def test_concurrent_first_open(tmp_path: Path) -> None:
     ctx = mp.get_context("fork")
     for i in range(15):  # without the setup lock this failed ~1 time in 20 ("database is locked")
-        path = tmp_path / f"s{i}" / "state.sqlite"
-        path.parent.mkdir()
+        path = tmp_path / f"s{i}"
         barrier = ctx.Barrier(4)
         procs = [ctx.Process(target=_open, args=(str(path), barrier)) for _ in range(4)]
         for p in procs:
@@ -30,7 +31,7 @@ def test_concurrent_first_open(tmp_path: Path) -> None:
         for p in procs:
             p.join(30)
         assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-        state = SpoolState(path)
+        state = SpoolState(Spool(path))
         known = state.release("p", "1.0")
         state.close()
         assert known is not None and known.updated_at.year == 2026

@@ -1,6 +1,8 @@
 """``inspect``: DuckDB over the spool files, without Postgres.
 
-Views (over the states asked for, ``ready``, ``loading`` and ``loaded`` by default):
+The spool hands over its files as an Arrow dataset (:meth:`Spool.dataset`), which DuckDB
+scans in place, from a local folder or object storage alike.  Views (over the states
+asked for, ``ready``, ``loading`` and ``loaded`` by default):
 
 * ``artifacts``: one row per artifact, with ``state`` and ``file`` columns; the three JSON
   documents as text (use DuckDB's JSON functions: ``dependency_graph->'$.…'``);
@@ -14,12 +16,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from etl.errors import ConfigError, EtlError
-from etl.spool import STATES, Spool
-from etl.spoolformat import META_PREFIX
+from etl.spool import STATES, Spool, SpoolFile, SpoolName, SpoolState
+from etl.spoolformat import format_ts
 
-DEFAULT_STATES = ("ready", "loading", "loaded")
+DEFAULT_STATES: tuple[SpoolState, ...] = ("ready", "loading", "loaded")
+_FILES = pa.schema(
+    [
+        ("state", pa.string()),
+        ("file", pa.string()),
+        ("product", pa.string()),
+        ("release", pa.string()),
+        ("updated_at", pa.string()),
+        ("extracted_at", pa.string()),
+        ("artifacts", pa.int64()),
+        ("drops", pa.int64()),
+        ("json_bytes", pa.int64()),
+        ("content_sha256", pa.string()),
+    ]
+)
 
 
 @dataclass
@@ -28,20 +45,40 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
-def _files(spool: Spool, states: tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for state in states:
-        out.extend(str(f.path) for f in spool.files(state))
+def _check(states: tuple[str, ...]) -> list[SpoolState]:
+    out: list[SpoolState] = []
+    for s in states:
+        if s not in STATES:
+            raise ConfigError(f"unknown state {s!r}; states are {', '.join(STATES)}")
+        out.extend(st for st in STATES if st == s)
     return out
+
+
+def _files_table(spool: Spool, files: list[SpoolFile]) -> pa.Table:
+    rows = []
+    for f in files:
+        m = spool.read_meta(f)
+        rows.append(
+            {
+                "state": f.state,
+                "file": f.name,
+                "product": m.product,
+                "release": m.release,
+                "updated_at": format_ts(m.updated_at),
+                "extracted_at": format_ts(m.extracted_at),
+                "artifacts": m.artifacts,
+                "drops": m.drops,
+                "json_bytes": m.json_bytes,
+                "content_sha256": m.content_sha256,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=_FILES)
 
 
 def connect(spool: Spool, states: tuple[str, ...] = DEFAULT_STATES) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the ``artifacts``, ``drops`` and ``files`` views."""
-    for s in states:
-        if s not in STATES:
-            raise ConfigError(f"unknown state {s!r}; states are {', '.join(STATES)}")
+    files = [f for s in _check(states) for f in spool.files(s)]
     con = duckdb.connect()
-    files = _files(spool, states)
     if not files:
         con.execute(
             "CREATE VIEW artifacts AS SELECT NULL::VARCHAR AS product, NULL::VARCHAR AS release,"
@@ -51,48 +88,29 @@ def connect(spool: Spool, states: tuple[str, ...] = DEFAULT_STATES) -> duckdb.Du
         con.execute("CREATE VIEW drops AS SELECT * FROM artifacts")
         con.execute("CREATE VIEW files AS SELECT * FROM artifacts")
         return con
-    # DuckDB's table functions want a constant list of paths: inline it as a literal.
-    literal = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
-    con.execute(
-        f"""CREATE VIEW artifacts AS
-        SELECT * EXCLUDE (filename),
-               regexp_extract(filename, '/([a-z]+)/[^/]+$', 1) AS state,
-               regexp_extract(filename, '[^/]+$') AS file
-        FROM read_parquet({literal}, filename = true)"""
-    )
+    con.register("spool_rows", spool.dataset(files))
+    con.register("spool_files", _files_table(spool, files))
+    con.execute("CREATE VIEW artifacts AS SELECT * FROM spool_rows")
     con.execute(
         """CREATE VIEW drops AS
         SELECT product, release, architecture, variant, state, file,
                UNNEST(drops, recursive := true)
         FROM artifacts"""
     )
-    prefix = META_PREFIX.replace("'", "''")
-    con.execute(
-        f"""CREATE VIEW files AS
-        SELECT regexp_extract(file_name, '/([a-z]+)/[^/]+$', 1) AS state,
-               regexp_extract(file_name, '[^/]+$') AS file,
-               max(CASE WHEN k = 'product' THEN v END) AS product,
-               max(CASE WHEN k = 'release' THEN v END) AS release,
-               max(CASE WHEN k = 'updated_at' THEN v END) AS updated_at,
-               max(CASE WHEN k = 'extracted_at' THEN v END) AS extracted_at,
-               max(CASE WHEN k = 'artifacts' THEN v END)::BIGINT AS artifacts,
-               max(CASE WHEN k = 'drops' THEN v END)::BIGINT AS drops,
-               max(CASE WHEN k = 'json_bytes' THEN v END)::BIGINT AS json_bytes,
-               max(CASE WHEN k = 'content_sha256' THEN v END) AS content_sha256
-        FROM (SELECT file_name, replace(decode(key), '{prefix}', '') AS k, decode(value) AS v
-              FROM parquet_kv_metadata({literal}))
-        GROUP BY file_name"""
-    )
+    con.execute("CREATE VIEW files AS SELECT * FROM spool_files")
     return con
 
 
 def run_sql(spool: Spool, sql: str, states: tuple[str, ...] = DEFAULT_STATES) -> QueryResult:
-    con = connect(spool, states)
+    try:
+        con = connect(spool, states)
+    except (duckdb.Error, pa.ArrowException) as exc:
+        raise EtlError(f"query failed: {exc}") from exc
     try:
         rel = con.execute(sql)
         columns = [d[0] for d in rel.description or []]
         return QueryResult(columns, rel.fetchall())
-    except duckdb.Error as exc:
+    except (duckdb.Error, pa.ArrowException) as exc:
         raise EtlError(f"query failed: {exc}") from exc
     finally:
         con.close()
@@ -104,23 +122,19 @@ def summary(spool: Spool) -> QueryResult:
     for state in STATES:
         files = spool.files(state)
         size = sum(f.size for f in files)
-        artifacts = drops = 0
+        artifacts = drops = bad = 0
         releases: set[str] = set()
-        bad = 0
-        if files:
+        for f in files:
             try:
-                res = run_sql(
-                    spool,
-                    "SELECT product, release, artifacts, drops FROM files",
-                    (state,),
-                )
-                for product, release, arts, drs in res.rows:
-                    releases.add(f"{product}/{release}")
-                    artifacts += int(arts or 0)
-                    drops += int(drs or 0)
-            except EtlError:
-                bad = len(files)  # e.g. corrupt files in failed/: counted by name only
-                releases = {f.parsed.release_key for f in files if _parses(f.name)}
+                meta = spool.read_meta(f)
+            except EtlError:  # e.g. corrupt files in failed/: counted by name only
+                bad += 1
+                if _parses(f.name):
+                    releases.add(f.parsed.release_key)
+                continue
+            releases.add(SpoolName.key(meta.product, meta.release))
+            artifacts += meta.artifacts
+            drops += meta.drops
         rows.append((state, len(files), len(releases), artifacts, drops, size, bad))
     return QueryResult(
         ["state", "files", "releases", "artifacts", "drops", "bytes", "unreadable"], rows
@@ -128,8 +142,6 @@ def summary(spool: Spool) -> QueryResult:
 
 
 def _parses(name: str) -> bool:
-    from etl.spool import SpoolName
-
     try:
         SpoolName.parse(name)
     except EtlError:
@@ -153,4 +165,3 @@ def format_table(result: QueryResult, max_width: int = 60) -> str:
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in body]
     lines.append(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})")
     return "\n".join(lines)
-

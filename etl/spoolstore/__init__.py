@@ -1,0 +1,38 @@
+"""Spool storage backends behind one interface: a local folder, or S3-compatible storage.
+
+``open_store("spool")`` or ``open_store(Path(...))`` gives a :class:`LocalStore`;
+``open_store("s3://bucket/prefix")`` an :class:`~etl.spoolstore.s3.S3Store` (endpoint and
+credentials from ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_REGION``; never from the command line).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from etl.spoolstore.base import FOLDERS, STATE_FOLDERS, Lock, ObjectInfo, SpoolStore, Upload
+from etl.spoolstore.local import LocalStore
+
+__all__ = [
+    "FOLDERS",
+    "STATE_FOLDERS",
+    "LocalStore",
+    "Lock",
+    "ObjectInfo",
+    "SpoolStore",
+    "Upload",
+    "is_object_store",
+    "open_store",
+]
+
+
+def is_object_store(location: str | Path) -> bool:
+    return isinstance(location, str) and location.startswith("s3://")
+
+
+def open_store(location: str | Path) -> SpoolStore:
+    if is_object_store(location):
+        from etl.spoolstore.s3 import S3Store
+
+        return S3Store.from_url(str(location))
+    return LocalStore(Path(location))
