@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from etl import __version__, logs, summary
-from etl.config import OPTIONS, OTHER_VARIABLES, Command, Settings, options_for, parse_duration
+from etl.config import OPTIONS, OTHER_VARIABLES, Command, Settings, options_for
 from etl.errors import (
+    BrokerError,
     ConfigError,
     EtlError,
     SpoolFullError,
@@ -24,6 +25,7 @@ from etl.errors import (
 )
 from etl.progress import Progress
 from etl.spool import STATES, Spool
+from etl.units import parse_choice, parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
@@ -89,6 +91,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
         if bar.quiet:  # otherwise each failure was already said as it happened
             for release, reason in report.failed:
                 print(f"  failed {release}: {reason}", file=sys.stderr)
+    if report.interrupted:
+        print("wheels-etl extract: interrupted (complete files kept)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if report.fatal:
         print(f"extract stopped: {report.fatal}", file=sys.stderr)
         return EXIT_DISK_FULL
@@ -218,6 +223,84 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- workers (issue 12): Celery worker, enqueue, reconcile -------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from etl.workers.worker import healthcheck, run_worker
+
+    if args.healthcheck:
+        return EXIT_OK if healthcheck() else EXIT_UNAVAILABLE
+    _settings(args, "worker")  # flags are checked here, and reach the tasks as variables:
+    given = {o.env: _as_env(getattr(args, o.field)) for o in options_for("worker")
+             if o.env and getattr(args, o.field, None) not in (None, False)}  # fmt: skip
+    return run_worker(args.celery_args, given)
+
+
+def _as_env(value: Any) -> str:
+    return ",".join(value) if isinstance(value, list) else "1" if value is True else str(value)
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    from etl.workers import runs
+
+    settings = _settings(args, "enqueue")
+    run_id = runs.enqueue(settings, products=settings.products, full=settings.full)
+    print(f"enqueue: listing task sent (run {run_id})")
+    if not args.wait:
+        return EXIT_OK
+    spool = Spool(settings.spool_dir)
+    timeout = parse_duration(args.timeout) if args.timeout else None
+    s = runs.wait(settings, spool, _database(settings), run_id, timeout=timeout)
+    print(
+        f"extract: {len(s.spooled)} spooled, {len(s.unchanged)} unchanged, "
+        f"{len(s.extract_failed)} failed -> {settings.spool_dir}/ready"
+    )
+    print(
+        f"load: {s.count('applied')} applied, {s.count('unchanged')} unchanged, "
+        f"{s.count('superseded')} superseded, {len(s.load_failed)} failed"
+    )
+    for release, reason in s.extract_failed:
+        print(f"  failed {release}: {reason}", file=sys.stderr)
+    for name, reason in s.load_failed:
+        print(f"  failed {name}: {reason}\n    replay with: {summary.replay_command(name)}",
+              file=sys.stderr)  # fmt: skip
+    if s.listing_error is not None:
+        print(f"enqueue: listing failed: {s.listing_error}", file=sys.stderr)
+    if not s.settled:
+        print(f"enqueue: {len(s.pending)} still pending after the timeout", file=sys.stderr)
+    if s.spool_full is not None:
+        return EXIT_DISK_FULL
+    if s.listing_transient or not s.settled:
+        return EXIT_UNAVAILABLE
+    return EXIT_OK if s.ok else EXIT_FAILED
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from etl.workers.reconcile import reconcile
+
+    settings = _settings(args, "reconcile")
+    report = reconcile(settings, relist=args.relist, products=settings.products, full=settings.full)
+    print(f"reconcile: {report}")
+    return EXIT_OK
+
+
+def _add_worker_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    w = add("worker", "Run a Celery worker: `celery -A etl.workers.app worker` + options.",
+            cmd_worker)  # fmt: skip
+    w.add_argument("--healthcheck", action="store_true",
+                   help="exit 0 if this host's worker answers a ping (liveness probe)")  # fmt: skip
+    w.set_defaults(celery_args=[])
+    q = add("enqueue", "Send the listing task to the workers (env ETL_BROKER_URL).", cmd_enqueue)
+    q.add_argument("--wait", action="store_true",
+                   help="wait until every enqueued release is loaded or failed")  # fmt: skip
+    q.add_argument("--timeout", metavar="DURATION", help="with --wait: give up after this long")
+    r = add("reconcile", "Send load tasks again for ready files and orphaned claims.",
+            cmd_reconcile)  # fmt: skip
+    r.add_argument("--relist", action="store_true",
+                   help="send the listing task too (recovers lost extract tasks)")  # fmt: skip
+
+
 # --- parser --------------------------------------------------------------------------
 
 EXAMPLES: dict[str, str] = {
@@ -243,6 +326,9 @@ EXAMPLES: dict[str, str] = {
   psql "$(wheels-etl db url)"
   wheels-etl db stop""",
     "prune": "examples:\n  wheels-etl prune --older-than 7d\n  wheels-etl prune --older-than 12h",
+    "worker": "examples:\n  ETL_BROKER_URL=redis://127.0.0.1:6379/0 wheels-etl worker -c 1 -l info",
+    "enqueue": "examples:\n  wheels-etl enqueue\n  wheels-etl enqueue --product rhai --wait",
+    "reconcile": "examples:\n  wheels-etl reconcile\n  wheels-etl reconcile --relist",
 }
 
 EXIT_CODES = """exit codes:
@@ -338,13 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
              cmd_prune)  # fmt: skip
     pr.add_argument("--older-than", required=True, metavar="DURATION",
                     help="age such as 90m, 12h, 7d, 2w")  # fmt: skip
+    _add_worker_commands(add)
     return p
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
     import os
-
-    from etl.config import parse_choice
 
     level = {"quiet": -1, "normal": 0, "verbose": 1, "debug": 2}
     env_level = os.environ.get("ETL_LOG_LEVEL", "normal") or "normal"
@@ -357,7 +442,12 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # only `worker` takes options of its own (celery's), passed through
+        if args.command != "worker":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.celery_args = extra
     command = args.command
     try:
         _configure_logging(args)
@@ -368,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpoolFullError as exc:
         print(f"wheels-etl {command}: {exc}", file=sys.stderr)
         return EXIT_DISK_FULL
-    except (TransientFetchError, TransientLoadError) as exc:
+    except (TransientFetchError, TransientLoadError, BrokerError) as exc:
         print(f"wheels-etl {command}: unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except EtlError as exc:

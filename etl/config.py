@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
@@ -19,6 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from etl.errors import ConfigError
+from etl.units import (
+    parse_bool,
+    parse_duration,
+    parse_int,
+    parse_list,
+    parse_size,
+    parse_str,
+)
 
 Command = Literal[
     "extract", "load", "migrate", "status", "inspect", "replay", "prune", "db",
@@ -39,79 +46,6 @@ SAMPLE_SOURCE = sample_source()
 
 def _default_workers() -> int:
     return max(2, min(8, (os.cpu_count() or 2) * 2))
-
-
-# --- parsing text values ---------------------------------------------------------------
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {
-    "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "ki": 1024, "kib": 1024,
-    "m": 1000**2, "mb": 1000**2, "mi": 1024**2, "mib": 1024**2,
-    "g": 1000**3, "gb": 1000**3, "gi": 1024**3, "gib": 1024**3,
-    "t": 1000**4, "tb": 1000**4, "ti": 1024**4, "tib": 1024**4,
-}  # fmt: skip
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_size(text: str) -> int:
-    """``1048576``, ``512KiB``, ``10MB``, ``1.5GiB`` -> bytes (decimal and binary units)."""
-    m = _SIZE.match(text)
-    if not m or (m[2] or "").lower() not in _SIZE_UNITS:
-        raise ConfigError(f"bad size {text!r}: use e.g. 1048576, 512KiB, 10MB, 1GiB")
-    return int(float(m[1]) * _SIZE_UNITS[(m[2] or "").lower()])
-
-
-def parse_duration(text: str) -> float:
-    """``30`` (seconds), ``500ms``, ``90s``, ``15m``, ``12h``, ``7d``, ``2w`` -> seconds."""
-    m = _DURATION.match(text)
-    if not m:
-        raise ConfigError(f"bad duration {text!r}: use e.g. 30, 90s, 15m, 12h, 7d, 2w")
-    value = float(m[1]) * _DURATION_UNITS[(m[2] or "s").lower()]
-    if not math.isfinite(value):
-        raise ConfigError(f"bad duration {text!r}: not a finite number")
-    return value
-
-
-def parse_int(text: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise ConfigError(f"bad whole number {text!r}") from None
-
-
-def parse_bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"bad yes/no value {text!r}: use 1/0, true/false, yes/no")
-
-
-def parse_list(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip())
-
-
-def parse_str(text: str) -> str:
-    return text
-
-
-def parse_choice(*choices: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise ConfigError(f"bad value {text!r}: choose one of {', '.join(choices)}")
-        return text
-
-    return parse
-
-
-def human_size(n: int) -> str:
-    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor} {unit}"
-    return f"{n} bytes"
 
 
 # --- the settings --------------------------------------------------------------------
@@ -137,6 +71,8 @@ class Settings:
     retry_max_seconds: float = 120.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    #: Overall time for one document, retries included (a slow-drip server ends here).
+    document_timeout: float = 600.0
     ca_bundle: str | None = None
     verify_tls: bool = True
     full: bool = False
@@ -181,6 +117,7 @@ class Settings:
             ("--retry-max-seconds", self.retry_max_seconds),
             ("--connect-timeout", self.connect_timeout),
             ("--read-timeout", self.read_timeout),
+            ("--document-timeout", self.document_timeout),
         ):
             if not math.isfinite(seconds) or seconds < 0:
                 raise ConfigError(f"{flag} must be a finite number of seconds >= 0, got {seconds}")
@@ -335,6 +272,16 @@ OPTIONS: tuple[Option, ...] = (
         "DURATION",
     ),
     Option(
+        "document_timeout",
+        "--document-timeout",
+        "ETL_DOCUMENT_TIMEOUT",
+        parse_duration,
+        "overall time for one document, retries included",
+        ("extract",),
+        "10m",
+        "DURATION",
+    ),
+    Option(
         "ca_bundle",
         "--ca-bundle",
         "ETL_CA_BUNDLE",
@@ -383,6 +330,16 @@ OTHER_VARIABLES: dict[str, str] = {
     "ETL_LOG_LEVEL": "quiet, normal (default), verbose or debug (like -q, -v, -vv)",
     "ETL_EMBEDDED_PG_DIR": "embedded PostgreSQL data folder (default: per-user data folder)",
     "ETL_CRASH_AT": "tests only: kill the process at a named point",
+    # Celery workers (etl.workers.settings reads these)
+    "ETL_BROKER_URL": "Celery broker: redis://host:6379/0 or amqp://user:pass@host:5672//",
+    "ETL_BROKER_VISIBILITY_TIMEOUT": "Redis: seconds before an unacknowledged task is "
+    "delivered again (default 60)",
+    "ETL_QUEUE": "Celery queue name (default wheels-etl)",
+    "ETL_TASK_MAX_RETRIES": "retries of a task after a transient error (default 5)",
+    "ETL_RECONCILE_INTERVAL": "seconds between periodic reconciles under celery beat (300)",
+    "ETL_WAIT_POLL_SECONDS": "how often enqueue --wait looks at the spool (default 1)",
+    "ETL_SPOOL_LEASE_SECONDS": "workers on an s3:// spool: a claim older than this is an "
+    "orphan (default 900; keep above the longest load)",
 }
 
 

@@ -115,3 +115,10 @@ class TransientLoadError(LoadError):
 
 class FatalLoadError(LoadError):
     """Postgres rejected the file's content: the file goes to ``failed`` with a sidecar."""
+
+
+# --- workers (etl.workers) -----------------------------------------------------------
+
+
+class BrokerError(EtlError):
+    """The Celery broker (``ETL_BROKER_URL``) could not be reached: nothing was sent."""

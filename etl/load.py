@@ -40,8 +40,8 @@ from etl.db.connect import Conn, classify, connect
 from etl.db.ledger import Attempt, Outcome
 from etl.errors import ConfigError, FatalLoadError, LoadError, SpoolFileError, TransientLoadError
 from etl.loadevents import FileResult, LoadEvent, LoadEventKind, LoadReport
-from etl.spool import Attempt as SidecarAttempt
 from etl.spool import Claim, Spool, SpoolFile, SpoolName
+from etl.spoolformat import Attempt as FailedAttempt
 
 __all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "load_spool"]
 
@@ -68,28 +68,30 @@ def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
     """Load one claimed file in one transaction; on success the file moves to ``loaded``.
 
     Raises :class:`TransientLoadError`, :class:`FatalLoadError` or :class:`SpoolFileError`
-    and then leaves the claim to the caller (``retry()`` or ``fail(...)``).
+    and then leaves the claim to the caller (back to ``ready``, or to ``failed``).
     ``conn`` must be in autocommit mode (transactions are explicit).
     """
     clock = _Clock()
     key = SpoolName.parse(claim.name).release_key
     meta: fmt.FileMeta | None = None
     try:
-        try:
-            with claim.open() as src:
+        with claim.open() as src:
+            try:
                 meta = copystream.read_meta(claim.name, src)
                 file_bytes = claim.size
                 if orphan and ledger.in_ledger(conn, claim.name, meta.content_sha256):
-                    seconds = clock.seconds()
-                    attempt = Attempt(claim.name, "recovered", clock.started_at, seconds, meta)
+                    result = FileResult("recovered", seconds=clock.seconds())
+                    attempt = Attempt(
+                        claim.name, "recovered", clock.started_at, result.seconds, meta
+                    )
                     with conn.transaction():
                         ledger.record_attempt(conn, attempt)
                     claim.complete()
-                    return FileResult("recovered", seconds=seconds)
+                    return result
                 with conn.transaction():
                     result = _apply(conn, claim.name, src, key, meta, file_bytes, clock)
-        except psycopg.Error as exc:
-            raise classify(exc, conn, release=key, path=claim.name) from exc
+            except psycopg.Error as exc:
+                raise classify(exc, conn, release=key, path=claim.name) from exc
     except (FatalLoadError, SpoolFileError) as exc:
         exc.release = exc.release or key
         _record_failed(conn, claim.name, meta, clock, exc)
@@ -168,16 +170,15 @@ def _record_failed(
         log.warning("could not record the failed attempt of %s: %s", name, err)
 
 
-def _failure(exc: Exception) -> SidecarAttempt:
+def _failure(exc: Exception) -> FailedAttempt:
     """The attempt the spool keeps in the failed file's sidecar."""
     cause = exc.__cause__
-    return SidecarAttempt(
+    return FailedAttempt(
         error_class=type(exc).__name__,
-        db_error=type(cause).__name__ if isinstance(cause, psycopg.Error) else None,
         message=str(exc),
+        db_error=type(cause).__name__ if isinstance(cause, psycopg.Error) else None,
         sqlstate=getattr(exc, "sqlstate", None),
         release=getattr(exc, "release", None),
-        command="load",
     )
 
 
@@ -286,7 +287,7 @@ class _Run:
             self.emit("failed", name, str(exc))
             return
         finally:
-            claim.close()  # no-op after a transition; leaves an orphan on anything unexpected
+            claim.close()  # no-op after finish; leaves an orphan on anything unexpected
         with self.lock:
             r = self.report
             r.outcomes(result.outcome).append(name)
@@ -379,3 +380,36 @@ def load_spool(
             f"{report.error} ({len(report.applied)} file(s) applied before that)"
         ) from run.gave_up
     return report
+
+
+# --- one named file (for etl.workers: one load task per spool file) ----------------------
+
+
+def load_named(spool: Spool, conninfo: str, name: str) -> FileResult | None:
+    """Load ONE spool file, found in ``ready/`` (claimed) or left orphaned in ``loading/``
+    (adopted: completed from the ledger when it was committed).  None when there is nothing
+    to do: already loaded or failed, gone, or held by another loader right now.
+
+    A transient error puts the file back in ``ready`` and is raised (retry later); a fatal
+    one sends it to ``failed/`` with its error sidecar, exactly like :func:`load_spool`,
+    and is raised too.
+    """
+    found = spool.find(name)
+    if found is None or found.state not in ("ready", "loading"):
+        return None
+    orphan = found.state == "loading"
+    claim = spool.adopt(found.name) if orphan else spool.claim(found)
+    if claim is None:
+        return None
+    try:
+        with connect(conninfo) as conn:
+            _migrate(conn)
+            return load_file(conn, claim, orphan=orphan)
+    except TransientLoadError:
+        claim.retry()
+        raise
+    except (FatalLoadError, SpoolFileError) as exc:
+        claim.fail(_failure(exc))
+        raise
+    finally:
+        claim.close()  # no-op after a transition; leaves an orphan on anything unexpected

@@ -297,6 +297,12 @@ class Spool:
             requeued.append(claim.name)
         return ReconcileReport(requeued, repaired)
 
+    # --- for etl.workers ----------------------------------------------------------
+
+    def adopt(self, name: str) -> Claim | None:
+        """The file ``name`` in ``loading`` if it is an orphan (its lock lapsed)."""
+        return self._claim(_bare(name), "loading")
+
 
 class Claim:
     """A file in ``loading`` held by this process until one transition moves it on."""

@@ -58,8 +58,20 @@ DROP_FIELDS = (
     "sha256",
     "size",
     "uploaded_at",
+    "yanked",
+    "yanked_reason",
+    "requires_python",
 )
 DROP_COLUMNS = ("product", "release", "architecture", "variant", *DROP_FIELDS)
+
+
+def _drop_field(items: pa.StructArray, name: str) -> pa.Array:
+    """A field of the drops struct; one that older spool files lack (the PEP 691 extras)
+    reads as nulls."""
+    if items.type.get_field_index(name) < 0:
+        return pa.nulls(len(items), fmt.DROP_TYPE.field(name).type)
+    return items.field(name)
+
 
 #: Parquet columns each COPY pass reads (the other pass's columns are never decoded).
 ARTIFACT_READ = ["product", "release", "architecture", "variant", "build_id", "built_at"]
@@ -174,7 +186,7 @@ def drops_csv(tbl: pa.Table) -> tuple[memoryview, int]:
         return memoryview(b""), 0
     parents = pc.list_parent_indices(drops)
     arrays = [pc.take(_col(tbl, n), parents) for n in DROP_COLUMNS[:4]]
-    arrays += [items.field(n) for n in DROP_FIELDS]
+    arrays += [_drop_field(items, n) for n in DROP_FIELDS]
     flat = pa.Table.from_arrays(arrays, names=list(DROP_COLUMNS))
     sink = pa.BufferOutputStream()
     pacsv.write_csv(flat, sink, write_options=pacsv.WriteOptions(include_header=False))

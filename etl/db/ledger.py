@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import psycopg
 from psycopg import sql
@@ -175,3 +175,17 @@ def summary(conninfo: str) -> dict[str, Any]:
 def names(conninfo: str) -> set[str]:
     """:func:`ledger_names` on a connection of its own (for ``status``; no writes)."""
     return _read(conninfo, ledger_names)
+
+
+def outcomes(conninfo: str, file_names: list[str]) -> dict[str, Outcome]:
+    """The ledger's outcome of each named file the database holds (for ``enqueue --wait``)."""
+
+    def query(conn: Conn) -> dict[str, Outcome]:
+        if schema_version(conn) == 0:
+            return {}
+        rows = conn.execute(
+            "SELECT file_name, outcome FROM spool_files WHERE file_name = ANY(%s)", [file_names]
+        ).fetchall()
+        return {name: cast(Outcome, outcome) for name, outcome in rows}
+
+    return _read(conninfo, query)

