@@ -8,7 +8,7 @@
 
 Both read the same source (protocol version 1, see shared/source-protocol.md) and write
 the same tables as wheels-etl (``releases``, ``artifacts``, ``drops`` created by
-``etl.schema.migrate``), storing the same values: constraints as the JSON array of
+``etl.db.schema.migrate``), storing the same values: constraints as the JSON array of
 ``{name, specifier, marker}``, drops split from the wheel filename.  They do not validate
 identifiers, retry, or resume: they are yardsticks, not products.
 """

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -39,7 +38,7 @@ from etl.db import copystream, ledger, releases, schema
 from etl.db.connect import Conn, classify, connect
 from etl.db.ledger import Attempt, Outcome
 from etl.errors import ConfigError, FatalLoadError, LoadError, SpoolFileError, TransientLoadError
-from etl.loadevents import FileResult, LoadEvent, LoadEventKind, LoadReport
+from etl.loadevents import Clock, FileResult, LoadEvent, LoadEventKind, LoadReport
 from etl.spool import Attempt as FailedAttempt
 from etl.spool import Claim, Spool, SpoolFile, SpoolName
 
@@ -48,17 +47,6 @@ __all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "loa
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
-
-
-class _Clock:
-    """When an attempt started (wall clock, for the record) and how long it has taken."""
-
-    def __init__(self) -> None:
-        self.started_at = datetime.now(UTC)
-        self._t0 = time.perf_counter()
-
-    def seconds(self) -> float:
-        return time.perf_counter() - self._t0
 
 
 # --- one file ------------------------------------------------------------------------
@@ -71,7 +59,7 @@ def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
     and then leaves the claim to the caller (back to ``ready``, or to ``failed``).
     ``conn`` must be in autocommit mode (transactions are explicit).
     """
-    clock = _Clock()
+    clock = Clock()
     key = SpoolName.parse(claim.name).release_key
     meta: fmt.FileMeta | None = None
     try:
@@ -113,15 +101,8 @@ def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
     return "applied"
 
 
-def _apply(
-    conn: Conn,
-    name: str,
-    src: fmt.Source,
-    key: str,
-    meta: fmt.FileMeta,
-    file_bytes: int,
-    clock: _Clock,
-) -> FileResult:
+def _apply(conn: Conn, name: str, src: fmt.Source, key: str, meta: fmt.FileMeta,
+           file_bytes: int, clock: Clock) -> FileResult:  # fmt: skip
     """Everything one file does inside its transaction."""
     releases.lock_release(conn, key)
     outcome = decide(meta, releases.release_state(conn, meta.product, meta.release))
@@ -130,7 +111,6 @@ def _apply(
         releases.replace_release(conn, meta, name)
         crash_point("load-before-copy")
         with conn.cursor() as cur:
-            copystream.register(cur)
             artifacts, drops = copystream.copy_release(
                 cur, name, src, meta, between=lambda: crash_point("load-mid-copy")
             )
@@ -142,16 +122,15 @@ def _apply(
             )
         rows = artifacts + drops
     seconds = clock.seconds()
-    ledger.record_file(conn, meta, name, file_bytes, outcome, seconds)
     attempt = Attempt(name, outcome, clock.started_at, seconds, meta, rows, file_bytes)
-    ledger.record_attempt(conn, attempt)
+    ledger.record_file(conn, meta, file_bytes, attempt)
     if outcome != "applied":
         return FileResult(outcome, seconds=seconds)
     return FileResult(outcome, rows, meta.json_bytes, file_bytes, seconds)
 
 
 def _record_failed(
-    conn: Conn, name: str, meta: fmt.FileMeta | None, clock: _Clock, exc: LoadError | SpoolFileError
+    conn: Conn, name: str, meta: fmt.FileMeta | None, clock: Clock, exc: LoadError | SpoolFileError
 ) -> None:
     """Append the failed attempt to ``load_attempts`` if the database is still there."""
     if conn.closed or conn.broken:
