@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
+from etl.errors import FatalFetchError
+
 __all__ = ["InvalidWheelName", "WheelName", "normalize_name", "split_wheel_filename"]
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?"
@@ -41,7 +43,7 @@ _WHEEL_RE = re.compile(rf"({_NAME})-([^-]+)(?:-({_BUILD}))?-({_TAG})-({_TAG})-({
 _SEPARATORS_RE = re.compile(r"[-_.]+")
 
 
-class InvalidWheelName(ValueError):
+class InvalidWheelName(FatalFetchError):
     """Not a valid wheel file name; the message says which field and why."""
 
 

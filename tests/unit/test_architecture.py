@@ -54,18 +54,14 @@ KNOWN_FS: dict[str, str] = {
     "etl.spoolformat": "Parquet reader/writer on streams the spool opens (integrator)",
 }
 KNOWN_EXCEPTIONS: dict[str, str] = {
-    "_Retry": "etl/source/transport.py control-flow exception (source engineer)",
-    "InvalidWheelName": "etl/source/wheelname.py derives from ValueError (source engineer)",
-    "_IntTooLong": "etl/source/jsontext.py derives from ValueError (source engineer)",
 }
 KNOWN_RAISES: dict[str, str] = {
-    "RuntimeError": "etl/db/schema.py, etl/source/budget.py (db and source engineers)",
+    "RuntimeError": "etl/db/schema.py (db engineer)",
     "FileNotFoundError": "etl/spoolstore/s3.py (spool engineer)",
 }
 KNOWN_LONG: dict[str, str] = {
     "etl.spool": "451 lines (spool engineer)",
     "etl.spoolformat": "454 lines (spool engineer)",
-    "etl.source.transport": "404 lines (source engineer)",
 }
 
 #: Builtin exceptions library code may raise: misuse by the caller (programming errors).
