@@ -72,7 +72,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     started = time.monotonic()
 
     def on_event(ev: ExtractEvent) -> None:
-        if ev.kind == "failed":
+        if ev.kind == "listing-done":
+            bar.total_known()
+        elif ev.kind == "failed":
             bar.line(f"FAILED {ev.release}: {ev.detail}")
         elif ev.kind != "listed" and not bar.tty:
             bar.line(f"{ev.kind:<9} {ev.release} {ev.detail}".rstrip())
@@ -110,6 +112,7 @@ def _load(settings: Settings, spool: Spool, args: argparse.Namespace) -> int:
 
     conninfo = _database(settings)
     bar = Progress("load", unit="files", quiet=_quiet(args) or args.json)
+    bar.total_known()  # load lists ready/ before it starts
     started = time.monotonic()
 
     def on_event(ev: load.LoadEvent) -> None:

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 #: What happened to a release: ``listed`` (seen in a listing page, not finished yet),
 #: ``spooled`` (its file is in ``ready/``), ``unchanged`` (skipped: already spooled), or
 #: ``failed`` (the detail says why).
-ExtractEventKind = Literal["listed", "spooled", "unchanged", "failed"]
+ExtractEventKind = Literal["listed", "listing-done", "spooled", "unchanged", "failed"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class _Run:
         with self.lock:
             if kind == "listed":
                 self.known += 1
-            else:
+            elif kind != "listing-done":  # the last product's listing ended: total is final
                 self.done += 1
             if kind == "spooled":
                 self.report.spooled.append(detail)
@@ -124,9 +124,9 @@ class _Run:
                 self.done,
                 int(self.client.stats.get("bytes", 0)),
             )
-        if kind == "failed":
-            log.error("release %s failed: %s", release, detail)
-        elif kind != "listed":
+        if kind == "failed":  # the report (and the CLI) says it; the log only for -v
+            log.info("release %s failed: %s", release, detail)
+        elif kind not in ("listed", "listing-done"):
             log.info("release %s %s %s", release, kind, detail)
         if self.progress is not None:
             self.progress(event)
@@ -371,6 +371,8 @@ def _extract_products(run: _Run) -> None:
                     fut.add_done_callback(lambda _f: slots.release())
             except EtlError as exc:  # listing broke off: what was listed still goes on
                 run.emit("failed", f"{product.name} (listing)", str(exc))
+            if product is products[-1]:
+                run.emit("listing-done", "")
             # wait for this product's releases before stamping it as extracted
             for _ in range(run.settings.workers * 2):
                 slots.acquire()
