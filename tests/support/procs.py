@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parents[2]
 #: Columns that differ between two correct runs: when a row was loaded / extracted.
 LOAD_TIMES = {
     "releases": ("loaded_at",),
-    "spool_files": ("first_loaded_at", "last_loaded_at"),
+    "spool_files": ("first_loaded_at", "last_loaded_at", "seconds"),
 }
 EXTRACT_TIMES = {
     "releases": ("loaded_at", "extracted_at"),
-    "spool_files": ("first_loaded_at", "last_loaded_at", "extracted_at"),
+    "spool_files": ("first_loaded_at", "last_loaded_at", "extracted_at", "seconds"),
 }
 TABLE_KEYS = {
     "releases": 2,
