@@ -81,7 +81,7 @@ def _normal_version(text: str) -> str:
     return found
 
 
-@functools.lru_cache(maxsize=16384)  # a release's artifacts share many wheels ("none-any")
+@functools.lru_cache(maxsize=2048)  # a release's artifacts share wheels ("none-any"); small: RSS
 def split_wheel_filename(filename: str) -> WheelName:
     """The fields of a wheel file name; raises :class:`InvalidWheelName`."""
     m = _WHEEL_RE.fullmatch(filename)
