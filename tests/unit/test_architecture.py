@@ -51,16 +51,12 @@ FS_ALLOWED = {
 
 #: Rules broken on main today, by whom they are being fixed (xfail strict: see module doc).
 KNOWN_EXCEPTIONS: dict[str, str] = {
-    "_Retry": "etl/source/transport.py control-flow exception (source engineer)",
-    "InvalidWheelName": "etl/source/wheelname.py derives from ValueError (source engineer)",
-    "_IntTooLong": "etl/source/jsontext.py derives from ValueError (source engineer)",
 }
 KNOWN_RAISES: dict[str, str] = {
-    "RuntimeError": "etl/db/schema.py, etl/source/budget.py (db and source engineers)",
+    "RuntimeError": "etl/db/schema.py (db engineer)",
     "FileNotFoundError": "etl/spoolstore/s3.py (spool engineer)",
 }
 KNOWN_LONG: dict[str, str] = {
-    "etl.source.transport": "404 lines (source engineer)",
 }
 
 #: Builtin exceptions library code may raise: misuse by the caller (programming errors).
