@@ -58,7 +58,7 @@ prune: venv
 
 lint: venv
 	$(BIN)/ruff check etl tests benchmarks samples
-	$(BIN)/mypy --strict etl
+	$(BIN)/mypy --strict etl tests benchmarks
 
 test: lint
 	$(BIN)/pytest -q $(ARGS)

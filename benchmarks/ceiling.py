@@ -10,8 +10,8 @@
   per file.
 
 All of them write the very tables ``etl.schema.migrate`` creates (``releases``,
-``artifacts``, ``drops``), with the same keys, indexes and foreign keys.  Database helpers
-(create / migrate / truncate / drop) are here too.
+``artifacts``, ``drops``), with the same keys, indexes and foreign keys (databases:
+:mod:`benchmarks.benchdb`; spool files: :mod:`benchmarks.spoolfiles`).
 """
 
 from __future__ import annotations
@@ -25,14 +25,38 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from etl import pgcopy
+from benchmarks.benchdb import TABLES
+from benchmarks.spoolfiles import row_groups, spool_files, spool_totals
 from etl import spoolformat as fmt
+from etl.db import copystream as pgcopy
 
-TABLES = ("releases", "artifacts", "drops")
+#: Binary COPY types of ``drops`` (the loader sends drops as CSV; the peers here use these).
+DROP_TYPES = ["text"] * 12 + ["int8", "timestamptz", "bool", "text", "text"]
+
+
+def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
+    """Python rows for ``pgcopy.DROP_COLUMNS`` from a table of ``pgcopy.DROP_READ`` columns."""
+    drops = tbl.column("drops").combine_chunks()
+    if len(drops) == 0:
+        return
+    parents = pc.list_parent_indices(drops)
+    items = drops.flatten()  # the struct values, honouring offsets
+    if len(items) == 0:
+        return
+    keys = [
+        pc.take(tbl.column(n).combine_chunks(), parents).to_pylist()
+        for n in pgcopy.DROP_COLUMNS[:4]
+    ]
+    by_name = dict(zip(items.type.names, items.flatten(), strict=True))  # offset-aware
+    fields = [  # older spool files lack the PEP 691 extras: nulls
+        by_name[n].to_pylist() if n in by_name else [None] * len(items) for n in pgcopy.DROP_FIELDS
+    ]
+    yield from zip(*keys, *fields, strict=True)
+
+
 RELEASE_COLUMNS = (
     "product",
     "release",
@@ -47,110 +71,7 @@ RELEASE_COLUMNS = (
 )
 
 
-# --- databases -------------------------------------------------------------------------
-
-
-def db_url(server_url: str, dbname: str) -> str:
-    params = conninfo_to_dict(server_url)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
-
-
-def create_db(server_url: str, dbname: str, compression: str = "auto") -> str:
-    """(Re)create ``dbname`` with the wheels-etl tables; returns its conninfo."""
-    from etl.schema import migrate
-
-    drop_db(server_url, dbname)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    url = db_url(server_url, dbname)
-    with psycopg.connect(url) as conn:
-        migrate(conn, compression)
-        conn.commit()
-    return url
-
-
-def drop_db(server_url: str, dbname: str) -> None:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-        )
-
-
-def reset_tables(url: str, *, checkpoint: bool = True) -> None:
-    """Empty every wheels-etl table (keeping the schema), then CHECKPOINT."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        names = [
-            r[0]
-            for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                " AND tablename <> 'wheels_etl_schema'"
-            ).fetchall()
-        ]
-        if names:
-            conn.execute(
-                sql.SQL("TRUNCATE {} CASCADE").format(
-                    sql.SQL(", ").join(sql.Identifier(n) for n in names)
-                )
-            )
-        if checkpoint:
-            conn.execute("CHECKPOINT")
-
-
-def table_counts(url: str) -> dict[str, int]:
-    with psycopg.connect(url) as conn:
-        return {
-            t: int(
-                conn.execute(
-                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))
-                ).fetchone()[0]
-            )  # type: ignore[index]
-            for t in TABLES
-        }
-
-
-def json_checksum(url: str) -> str:
-    """md5 over every stored JSON document (as jsonb text) and every drop, in key order."""
-    with psycopg.connect(url) as conn:
-        a = conn.execute(
-            "SELECT md5(string_agg(md5(concat_ws('|', product, release, architecture, variant,"
-            " dependency_graph::text, constraints_file::text, build_sequence_summary::text)),"
-            " '' ORDER BY product, release, architecture, variant)) FROM artifacts"
-        ).fetchone()
-        d = conn.execute(
-            "SELECT md5(string_agg(md5(concat_ws('|', product, release, architecture, variant,"
-            " filename, name, version, build_tag, sha256, size::text, uploaded_at::text)),"
-            " '' ORDER BY product, release, architecture, variant, filename)) FROM drops"
-        ).fetchone()
-    return f"{a[0] if a else None}/{d[0] if d else None}"
-
-
-def server_version(url: str) -> str:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "?"
-
-
 # --- reading the spool -----------------------------------------------------------------
-
-
-def spool_files(spool_dir: str | Path, state: str = "ready") -> list[Path]:
-    return sorted((Path(spool_dir) / state).glob("*.parquet"))
-
-
-def spool_totals(files: list[Path]) -> dict[str, int]:
-    """Artifacts, drops, JSON bytes and file bytes of spool files (from their footers)."""
-    tot = {"files": 0, "artifacts": 0, "drops": 0, "json_bytes": 0, "file_bytes": 0}
-    for p in files:
-        m = fmt.read_meta(p)
-        tot["files"] += 1
-        tot["artifacts"] += m.artifacts
-        tot["drops"] += m.drops
-        tot["json_bytes"] += m.json_bytes
-        tot["file_bytes"] += p.stat().st_size
-    tot["releases"] = tot["files"]
-    tot["rows"] = tot["artifacts"] + tot["drops"] + tot["files"]
-    return tot
 
 
 def _release_row(path: Path) -> tuple[Any, ...]:
@@ -169,12 +90,6 @@ def _release_row(path: Path) -> tuple[Any, ...]:
     )
 
 
-def _row_groups(path: Path, columns: list[str]) -> Iterator[pa.Table]:
-    pf = pq.ParquetFile(path)
-    for i in range(pf.num_row_groups):
-        yield pf.read_row_group(i, columns=columns)
-
-
 # --- text COPY files (rendered outside timing) -------------------------------------------
 
 _ESC = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
@@ -189,7 +104,8 @@ def _text_field(value: Any) -> str:
         return value.isoformat()
     elif not isinstance(value, str):
         return str(value)
-    return value.translate(_ESC)
+    text: str = value
+    return text.translate(_ESC)
 
 
 def _text_line(row: tuple[Any, ...]) -> str:
@@ -211,11 +127,11 @@ def render_copy_files(spool_dir: str | Path, out_dir: str | Path) -> dict[str, A
     ):
         for path in files:
             rel.write(_text_line(_release_row(path)))
-            for tbl in _row_groups(path, pgcopy.ARTIFACT_READ):
+            for tbl in row_groups(path, pgcopy.ARTIFACT_READ):
                 for row in pgcopy.artifact_rows(tbl):
                     art.write(_text_line(row))
-            for tbl in _row_groups(path, pgcopy.DROP_READ):
-                for row in pgcopy.drop_rows(tbl):
+            for tbl in row_groups(path, pgcopy.DROP_READ):
+                for row in drop_rows(tbl):
                     drp.write(_text_line(row))
     for p in paths.values():
         os.chmod(p, 0o644)
@@ -288,15 +204,15 @@ def client_copy(url: str, spool_dir: str, format: str = "binary") -> dict[str, A
                         (
                             "drops",
                             pgcopy.DROP_COLUMNS,
-                            pgcopy.DROP_TYPES,
+                            DROP_TYPES,
                             pgcopy.DROP_READ,
-                            pgcopy.drop_rows,
+                            drop_rows,
                         ),
                     ]
                     for table, cols, types, read, conv in specs:
                         with cur.copy(pgcopy.copy_statement(table, cols)) as cp:
                             cp.set_types(types)
-                            for tbl in _row_groups(path, read):
+                            for tbl in row_groups(path, read):
                                 for row in conv(tbl):
                                     cp.write_row(row)
                                     rows += 1
@@ -304,15 +220,15 @@ def client_copy(url: str, spool_dir: str, format: str = "binary") -> dict[str, A
                     rows += _copy_fast(cur, path)
                 else:
                     with cur.copy(_text_copy_statement("artifacts", pgcopy.ARTIFACT_COLUMNS)) as cp:
-                        for tbl in _row_groups(path, pgcopy.ARTIFACT_READ):
+                        for tbl in row_groups(path, pgcopy.ARTIFACT_READ):
                             for row in pgcopy.artifact_rows(tbl):
                                 cp.write_row(
                                     tuple(v.decode() if isinstance(v, bytes) else v for v in row)
                                 )
                                 rows += 1
                     with cur.copy(_text_copy_statement("drops", pgcopy.DROP_COLUMNS)) as cp:
-                        for tbl in _row_groups(path, pgcopy.DROP_READ):
-                            for row in pgcopy.drop_rows(tbl):
+                        for tbl in row_groups(path, pgcopy.DROP_READ):
+                            for row in drop_rows(tbl):
                                 cp.write_row(row)
                                 rows += 1
     return {"seconds": time.perf_counter() - t0, "rows": rows + len(files)}
@@ -344,7 +260,7 @@ def _copy_fast(cur: psycopg.Cursor[Any], path: Path) -> int:
     rows = 0
     with cur.copy(pgcopy.copy_statement("artifacts", pgcopy.ARTIFACT_COLUMNS)) as cp:
         cp.set_types(pgcopy.ARTIFACT_TYPES)
-        for tbl in _row_groups(path, pgcopy.ARTIFACT_READ):
+        for tbl in row_groups(path, pgcopy.ARTIFACT_READ):
             for row in pgcopy.artifact_rows(tbl):
                 cp.write_row(row)
                 rows += 1
@@ -381,30 +297,19 @@ def executemany_load(url: str, spool_dir: str) -> dict[str, Any]:
         for path in files:
             with conn.transaction(), conn.cursor() as cur:
                 _insert_release(cur, path)
-                for tbl in _row_groups(path, pgcopy.ARTIFACT_READ):
+                for tbl in row_groups(path, pgcopy.ARTIFACT_READ):
                     batch = [
                         tuple(v.decode() if isinstance(v, bytes) else v for v in row)
                         for row in pgcopy.artifact_rows(tbl)
                     ]
                     cur.executemany(art_sql, batch)
                     rows += len(batch)
-                for tbl in _row_groups(path, pgcopy.DROP_READ):
-                    batch = list(pgcopy.drop_rows(tbl))
+                for tbl in row_groups(path, pgcopy.DROP_READ):
+                    batch = list(drop_rows(tbl))
                     if batch:
                         cur.executemany(drop_sql, batch)
                     rows += len(batch)
     return {"seconds": time.perf_counter() - t0, "rows": rows + len(files)}
-
-
-def read_spool(spool_dir: str) -> dict[str, Any]:
-    """Decode every column of every ready file (the loader's Parquet cost, no database)."""
-    files = spool_files(spool_dir)
-    t0 = time.perf_counter()
-    n = 0
-    for path in files:
-        for tbl in _row_groups(path, [f.name for f in fmt.SCHEMA]):
-            n += tbl.num_rows
-    return {"seconds": time.perf_counter() - t0, "rows": n}
 
 
 # --- wheels-etl itself, and spool preparation ---------------------------------------------
@@ -423,105 +328,4 @@ def etl_load(url: str, spool_dir: str, workers: int = 1) -> dict[str, Any]:
         "failed": [list(f) for f in rep.failed],
         "rows": rep.rows,
         "json_bytes": rep.json_bytes,
-    }
-
-
-def fresh_spool(src_ready: str | Path, dst: str | Path) -> Path:
-    """A new spool root whose ``ready/`` hard-links the files of ``src_ready`` (instant)."""
-    import shutil
-
-    dst = Path(dst)
-    shutil.rmtree(dst, ignore_errors=True)
-    (dst / "ready").mkdir(parents=True)
-    for p in sorted(Path(src_ready).glob("*.parquet")):
-        os.link(p, dst / "ready" / p.name)
-    return dst
-
-
-def rewrite_codec(src_dir: str, dst_dir: str, codec: str) -> dict[str, Any]:
-    """Copy every ready spool file with another Parquet codec (one row group per artifact,
-    same key-value metadata); returns encode seconds and bytes."""
-    src = spool_files(src_dir)
-    out = Path(dst_dir) / "ready"
-    out.mkdir(parents=True, exist_ok=True)
-    level = {"zstd": 3}.get(codec)
-    total = 0
-    t0 = time.perf_counter()
-    for path in src:
-        pf = pq.ParquetFile(path)
-        kv = {
-            k.decode(): v.decode()
-            for k, v in (pf.metadata.metadata or {}).items()
-            if k.decode().startswith(fmt.META_PREFIX)
-        }
-        dst = out / path.name
-        with pq.ParquetWriter(dst, fmt.SCHEMA, compression=codec, compression_level=level) as w:
-            for i in range(pf.num_row_groups):
-                tbl = pf.read_row_group(i).replace_schema_metadata(None)
-                w.write_table(tbl.cast(fmt.SCHEMA), row_group_size=max(1, tbl.num_rows))
-            w.add_key_value_metadata(kv)
-        total += dst.stat().st_size
-    return {"seconds": time.perf_counter() - t0, "bytes": total, "files": len(src)}
-
-
-def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, Any]:
-    """One spool file holding at least ``target_json_bytes`` of JSON in many artifacts.
-
-    The artifacts of the first release of a generated source tree are parsed the way
-    extract parses them, then written over and over (variant renamed ``<variant>-<n>``)
-    through the spool's own ``ReleaseWriter`` until the target is reached.
-    """
-    import dataclasses
-    import json as _json
-
-    from etl.source import documents as parse
-    from etl.spool import Spool
-
-    root = Path(tree)
-    index = _json.loads((root / "index.json").read_text())
-    product = index["products"][0]
-    listing_path = root / product["releases"]
-    listing = _json.loads(listing_path.read_text())
-    rel_path = (listing_path.parent / listing["releases"][0]["url"]).resolve()
-    raw = _json.loads(rel_path.read_text())
-    rel = parse.parse_release_doc(
-        raw, product=raw["product"], version=raw["version"], url=rel_path.as_uri()
-    )
-    rows = []
-    for art in rel.artifacts:
-        data = {k: (rel_path.parent / v).read_bytes() for k, v in art.files.items()}
-        u = rel_path.as_uri()
-        rows.append(
-            fmt.ArtifactRow(
-                architecture=art.architecture,
-                variant=art.variant,
-                build_id=art.build_id,
-                built_at=art.built_at,
-                dependency_graph=parse.json_document_text(
-                    data["dependency_graph"], url=u, expect=dict
-                ),
-                constraints_file=parse.constraints_to_json(data["constraints_file"], url=u),
-                build_sequence_summary=parse.json_document_text(
-                    data["build_sequence_summary"], url=u, expect=list
-                ),
-                drops=parse.wheels_to_drops(data["wheels"], url=u),
-            )
-        )
-    spool = Spool(Path(spool_dir))
-    t0 = time.perf_counter()
-    with spool.writer(rel.product, rel.version, rel.updated_at, rel_path.as_uri()) as w:
-        n = 0
-        while w.json_bytes < target_json_bytes:
-            base = rows[n % len(rows)]
-            w.add(dataclasses.replace(base, variant=f"{base.variant}-{n // len(rows)}"))
-            n += 1
-        f = w.commit()
-        json_bytes, drops = w.json_bytes, w.drops
-    return {
-        "path": str(Path(spool_dir) / f.state / f.name),
-        "artifacts": n,
-        "drops": drops,
-        "json_bytes": json_bytes,
-        "file_bytes": f.size,
-        "seconds": time.perf_counter() - t0,
     }

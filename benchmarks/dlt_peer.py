@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from etl.pgcopy import DROP_COLUMNS  # the loader's own column list
+from etl.db.copystream import DROP_COLUMNS  # the loader's own column list
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {"format": None, "env": {}},
@@ -141,9 +141,10 @@ def run_dlt(source_url: str, url: str, variant: str, pipelines_dir: str) -> dict
     else:
         pipeline.run(resource)
     seconds = time.perf_counter() - t0
+    trace = pipeline.last_trace
     steps = {
         s.step: (s.finished_at - s.started_at).total_seconds()
-        for s in pipeline.last_trace.steps
+        for s in (trace.steps if trace is not None else [])
         if s.finished_at is not None
     }
     counts = {}

@@ -119,7 +119,7 @@ def e2e_bars(rows: list[tuple[str, float, float]], path: Path) -> Path | None:
     ys = list(range(len(rows)))
     colors = ["#1b7837" if lbl.startswith("wheels-etl") else "#b35806" for lbl in labels]
     for ax, idx, unit in ((a1, 1, "wall s"), (a2, 2, "peak RSS MB")):
-        vals = [r[idx] for r in rows]
+        vals = [float(r[idx]) for r in rows]
         ax.barh(ys, vals, color=colors)
         for y, v in zip(ys, vals, strict=True):
             ax.text(v, y, f" {v:.0f}" if v >= 10 else f" {v:.1f}", va="center", fontsize=8)

@@ -50,7 +50,7 @@ def _settings(args: argparse.Namespace, command: Command) -> Settings:
 
 
 def _database(settings: Settings) -> str:
-    from etl.db import resolve_database_url
+    from etl.db.url import resolve_database_url
 
     return resolve_database_url(settings.database_url)
 
@@ -90,6 +90,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
         if bar.quiet:  # otherwise each failure was already said as it happened
             for release, reason in report.failed:
                 print(f"  failed {release}: {reason}", file=sys.stderr)
+    if report.interrupted:
+        print("wheels-etl extract: interrupted (complete files kept)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if report.fatal:
         print(f"extract stopped: {report.fatal}", file=sys.stderr)
         return EXIT_DISK_FULL
@@ -192,6 +195,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"replay: {len(moved)} file(s) back in ready/")
     return _load(settings, spool, args)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from etl.db import embedded, url
+
+    if args.action == "start":
+        print(embedded.db_start())
+    elif args.action == "stop":
+        print("stopped" if embedded.db_stop() else "not running")
+    elif args.action == "status":
+        st = embedded.db_status()
+        state = f"running (pid {st.pid}) {st.url}" if st.running else "stopped"
+        print(f"{st.data_dir}: {state}" if st.initialised else f"{st.data_dir}: not created")
+    else:
+        print(url.db_url(_settings(args, "db").database_url))
+    return EXIT_OK
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -301,6 +320,10 @@ EXAMPLES: dict[str, str] = {
   wheels-etl replay --failed                         # after fixing the cause
   wheels-etl replay 'rhai~3.0.0~20261001T120000Z~9f86d081.parquet'
   wheels-etl replay --loaded                         # after restoring the database""",
+    "db": """examples:
+  wheels-etl db status                               # where the embedded server lives
+  psql "$(wheels-etl db url)"
+  wheels-etl db stop""",
     "prune": "examples:\n  wheels-etl prune --older-than 7d\n  wheels-etl prune --older-than 12h",
     "worker": "examples:\n  ETL_BROKER_URL=redis://127.0.0.1:6379/0 wheels-etl worker -c 1 -l info",
     "enqueue": "examples:\n  wheels-etl enqueue\n  wheels-etl enqueue --product rhai --wait",
@@ -392,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("files", nargs="*", metavar="FILE", help="spool file names or paths")
     r.add_argument("--failed", action="store_true", help="every file in failed/")
     r.add_argument("--loaded", action="store_true", help="every file in loaded/ (after a restore)")
+    d = add("db", "Manage the embedded PostgreSQL used when DATABASE_URL is unset: start, stop, "
+            "status, or print the URL every command uses (data: ETL_EMBEDDED_PG_DIR, else "
+            "the per-user data folder).", cmd_db)  # fmt: skip
+    d.add_argument("action", choices=("start", "stop", "status", "url"))
     pr = add("prune", "Delete loaded spool files older than an age (never ready/loading/failed).",
              cmd_prune)  # fmt: skip
     pr.add_argument("--older-than", required=True, metavar="DURATION",

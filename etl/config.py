@@ -35,8 +35,6 @@ def sample_source() -> Path:
 
 #: Shipped sample collection, used when ``ETL_SOURCE_URL`` is not set.
 SAMPLE_SOURCE = sample_source()
-#: Project-local state (embedded Postgres data), git-ignored.
-LOCAL_STATE_DIR = Path(__file__).resolve().parent.parent / ".wheels-etl"
 
 
 def _default_workers() -> int:
@@ -139,6 +137,8 @@ class Settings:
     retry_max_seconds: float = 120.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    #: Overall time for one document, retries included (a slow-drip server ends here).
+    document_timeout: float = 600.0
     ca_bundle: str | None = None
     verify_tls: bool = True
     full: bool = False
@@ -183,6 +183,7 @@ class Settings:
             ("--retry-max-seconds", self.retry_max_seconds),
             ("--connect-timeout", self.connect_timeout),
             ("--read-timeout", self.read_timeout),
+            ("--document-timeout", self.document_timeout),
         ):
             if not math.isfinite(seconds) or seconds < 0:
                 raise ConfigError(f"{flag} must be a finite number of seconds >= 0, got {seconds}")
@@ -337,6 +338,16 @@ OPTIONS: tuple[Option, ...] = (
         "DURATION",
     ),
     Option(
+        "document_timeout",
+        "--document-timeout",
+        "ETL_DOCUMENT_TIMEOUT",
+        parse_duration,
+        "overall time for one document, retries included",
+        ("extract",),
+        "10m",
+        "DURATION",
+    ),
+    Option(
         "ca_bundle",
         "--ca-bundle",
         "ETL_CA_BUNDLE",
@@ -383,6 +394,7 @@ OTHER_VARIABLES: dict[str, str] = {
     "ETL_SOURCE_TOKEN": "bearer token for the source; sent to its own origin only, never logged",
     "ETL_LOG_FORMAT": "log line format: text (default) or json",
     "ETL_LOG_LEVEL": "quiet, normal (default), verbose or debug (like -q, -v, -vv)",
+    "ETL_EMBEDDED_PG_DIR": "embedded PostgreSQL data folder (default: per-user data folder)",
     "ETL_CRASH_AT": "tests only: kill the process at a named point",
     # Celery workers (etl.workers.settings reads these)
     "ETL_BROKER_URL": "Celery broker: redis://host:6379/0 or amqp://user:pass@host:5672//",

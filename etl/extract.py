@@ -22,10 +22,12 @@ from urllib.parse import urljoin
 
 from etl.config import Settings
 from etl.crashpoint import crash_point
-from etl.errors import EtlError, FatalFetchError, SpoolFullError
+from etl.errors import ConfigError, EtlError, FatalFetchError, SpoolFullError
 from etl.protocol import ARTIFACT_FILE_KEYS, ArtifactFileKey
 from etl.source import ByteBudget, Document, ReleaseRef, SourceClient, Validators
 from etl.source import documents as parse
+from etl.source.constraints import constraints_to_json
+from etl.source.jsontext import parse_json
 from etl.spool import Spool, SpoolFile, SpoolName
 from etl.spoolformat import ArtifactRow
 from etl.spoolstate import SpoolState
@@ -57,10 +59,12 @@ class ExtractReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     fatal: str | None = None
+    #: Ctrl-C: the run stopped early; what is listed above was complete before it did.
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.failed and self.fatal is None
+        return not self.failed and self.fatal is None and not self.interrupted
 
 
 class _Run:
@@ -84,11 +88,23 @@ class _Run:
         self.known = 0
         self.done = 0
         self.stop = threading.Event()
+        self.interrupted = threading.Event()
         self.files = ThreadPoolExecutor(settings.workers, thread_name_prefix="fetch")
         self.submit_lock = threading.Lock()
         self.spooled_versions = spool.spooled_versions()
 
+    def interrupt(self) -> None:
+        """Ctrl-C: start nothing new, end every wait and read now (workers then fail fast,
+        and their partial files are removed by the spool writer)."""
+        self.interrupted.set()
+        self.stop.set()
+        self.client.cancel()
+        self.files.shutdown(wait=False, cancel_futures=True)
+
     def emit(self, kind: ExtractEventKind, release: str, detail: str = "") -> None:
+        if kind == "failed" and self.interrupted.is_set():
+            log.debug("release %s stopped by the interrupt: %s", release, detail)
+            return
         with self.lock:
             if kind == "listed":
                 self.known += 1
@@ -142,6 +158,8 @@ class _Run:
             self.emit("failed", key, str(exc))
             return
         except Exception as exc:  # a bug must not take the other releases down with it
+            if self.interrupted.is_set():  # e.g. a fetch cancelled by the interrupt
+                return
             log.exception("unexpected error in release %s", key)
             self.emit("failed", key, f"internal error {type(exc).__name__}: {exc}")
             return
@@ -160,7 +178,7 @@ class _Run:
         if doc is None:  # 304: release.json unchanged since last spooled
             return "unchanged", "304 Not Modified"
         try:
-            raw = parse.parse_json(doc.data, url=doc.url, release=key)
+            raw = parse_json(doc.data, url=doc.url, release=key)
         finally:
             doc.release()
         rel = parse.parse_release_doc(raw, product=ref.product, version=ref.version, url=doc.url)
@@ -238,7 +256,7 @@ class _Run:
             build_id=art.build_id,
             built_at=art.built_at,
             dependency_graph=parse.json_document_text(g.data, url=g.url, release=key, expect=dict),
-            constraints_file=parse.constraints_to_json(c.data, url=c.url, release=key),
+            constraints_file=constraints_to_json(c.data, url=c.url, release=key),
             build_sequence_summary=parse.json_document_text(
                 s.data, url=s.url, release=key, expect=list
             ),
@@ -303,6 +321,9 @@ def extract(
             run = _Run(settings, spool, client, state, progress)
             try:
                 _extract_products(run)
+            except KeyboardInterrupt:
+                run.report.interrupted = True
+                log.warning("interrupted: stopping; complete release files are kept")
             finally:
                 run.files.shutdown(wait=True, cancel_futures=True)
             run.report.stats = dict(client.stats)
@@ -318,8 +339,12 @@ def _extract_products(run: _Run) -> None:
     wanted = set(run.settings.products)
     if wanted:
         names = {p.name for p in products}
-        for missing in sorted(wanted - names):
-            run.emit("failed", missing, "product not in the source index")
+        missing = sorted(wanted - names)
+        if missing:
+            listed = ", ".join(sorted(n for n in names if n)) or "none"
+            raise ConfigError(
+                f"unknown product {', '.join(missing)}: the source index lists {listed}"
+            )
         products = [p for p in products if p.name in wanted]
     releases = ThreadPoolExecutor(run.settings.workers, thread_name_prefix="release")
     slots = threading.BoundedSemaphore(run.settings.workers * 2)  # bounded queue of releases
@@ -352,6 +377,10 @@ def _extract_products(run: _Run) -> None:
             for _ in range(run.settings.workers * 2):
                 slots.release()
             run.state.product_done(product.name, seen, len(run.report.failed) - failed_before)
+    except KeyboardInterrupt:
+        run.interrupt()  # before waiting for the workers: they stop at once now
+        releases.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
         releases.shutdown(wait=True)
 

@@ -1,133 +1,104 @@
 """Load: spool files into Postgres, one file per transaction, idempotently.
 
-Per file, ONE transaction holding ``pg_advisory_xact_lock(RELEASE_LOCK_KEY,
-hashtext('product/release'))`` (two files of one release never apply concurrently).  The
-``releases`` row decides: none → apply; same ``content_sha256`` → *unchanged*; file older
-by ``(updated_at, extracted_at)`` → *superseded* (neither touches data); else apply =
-DELETE the release's drops and artifacts, upsert its ``releases`` row, binary COPY
-artifacts then drops streaming one row group (artifact) at a time.  The ``spool_files``
-ledger row is inserted or bumped whatever the outcome.  After COMMIT the file moves to
+This module is the only place that opens database transactions; the statements it runs
+inside them live in :mod:`etl.db`.
+
+Per file, ONE transaction holding the release's advisory lock (two files of one release
+never apply concurrently).  The ``releases`` row decides: none → apply; same
+``content_sha256`` → *unchanged*; file older by ``(updated_at, extracted_at)`` →
+*superseded* (neither touches data); else apply = DELETE the release's drops and
+artifacts, upsert its ``releases`` row, COPY artifacts then drops streaming one row group
+(artifact) at a time.  The ``spool_files`` ledger row is inserted or bumped and a
+``load_attempts`` row appended whatever the outcome.  After COMMIT the file moves to
 ``loaded/``; a loader killed in between leaves an orphan in ``loading/`` that the next run
 completes from the ledger without re-applying.
 
-Postgres going away (SQLSTATE classes 08, 40, 53, 57, 58, lost connections) is a
-:class:`TransientLoadError`: the file goes back to ``ready`` and the run reconnects with
-backoff for up to ``retry_seconds``.  Anything else Postgres rejects, and any bad spool
-file, fails that file only (``failed/`` + error sidecar) and the run goes on.
+Postgres going away is a :class:`TransientLoadError`: the file goes back to ``ready`` and
+the run reconnects with backoff for up to ``retry_seconds``.  Anything else Postgres
+rejects, and any bad spool file, fails that file only (``failed/`` + error sidecar, and a
+``failed`` row in ``load_attempts`` when the database is still there) and the run goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 
-from etl import pgcopy, schema
 from etl import spoolformat as fmt
+from etl.backoff import Backoff
 from etl.crashpoint import crash_point
+from etl.db import copystream, ledger, releases, schema
+from etl.db.connect import Conn, classify, connect
+from etl.db.ledger import Attempt, Outcome
 from etl.errors import ConfigError, FatalLoadError, LoadError, SpoolFileError, TransientLoadError
-from etl.pgcopy import classify, connect
-from etl.spool import Attempt, Claim, Spool, SpoolFile, SpoolName
+from etl.loadevents import FileResult, LoadEvent, LoadEventKind, LoadReport
+from etl.spool import Claim, Spool, SpoolFile, SpoolName
+from etl.spoolformat import Attempt as FailedAttempt
 
-Outcome = Literal["applied", "unchanged", "superseded", "recovered"]
-Conn = psycopg.Connection[Any]
+__all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "load_spool"]
+
+log = logging.getLogger(__name__)
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
-@dataclass
-class LoadEvent:
-    """One step of a load run, for progress output (called from worker threads)."""
+class _Clock:
+    """When an attempt started (wall clock, for the record) and how long it has taken."""
 
-    kind: str  # start | applied | unchanged | superseded | recovered | failed | requeued | retry
-    file: str = ""
-    release: str = ""
-    detail: str = ""
-    rows: int = 0
-    files_done: int = 0
-    files_total: int = 0
-    bytes_done: int = 0
+    def __init__(self) -> None:
+        self.started_at = datetime.now(UTC)
+        self._t0 = time.perf_counter()
 
-    def __str__(self) -> str:
-        text = f"{self.kind} {self.file or ''}".rstrip()
-        if self.rows:
-            text += f" ({self.rows} rows)"
-        return f"{text}: {self.detail}" if self.detail else text
-
-
-@dataclass
-class LoadReport:
-    applied: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    superseded: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
-    requeued: list[str] = field(default_factory=list)  # back in ready after transient errors
-    #: Orphans found committed in the ledger: moved to ``loaded`` without re-applying.
-    recovered: list[str] = field(default_factory=list)
-    rows: int = 0  # artifact + drop rows written (applied files)
-    json_bytes: int = 0  # JSON bytes of applied files
-    file_bytes: int = 0  # spool bytes of applied files
-    #: Why the run stopped early (the database stayed unavailable), if it did.
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.requeued and self.error is None
-
-
-@dataclass(frozen=True)
-class FileResult:
-    outcome: Outcome
-    rows: int = 0
-    json_bytes: int = 0
-    file_bytes: int = 0
+    def seconds(self) -> float:
+        return time.perf_counter() - self._t0
 
 
 # --- one file ------------------------------------------------------------------------
 
 
-def load_one(conn: Conn, claim: Claim, *, orphan: bool = False) -> Outcome:
+def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
     """Load one claimed file in one transaction; on success the file moves to ``loaded``.
 
     Raises :class:`TransientLoadError`, :class:`FatalLoadError` or :class:`SpoolFileError`
-    and then leaves the claim to the caller (``retry()`` or ``fail(...)``).
+    and then leaves the claim to the caller (back to ``ready``, or to ``failed``).
     ``conn`` must be in autocommit mode (transactions are explicit).
     """
-    return load_file(conn, claim, orphan=orphan).outcome
-
-
-def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
+    clock = _Clock()
     key = SpoolName.parse(claim.name).release_key
-    with claim.open() as src:
-        try:
-            meta = pgcopy.read_meta(claim.name, src)
-            file_bytes = claim.size
-        except SpoolFileError as exc:
-            exc.release = exc.release or key
-            raise
-        try:
-            if orphan and schema.in_ledger(conn, claim.name, meta.content_sha256):
-                claim.complete()
-                return FileResult("recovered")
-            with conn.transaction():
-                outcome, rows = _load_in_transaction(conn, claim.name, src, meta, file_bytes)
-        except psycopg.Error as exc:
-            raise classify(exc, conn, release=key, path=claim.name) from exc
-        except SpoolFileError as exc:
-            exc.release = exc.release or key
-            raise
+    meta: fmt.FileMeta | None = None
+    try:
+        with claim.open() as src:
+            try:
+                meta = copystream.read_meta(claim.name, src)
+                file_bytes = claim.size
+                if orphan and ledger.in_ledger(conn, claim.name, meta.content_sha256):
+                    result = FileResult("recovered", seconds=clock.seconds())
+                    attempt = Attempt(
+                        claim.name, "recovered", clock.started_at, result.seconds, meta
+                    )
+                    with conn.transaction():
+                        ledger.record_attempt(conn, attempt)
+                    claim.complete()
+                    return result
+                with conn.transaction():
+                    result = _apply(conn, claim.name, src, key, meta, file_bytes, clock)
+            except psycopg.Error as exc:
+                raise classify(exc, conn, release=key, path=claim.name) from exc
+    except (FatalLoadError, SpoolFileError) as exc:
+        exc.release = exc.release or key
+        _record_failed(conn, claim.name, meta, clock, exc)
+        raise
     crash_point("load-after-commit")
     claim.complete()
-    if outcome != "applied":
-        return FileResult(outcome)
-    return FileResult(outcome, rows, meta.json_bytes, file_bytes)
+    return result
 
 
 def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
@@ -142,21 +113,25 @@ def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
     return "applied"
 
 
-def _load_in_transaction(
-    conn: Conn, name: str, src: fmt.Source, meta: fmt.FileMeta, file_bytes: int
-) -> tuple[Outcome, int]:
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-        [schema.RELEASE_LOCK_KEY, SpoolName.key(meta.product, meta.release)],
-    )
-    outcome = decide(meta, schema.release_state(conn, meta.product, meta.release))
+def _apply(
+    conn: Conn,
+    name: str,
+    src: fmt.Source,
+    key: str,
+    meta: fmt.FileMeta,
+    file_bytes: int,
+    clock: _Clock,
+) -> FileResult:
+    """Everything one file does inside its transaction."""
+    releases.lock_release(conn, key)
+    outcome = decide(meta, releases.release_state(conn, meta.product, meta.release))
     rows = 0
     if outcome == "applied":
-        schema.replace_release(conn, meta, name)
+        releases.replace_release(conn, meta, name)
         crash_point("load-before-copy")
         with conn.cursor() as cur:
-            pgcopy.register(cur)
-            artifacts, drops = pgcopy.copy_release(
+            copystream.register(cur)
+            artifacts, drops = copystream.copy_release(
                 cur, name, src, meta, between=lambda: crash_point("load-mid-copy")
             )
         if (artifacts, drops) != (meta.artifacts, meta.drops):
@@ -166,28 +141,56 @@ def _load_in_transaction(
                 path=name,
             )
         rows = artifacts + drops
-    schema.record_file(conn, meta, name, file_bytes, outcome)
-    return outcome, rows
+    seconds = clock.seconds()
+    ledger.record_file(conn, meta, name, file_bytes, outcome, seconds)
+    attempt = Attempt(name, outcome, clock.started_at, seconds, meta, rows, file_bytes)
+    ledger.record_attempt(conn, attempt)
+    if outcome != "applied":
+        return FileResult(outcome, seconds=seconds)
+    return FileResult(outcome, rows, meta.json_bytes, file_bytes, seconds)
 
 
-# --- errors --------------------------------------------------------------------------
+def _record_failed(
+    conn: Conn, name: str, meta: fmt.FileMeta | None, clock: _Clock, exc: LoadError | SpoolFileError
+) -> None:
+    """Append the failed attempt to ``load_attempts`` if the database is still there."""
+    if conn.closed or conn.broken:
+        return
+    attempt = Attempt(
+        name,
+        "failed",
+        clock.started_at,
+        clock.seconds(),
+        meta,
+        error=str(exc),
+        sqlstate=exc.sqlstate,
+    )
+    try:
+        with conn.transaction():
+            ledger.record_attempt(conn, attempt)
+    except psycopg.Error as err:  # the failure itself is kept in the spool's sidecar
+        log.warning("could not record the failed attempt of %s: %s", name, err)
 
 
-def _failure(exc: Exception) -> Attempt:
+def _failure(exc: Exception) -> FailedAttempt:
+    """The attempt the spool keeps in the failed file's sidecar."""
     cause = exc.__cause__
-    return Attempt(
+    return FailedAttempt(
         error_class=type(exc).__name__,
-        db_error=type(cause).__name__ if isinstance(cause, psycopg.Error) else None,
         message=str(exc),
+        db_error=type(cause).__name__ if isinstance(cause, psycopg.Error) else None,
         sqlstate=getattr(exc, "sqlstate", None),
         release=getattr(exc, "release", None),
-        command="load",
     )
+
+
+# --- schema, for `migrate` ----------------------------------------------------------
 
 
 def _migrate(conn: Conn, compression: str = "auto") -> int:
     try:
-        return schema.migrate(conn, compression)
+        with conn.transaction():
+            return schema.migrate(conn, compression)
     except psycopg.Error as exc:
         raise classify(exc, conn, release="", path="") from exc
 
@@ -199,28 +202,6 @@ def migrate_db(conninfo: str, compression: str = "auto") -> int:
 
 
 # --- the run -------------------------------------------------------------------------
-
-
-class _Backoff:
-    """Delays of 0.5, 1, 2 ... 10 s while an outage lasts less than ``budget`` seconds."""
-
-    def __init__(self, budget: float) -> None:
-        self.budget = budget
-        self.reset()
-
-    def reset(self) -> None:
-        self.since: float | None = None
-        self.attempt = 0
-
-    def next_delay(self) -> float | None:
-        """Seconds to wait before trying again, or None when the budget is spent."""
-        now = time.monotonic()
-        self.since = now if self.since is None else self.since
-        left = self.budget - (now - self.since)
-        if left <= 0:
-            return None
-        self.attempt += 1
-        return min(0.5 * 2.0 ** (self.attempt - 1), 10.0, left)
 
 
 class _Run:
@@ -245,7 +226,10 @@ class _Run:
         self.crash: BaseException | None = None
         self.gave_up: LoadError | None = None
 
-    def emit(self, kind: str, name: str = "", detail: str = "", rows: int = 0) -> None:
+    def emit(
+        self, kind: LoadEventKind, name: str = "", detail: str = "", rows: int = 0,
+        seconds: float = 0.0,
+    ) -> None:  # fmt: skip
         if self.progress is None:
             return
         release = ""
@@ -254,7 +238,8 @@ class _Run:
                 release = SpoolName.parse(name).release_key
         with self.lock:
             done, total, nbytes = self.done, max(self.total, self.done), self.bytes_done
-        self.progress(LoadEvent(kind, name, release, detail, rows, done, total, nbytes))
+        event = LoadEvent(kind, name, release, detail, rows, done, total, nbytes, seconds)
+        self.progress(event)
 
     def open(self) -> Conn:
         conn = connect(self.conninfo)
@@ -304,21 +289,17 @@ class _Run:
             self.emit("failed", name, str(exc))
             return
         finally:
-            claim.close()  # no-op after a transition; leaves an orphan on anything unexpected
+            claim.close()  # no-op after finish; leaves an orphan on anything unexpected
         with self.lock:
             r = self.report
-            {
-                "applied": r.applied,
-                "unchanged": r.unchanged,
-                "superseded": r.superseded,
-                "recovered": r.recovered,
-            }[result.outcome].append(name)
+            r.outcomes(result.outcome).append(name)
+            r.seconds[name] = result.seconds
             r.rows += result.rows
             r.json_bytes += result.json_bytes
             r.file_bytes += result.file_bytes
             self.bytes_done += result.json_bytes
             self._settled(name)
-        self.emit(result.outcome, name, rows=result.rows)
+        self.emit(result.outcome, name, rows=result.rows, seconds=result.seconds)
 
     def _settled(self, name: str) -> None:
         self.done += 1
@@ -327,7 +308,7 @@ class _Run:
 
     def work(self) -> None:
         conn: Conn | None = None
-        backoff = _Backoff(self.retry_seconds)
+        backoff = Backoff(base=0.5, cap=10.0, budget=self.retry_seconds, clamp=True)
         try:
             while not self.stop.is_set():
                 try:
@@ -373,7 +354,7 @@ def load_spool(
 ) -> LoadReport:
     """Load every ready file (and orphans left in ``loading/``); see the module docstring.
 
-    Raises :class:`FatalLoadError` when the database cannot be used at all (bad settings),
+    Raises :class:`ConfigError` when the database cannot be used at all (bad settings),
     and :class:`TransientLoadError` when it stayed unreachable for ``retry_seconds`` before
     any file went back to ``ready``; otherwise returns the report (``ok`` is False if a
     file failed or the run stopped early).
@@ -403,37 +384,16 @@ def load_spool(
     return report
 
 
-# --- ledger queries for `status` ---------------------------------------------------------
-
-
-def ledger_summary(conninfo: str) -> dict[str, Any]:
-    """Last loaded file and when, files by outcome, and table row counts (no writes)."""
-    with connect(conninfo) as conn:
-        try:
-            return schema.ledger_summary(conn)
-        except psycopg.Error as exc:
-            raise classify(exc, conn, release="", path="") from exc
-
-
-def ledger_names(conninfo: str) -> set[str]:
-    """Every spool file name the database has loaded (empty before the first migrate)."""
-    with connect(conninfo) as conn:
-        try:
-            return schema.ledger_names(conn)
-        except psycopg.Error as exc:
-            raise classify(exc, conn, release="", path="") from exc
-
-
 # --- one named file (for etl.workers: one load task per spool file) ----------------------
 
 
 def load_named(spool: Spool, conninfo: str, name: str) -> FileResult | None:
-    """Load ONE spool file, found in ``ready/`` (claimed) or left orphaned in ``loading/``
-    (adopted: completed from the ledger when it was committed).  None when there is nothing
-    to do: already loaded or failed, gone, or held by another loader right now.
+    """Load ONE spool file, found in ``ready`` (claimed) or left orphaned in ``loading``
+    (adopted once its claim lapsed: completed from the ledger when it was committed).  None
+    when there is nothing to do: already loaded or failed, gone, or claimed by another.
 
     A transient error puts the file back in ``ready`` and is raised (retry later); a fatal
-    one sends it to ``failed/`` with its error sidecar, exactly like :func:`load_spool`,
+    one sends it to ``failed`` with its error sidecar, exactly as :func:`load_spool` does,
     and is raised too.
     """
     found = spool.find(name)
@@ -455,17 +415,3 @@ def load_named(spool: Spool, conninfo: str, name: str) -> FileResult | None:
         raise
     finally:
         claim.close()  # no-op after a transition; leaves an orphan on anything unexpected
-
-
-def ledger_outcomes(conninfo: str, names: list[str]) -> dict[str, Outcome]:
-    """The ledger's last outcome of each named file the database holds."""
-    with connect(conninfo) as conn:
-        try:
-            rows = conn.execute(
-                "SELECT file_name, outcome FROM spool_files WHERE file_name = ANY(%s)", [names]
-            ).fetchall()
-        except psycopg.errors.UndefinedTable:
-            return {}
-        except psycopg.Error as exc:
-            raise classify(exc, conn, release="", path="") from exc
-    return {name: outcome for name, outcome in rows}

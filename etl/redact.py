@@ -58,9 +58,16 @@ MASK: Final = "***"
 _AUTH_SCHEME_RE = re.compile(r"\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
 
 
+_USERINFO_RE = re.compile(r"(//)[^/?#@]*@")
+
+
 def strip_userinfo(url: str) -> str:
-    """The URL without ``user:password@``; everything else unchanged."""
-    parts = urlsplit(url)
+    """The URL without ``user:password@``; everything else unchanged (never raises, even
+    for a URL that does not parse, such as ``http://[::1``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _USERINFO_RE.sub(r"\1", url)
     if "@" not in parts.netloc:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
@@ -70,7 +77,11 @@ def strip_userinfo(url: str) -> str:
 def redact_url(url: str, secrets: tuple[str, ...] = ()) -> str:
     """A URL safe to show: no userinfo, secret query values replaced, known secrets masked."""
     shown = strip_userinfo(url)
-    parts = urlsplit(shown)
+    try:
+        parts = urlsplit(shown)
+    except ValueError:  # unparsable: mask every value after "?" rather than guess
+        base, sep, _query = shown.partition("?")
+        return scrub(base + (sep + REDACTED if sep else ""), secrets)
     if parts.query:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         if any(k.lower() in SECRET_PARAMS for k, _ in pairs):

@@ -45,6 +45,11 @@ DROP_TYPE = pa.struct(
         pa.field("sha256", pa.string(), nullable=False),
         pa.field("size", pa.int64(), nullable=False),
         pa.field("uploaded_at", TS),
+        # PEP 691, when the source gives them (null otherwise); files written before these
+        # fields existed lack them and read as null.
+        pa.field("yanked", pa.bool_()),
+        pa.field("yanked_reason", pa.string()),
+        pa.field("requires_python", pa.string()),
     ]
 )
 
@@ -78,6 +83,9 @@ class Drop:
     sha256: str
     size: int
     uploaded_at: datetime | None
+    yanked: bool | None = None
+    yanked_reason: str | None = None
+    requires_python: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,12 +198,18 @@ class ContentHasher:
         self._field(row.build_sequence_summary)
         drops = [
             [d.filename, d.sha256, d.size, format_ts(d.uploaded_at) if d.uploaded_at else None]
+            # the PEP 691 extras only when given: files without them keep their hashes
+            + ([d.yanked, d.yanked_reason, d.requires_python] if _has_extras(d) else [])
             for d in row.drops
         ]
         self._field(json.dumps(drops, separators=(",", ":")))
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
+
+
+def _has_extras(d: Drop) -> bool:
+    return d.yanked is not None or d.yanked_reason is not None or d.requires_python is not None
 
 
 def artifact_table(product: str, release: str, updated_at: datetime, row: ArtifactRow) -> pa.Table:
@@ -212,6 +226,9 @@ def artifact_table(product: str, release: str, updated_at: datetime, row: Artifa
             "sha256": d.sha256,
             "size": d.size,
             "uploaded_at": d.uploaded_at,
+            "yanked": d.yanked,
+            "yanked_reason": d.yanked_reason,
+            "requires_python": d.requires_python,
         }
         for d in row.drops
     ]
@@ -297,7 +314,7 @@ class SpoolName:
 
     def __str__(self) -> str:
         ts = self.updated_at.astimezone(UTC)
-        text = ts.strftime(_TS_NAME)
+        text = f"{ts.year:04d}" + ts.strftime(_TS_NAME[2:])  # glibc %Y does not pad year 1
         if ts.microsecond:
             text += f".{ts.microsecond:06d}"
         return _SEP.join([self.product, self.release, text + "Z", self.short_hash]) + SUFFIX

@@ -110,10 +110,10 @@ def collect(spool: Spool, conninfo: str | None) -> StatusDoc:
 
 def _add_database(doc: StatusDoc, names: dict[SpoolState, set[str]], conninfo: str) -> None:
     try:
-        from etl import load
+        from etl.db import ledger as db_ledger
 
-        ledger = load.ledger_summary(conninfo)
-        known = load.ledger_names(conninfo)
+        ledger = db_ledger.summary(conninfo)
+        known = db_ledger.names(conninfo)
     except EtlError as exc:
         doc.database = {"error": str(exc)}
         return

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.gensource import install_reachable  # the generator's own walk
+from tests.support.gen import install_reachable  # the generator's own walk
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SRC = REPO / "samples" / "fromager"  # a copy of ../shared/samples/fromager

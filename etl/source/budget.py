@@ -38,6 +38,8 @@ import itertools
 import threading
 import time
 
+from etl.errors import FetchError
+
 
 class Reservation:
     """The bytes one document holds; see :class:`ByteBudget`."""
@@ -92,6 +94,14 @@ class ByteBudget:
         self._overdrafts = 0
         self._last_release = time.monotonic()
         self._over: Reservation | None = None  # a reservation of the group holding the overdraft
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Wake every waiting reservation with :class:`FetchError` (Ctrl-C); later waits
+        fail at once.  Releasing still works."""
+        with self._cond:
+            self._cancelled = True
+            self._cond.notify_all()
 
     @property
     def in_use(self) -> int:
@@ -127,6 +137,10 @@ class ByteBudget:
             self._cond.notify_all()  # one more waiter may complete the "all stuck" picture
             try:
                 while not self._fits(r, n):
+                    if self._cancelled:
+                        raise FetchError(
+                            "interrupted while waiting for memory (--max-inflight-bytes)"
+                        )
                     timeout = self._overdraft_wait(r)
                     if timeout == 0.0:
                         self._overdrafts += 1

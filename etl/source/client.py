@@ -40,6 +40,7 @@ from etl.redact import redact_url, strip_userinfo
 from etl.source import documents as parse
 from etl.source.budget import ByteBudget, Reservation
 from etl.source.files import read_file
+from etl.source.jsontext import parse_json
 from etl.source.responses import Validators
 from etl.source.stats import Counters
 from etl.source.transport import BearerAuth, HttpTransport
@@ -91,7 +92,11 @@ def normalize_base(source: str) -> tuple[str, tuple[str, str] | None]:
     text = source.strip()
     if not text:
         raise ConfigError("no source URL configured")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # a bad port raises here, not later in a worker
+    except ValueError as exc:
+        raise ConfigError(f"bad source URL {redact_url(text)!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme in HTTP_SCHEMES:
         if not parts.hostname:
@@ -131,6 +136,8 @@ class SourceClient:
         self.budget = budget if budget is not None else ByteBudget(settings.max_inflight_bytes)
         self.base_url, creds = normalize_base(settings.source_url)
         self._is_file = self.base_url.startswith("file:")
+        if self._is_file and not Path(url2pathname(urlsplit(self.base_url).path)).is_dir():
+            raise ConfigError(f"source folder not found: {settings.source_url}")
         secrets = [settings.source_token or ""]
         auth: requests.auth.AuthBase | None = None
         if settings.source_token:
@@ -163,6 +170,13 @@ class SourceClient:
 
     # --- lifecycle and counters ---------------------------------------------------------
 
+    def cancel(self) -> None:
+        """Ctrl-C: every wait and in-flight read of every thread ends now with a
+        :class:`FetchError`; nothing new starts.  :meth:`close` still follows."""
+        self._closed = True
+        self._http.cancel()
+        self.budget.cancel()
+
     def close(self) -> None:
         self._closed = True
         self._http.close()
@@ -192,7 +206,18 @@ class SourceClient:
 
     def products(self) -> list[ProductRef]:
         """The index; an unknown ``format`` is a :class:`ProtocolError` naming the value."""
-        raw, url = self._json(urljoin(self.base_url, "index.json"), None)
+        index_url = urljoin(self.base_url, "index.json")
+        try:
+            raw, url = self._json(index_url, None)
+        except FatalFetchError as exc:
+            if self._is_file and exc.message == "no such file":
+                raise ConfigError(f"no index.json in the source folder {exc.url}") from None
+            if exc.message.startswith("HTTP 4"):  # 401, 403, 404, 410: the wrong place
+                raise ConfigError(
+                    f"cannot read the source index {exc.url}: {exc.message} "
+                    "(check --source / ETL_SOURCE_URL and the token)"
+                ) from None
+            raise
         if not isinstance(raw, dict):
             raise ProtocolError(f"index must be a JSON object, got {type(raw).__name__}", url=url)
         if "format" not in raw:
@@ -287,13 +312,20 @@ class SourceClient:
             return ReleaseRef(product, version, updated_at, self._resolve(page_url, target, label))
         except FatalFetchError as exc:
             return ReleaseRef(product, version, None, "", error=exc)
+        except (ValueError, TypeError, OverflowError) as exc:  # a value no check foresaw
+            error = FatalFetchError(
+                f"{where}: invalid value ({type(exc).__name__}: {exc})",
+                release=label,
+                url=page_url,
+            )
+            return ReleaseRef(product, version, None, "", error=error)
 
     def _json(self, url: str, release: str | None) -> tuple[Any, str]:
         doc = self.get(url, release=release, group=("document", url))  # freed after parsing
         if doc is None:  # pragma: no cover - impossible without a conditional request
             raise FatalFetchError("unexpected 304 Not Modified", url=self._show(url))
         try:
-            return parse.parse_json(doc.data, url=doc.url, release=release), doc.url
+            return parse_json(doc.data, url=doc.url, release=release), doc.url
         finally:
             doc.release()
 

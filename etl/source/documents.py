@@ -8,17 +8,14 @@ is fatal for its release only.  Places inside a document are named as JSON paths
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
 from etl.errors import FatalFetchError
 from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE, ArtifactFileKey
+from etl.source.jsontext import JSON_NAMES, BigInt, decode, json_type, loads, parse_json
 from etl.source.wheelname import InvalidWheelName, split_wheel_filename
 from etl.spoolformat import Drop, parse_ts
 
@@ -30,30 +27,17 @@ RFC3339_RE = re.compile(
 )
 SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}")
 INT64_MAX = 2**63 - 1
-# pip's rule for comments in requirement files: ``#`` at the start or after whitespace.
-_COMMENT_RE = re.compile(r"(^|\s+)#.*$")
-_JSON_NAMES = {
-    dict: "object",
-    list: "array",
-    str: "string",
-    int: "integer",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-}
 
 
-def _fail(message: str, *, url: str | None, release: str | None) -> NoReturn:
+def fail(message: str, *, url: str | None, release: str | None) -> NoReturn:
+    """Raise the :class:`FatalFetchError` that fails the release."""
     raise FatalFetchError(message, release=release, url=url)
 
 
-def _shown(value: object, limit: int = 80) -> str:
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters, for messages."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _json_type(value: object) -> str:
-    return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
 def check_identifier(
@@ -62,45 +46,24 @@ def check_identifier(
     """``product``/``version``/``architecture``/``variant``: a security boundary."""
     if not isinstance(value, str) or not IDENT_RE.fullmatch(value):
         raise FatalFetchError(
-            f"invalid {field} {_shown(value)}: must match {IDENT_RE.pattern}",
+            f"invalid {field} {shown(value)}: must match {IDENT_RE.pattern}",
             release=release,
             url=url,
         )
     return value
 
 
-def _decode(data: bytes, *, url: str, release: str | None) -> str:
-    """UTF-8 → text, a leading BOM dropped; errors give the byte offset."""
+_UTC_Z_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
+def _utc_z(value: str) -> datetime | None:
+    """The common ``2026-09-30T22:41:10Z`` quickly (``None``: use :func:`parse_timestamp`)."""
+    if not _UTC_Z_RE.fullmatch(value):
+        return None
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        _fail(f"invalid UTF-8 at byte {exc.start}: {exc.reason}", url=url, release=release)
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def _loads(text: str, *, url: str, release: str | None) -> Any:
-    """Strict JSON (RFC 8259): ``NaN``/``Infinity`` are refused, as Postgres does."""
-
-    def no_constant(name: str) -> NoReturn:
-        _fail(f"malformed JSON: {name} is not valid JSON", url=url, release=release)
-
-    try:
-        return json.loads(text, parse_constant=no_constant)
-    except json.JSONDecodeError as exc:
-        _fail(
-            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-            url=url,
-            release=release,
-        )
-    except RecursionError:
-        _fail("malformed JSON: nested too deeply", url=url, release=release)
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        _fail(f"malformed JSON: {exc}", url=url, release=release)
-
-
-def parse_json(data: bytes, *, url: str, release: str | None = None) -> Any:
-    """Decode UTF-8 JSON; errors give the byte offset (UTF-8) or line and column (JSON)."""
-    return _loads(_decode(data, url=url, release=release), url=url, release=release)
+        return datetime.fromisoformat(value)  # "Z" reads as UTC (Python >= 3.11)
+    except ValueError:
+        return None
 
 
 def parse_timestamp(
@@ -117,9 +80,9 @@ def parse_timestamp(
         if not RFC3339_RE.fullmatch(value):
             raise ValueError(value)
         return parse_ts(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # 0001-01-01T00:00:00+14:00 is before year 1 UTC
         raise FatalFetchError(
-            f"{field} is not an RFC 3339 timestamp: {_shown(value)}", release=release, url=url
+            f"{field} is not an RFC 3339 timestamp: {shown(value)}", release=release, url=url
         ) from exc
 
 
@@ -158,8 +121,8 @@ def _get(
     """
     at = f" in {where}" if where else ""
     if not isinstance(obj, dict):
-        _fail(
-            f"{where or 'document'} must be a JSON object, got {_json_type(obj)}",
+        fail(
+            f"{where or 'document'} must be a JSON object, got {json_type(obj)}",
             url=url,
             release=release,
         )
@@ -168,25 +131,34 @@ def _get(
         if optional:
             return None
         if key not in obj:
-            _fail(f"missing key {key!r}{at}", url=url, release=release)
+            fail(f"missing key {key!r}{at}", url=url, release=release)
+    if isinstance(value, BigInt) and kind is int:
+        fail(
+            f"key {key!r}{at} is out of range: an integer of {value.digits} digits",
+            url=url,
+            release=release,
+        )
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        _fail(
-            f"key {key!r}{at} must be {_JSON_NAMES[kind]}, got {_json_type(value)}",
+        fail(
+            f"key {key!r}{at} must be {JSON_NAMES[kind]}, got {json_type(value)}",
             url=url,
             release=release,
         )
     return value
 
 
+_BAD_CHAR_RE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _check_text(value: str, *, field: str, url: str, release: str | None) -> str:
     """Text that ends up in Parquet and Postgres ``text``: no NUL, control or lone surrogate."""
-    for ch in value:
-        if ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF:
-            _fail(
-                f"{field} {_shown(value)} contains the character U+{ord(ch):04X}",
-                url=url,
-                release=release,
-            )
+    bad = _BAD_CHAR_RE.search(value)
+    if bad is not None:
+        fail(
+            f"{field} {shown(value)} contains the character U+{ord(bad[0]):04X}",
+            url=url,
+            release=release,
+        )
     return value
 
 
@@ -225,7 +197,7 @@ def parse_release_doc(doc: Any, *, product: str, version: str, url: str) -> Rele
     for field, expected in (("product", product), ("version", version)):
         got = check_identifier(field, _get(doc, field, str, where="", **kw), **kw)
         if got != expected:
-            _fail(f"{field} {got!r} does not match the expected {field} {expected!r}", **kw)
+            fail(f"{field} {got!r} does not match the expected {field} {expected!r}", **kw)
     updated_at = parse_timestamp(
         _get(doc, "updated_at", str, where="", **kw), field="updated_at", **kw
     )
@@ -234,13 +206,13 @@ def parse_release_doc(doc: Any, *, product: str, version: str, url: str) -> Rele
     for i, item in enumerate(_get(doc, "artifacts", list, where="", **kw)):
         where = f"artifacts[{i}]"
         if not isinstance(item, dict):
-            _fail(f"{where} must be a JSON object, got {_json_type(item)}", **kw)
+            fail(f"{where} must be a JSON object, got {json_type(item)}", **kw)
         arch, variant = (
             check_identifier(f"{where}.{key}", _get(item, key, str, where=where, **kw), **kw)
             for key in ("architecture", "variant")
         )
         if (arch, variant) in seen:
-            _fail(f"duplicate artifact (architecture {arch!r}, variant {variant!r})", **kw)
+            fail(f"duplicate artifact (architecture {arch!r}, variant {variant!r})", **kw)
         seen.add((arch, variant))
         build_id = _get(item, "build_id", str, where=where, optional=True, **kw)
         if build_id is not None:
@@ -256,85 +228,51 @@ def parse_release_doc(doc: Any, *, product: str, version: str, url: str) -> Rele
         for key in ARTIFACT_FILE_KEYS:
             ref = _get(files_obj, key, str, where=f"{where}.files", **kw)
             if not ref:
-                _fail(f"{where}.files.{key} is an empty URL", **kw)
+                fail(f"{where}.files.{key} is an empty URL", **kw)
             files[key] = _check_text(ref, field=f"{where}.files.{key}", **kw)
         artifacts.append(ArtifactRef(arch, variant, build_id, built_at, files))
     return ReleaseDoc(product, version, updated_at, tuple(artifacts))
 
 
-# --- constraints.txt -----------------------------------------------------------------
-
-
-def constraints_to_json(data: bytes, *, url: str, release: str | None = None) -> str:
-    """fromager's ``constraints.txt`` → the stored JSON array text (compact).
-
-    One ``{"name", "specifier", "marker"}`` object per requirement line, in file order;
-    ``#`` comments (pip's rule: at line start or after whitespace) and blank lines dropped.
-
-    * ``name``: PEP 503 normalized (``Flask_SQLAlchemy`` → ``flask-sqlalchemy``).
-    * ``specifier``: ``str(SpecifierSet)``, i.e. packaging's normal form: clauses without
-      spaces, **sorted** and comma-joined (``werkzeug>=3.1,<3.2`` → ``"<3.2,>=3.1"``);
-      ``name==1.0`` → ``"==1.0"``; no specifier → ``""``.
-    * ``marker``: packaging's normal form (``python_version<'3.12'`` →
-      ``python_version < "3.12"``) or ``null``.
-    * Extras are dropped (they do not change what a constraint pins; pip refuses them).
-    * A direct-URL line (``name @ url``) is fatal: the three keys cannot hold the URL, and
-      losing it silently would store a constraint that pins nothing.
-    """
-    text = _decode(data, url=url, release=release)
-    entries: list[dict[str, str | None]] = []
-    for lineno, raw in enumerate(text.split("\n"), start=1):
-        line = _COMMENT_RE.sub("", raw.removesuffix("\r"), count=1).strip(" \t")
-        if not line:
-            continue
-        try:
-            req = Requirement(line)
-        except InvalidRequirement as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else "invalid"
-            _fail(
-                f"line {lineno}: not a valid requirement: {_shown(line, 200)} ({reason})",
-                url=url,
-                release=release,
-            )
-        if req.url is not None:
-            _fail(
-                f"line {lineno}: direct URL requirements are not supported in constraints: "
-                f"{_shown(line, 200)}",
-                url=url,
-                release=release,
-            )
-        entries.append(
-            {
-                "name": canonicalize_name(req.name),
-                "specifier": str(req.specifier),
-                "marker": None if req.marker is None else str(req.marker),
-            }
-        )
-    return json.dumps(entries, separators=(",", ":"), ensure_ascii=False)
-
-
 # --- wheels.json ---------------------------------------------------------------------
 
 
-def _drop(entry: object, where: str, *, url: str, release: str | None) -> Drop:
+def _drop(entry: object, index: int, *, url: str, release: str | None) -> Drop:
     kw: dict[str, Any] = {"url": url, "release": release}
-    filename = _get(entry, "filename", str, where=where, **kw)
-    where = f"{where} {_shown(filename)}"
+    filename = _get(entry, "filename", str, where=f"files[{index}]", **kw)
+    assert isinstance(entry, dict)  # _get checked it
+    where = _Where(index, filename)  # the message prefix, built only when one is needed
     if "/" in filename or "\\" in filename:
-        _fail(f"{where}: a wheel filename must not contain a path separator", **kw)
-    _check_text(filename, field=f"{where}: filename", **kw)
+        fail(f"{where}: a wheel filename must not contain a path separator", **kw)
+    if _BAD_CHAR_RE.search(filename):
+        _check_text(filename, field=f"{where}: filename", **kw)
     try:
         wheel = split_wheel_filename(filename)
     except InvalidWheelName as exc:
-        _fail(f"{where}: invalid wheel filename: {exc}", **kw)
-    hashes = _get(entry, "hashes", dict, where=where, **kw)
-    sha256 = _get(hashes, "sha256", str, where=f"{where}.hashes", **kw)
+        fail(f"{where}: invalid wheel filename: {exc}", **kw)
+    hashes = entry.get("hashes")
+    if type(hashes) is not dict:
+        hashes = _get(entry, "hashes", dict, where=str(where), **kw)
+    sha256 = hashes.get("sha256")
+    if type(sha256) is not str:
+        sha256 = _get(hashes, "sha256", str, where=f"{where}.hashes", **kw)
     if not SHA256_RE.fullmatch(sha256):
-        _fail(f"{where}: sha256 must be 64 hex digits, got {_shown(sha256)}", **kw)
-    size = _get(entry, "size", int, where=where, **kw)
+        fail(f"{where}: sha256 must be 64 hex digits, got {shown(sha256)}", **kw)
+    size = entry.get("size")
+    if type(size) is not int:
+        size = _get(entry, "size", int, where=str(where), **kw)
     if not 0 <= size <= INT64_MAX:
-        _fail(f"{where}: size must be between 0 and {INT64_MAX}, got {size}", **kw)
-    uploaded = _get(entry, "upload-time", str, where=where, optional=True, **kw)
+        fail(f"{where}: size must be between 0 and {INT64_MAX}, got {size}", **kw)
+    uploaded = entry.get("upload-time")
+    if uploaded is not None and type(uploaded) is not str:
+        _get(entry, "upload-time", str, where=str(where), optional=True, **kw)
+    yanked: bool | None = None
+    yanked_reason = requires_python = None
+    if "yanked" in entry or "requires-python" in entry:
+        yanked, yanked_reason = _yanked(entry, str(where), **kw)
+        requires_python = _get(entry, "requires-python", str, where=str(where), optional=True, **kw)
+        if requires_python is not None:
+            _check_text(requires_python, field=f"{where}: requires-python", **kw)
     return Drop(
         filename=filename,
         name=wheel.name,
@@ -347,8 +285,35 @@ def _drop(entry: object, where: str, *, url: str, release: str | None) -> Drop:
         size=size,
         uploaded_at=None
         if uploaded is None
-        else parse_timestamp(uploaded, field=f"{where}: upload-time", **kw),
+        else _utc_z(uploaded) or parse_timestamp(uploaded, field=f"{where}: upload-time", **kw),
+        yanked=yanked,
+        yanked_reason=yanked_reason,
+        requires_python=requires_python,
     )
+
+
+class _Where:
+    """``files[3] 'name.whl'``: where a drop is, as messages say it (built lazily)."""
+
+    __slots__ = ("filename", "index")
+
+    def __init__(self, index: int, filename: str) -> None:
+        self.index = index
+        self.filename = filename
+
+    def __str__(self) -> str:
+        return f"files[{self.index}] {shown(self.filename)}"
+
+
+def _yanked(entry: Any, where: str, **kw: Any) -> tuple[bool | None, str | None]:
+    """PEP 691 ``yanked``: absent/null → unknown; a boolean; or a string: yanked, with that
+    reason."""
+    value = entry.get("yanked")
+    if value is None or isinstance(value, bool):
+        return value, None
+    if isinstance(value, str):
+        return True, _check_text(value, field=f"{where}: yanked reason", **kw)
+    fail(f"{where}: 'yanked' must be a boolean or a string, got {json_type(value)}", **kw)
 
 
 def wheels_to_drops(data: bytes, *, url: str, release: str | None = None) -> tuple[Drop, ...]:
@@ -356,16 +321,25 @@ def wheels_to_drops(data: bytes, *, url: str, release: str | None = None) -> tup
 
     ``name`` is PEP 503 normalized, ``version`` is packaging's normal form, ``build_tag``
     and the three tags are the filename's fields as written (compressed tag sets such as
-    ``py2.py3`` kept).  ``upload-time`` may be absent or ``null``; other keys are ignored.
+    ``py2.py3`` kept).  ``upload-time``, ``yanked`` and ``requires-python`` may be absent
+    or ``null``; other keys are ignored.
     """
-    doc = parse_json(data, url=url, release=release)
+    try:
+        return _drops(parse_json(data, url=url, release=release, fast=True), url, release)
+    except FatalFetchError:
+        # orjson reads an integer beyond 64 bits as a float: the reference parser's reading
+        # gives the reference message (and the same outcome: this release fails)
+        return _drops(parse_json(data, url=url, release=release), url, release)
+
+
+def _drops(doc: Any, url: str, release: str | None) -> tuple[Drop, ...]:
     files = _get(doc, "files", list, where="", url=url, release=release)
     drops: list[Drop] = []
     seen: set[str] = set()
     for i, entry in enumerate(files):
-        drop = _drop(entry, f"files[{i}]", url=url, release=release)
+        drop = _drop(entry, i, url=url, release=release)
         if drop.filename in seen:
-            _fail(
+            fail(
                 f"files[{i}]: duplicate wheel filename {drop.filename!r}", url=url, release=release
             )
         seen.add(drop.filename)
@@ -384,12 +358,12 @@ def json_document_text(data: bytes, *, url: str, release: str | None = None, exp
     that is accepted here: ``\\u0000`` and lone surrogate escapes (``\\ud800``) inside
     strings.  Those are the loader's to report (the spool file goes to ``failed/``).
     """
-    text = _decode(data, url=url, release=release)
-    value = _loads(text, url=url, release=release)
+    text = decode(data, url=url, release=release)
+    value = loads(text, url=url, release=release, fast=True)  # validation only: no values used
     if not isinstance(value, expect):
-        _fail(
-            f"top-level JSON must be {_JSON_NAMES.get(expect, expect.__name__)}, "
-            f"got {_json_type(value)}",
+        fail(
+            f"top-level JSON must be {JSON_NAMES.get(expect, expect.__name__)}, "
+            f"got {json_type(value)}",
             url=url,
             release=release,
         )

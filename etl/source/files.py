@@ -6,6 +6,7 @@ as :mod:`etl.source.transport`; the file must lie inside the source folder.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from email.utils import formatdate
@@ -51,18 +52,26 @@ def read_file(
     if parts.netloc not in ("", "localhost"):
         raise FatalFetchError("file:// URL on another host", url=shown, release=release)
     path = os.path.normpath(url2pathname(parts.path))
-    root = os.path.normpath(url2pathname(urlsplit(root_url).path))
-    if os.path.commonpath([root, path]) != root:
+    root = os.path.realpath(url2pathname(urlsplit(root_url).path))
+    if not _inside(root, path):
         raise FatalFetchError(
             f"refusing to read outside the source directory {root}", url=shown, release=release
         )
     counters.add("requests")
     got = 0
     try:
-        with open(path, "rb") as fh:
+        real = _checked_real_path(path, root, shown=shown, release=release)
+        # O_NONBLOCK: opening a FIFO (swapped in after the check) must not wait for a writer;
+        # O_NOFOLLOW: nor may a symbolic link swapped in after the check be followed.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
-                raise FatalFetchError("not a regular file", url=shown, release=release)
+                raise FatalFetchError(
+                    f"refusing {_kind(st.st_mode)}: only regular files are read",
+                    url=shown,
+                    release=release,
+                )
             validators = file_validators(st)
             if conditional is not None and unchanged(conditional, validators, st.st_mtime):
                 counters.add("not_modified")
@@ -91,8 +100,52 @@ def read_file(
     except FileNotFoundError as exc:
         raise FatalFetchError("no such file", url=shown, release=release) from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link swapped in after the check
+            raise FatalFetchError(
+                "refusing a symbolic link that changed while being read", url=shown, release=release
+            ) from exc
         raise FatalFetchError(
             f"cannot read: {exc.strerror or exc}", url=shown, release=release
         ) from exc
     finally:
         counters.add("bytes", got)
+
+
+def _inside(root: str, path: str) -> bool:
+    return os.path.commonpath([root, path]) == root
+
+
+def _checked_real_path(path: str, root: str, *, shown: str, release: str | None) -> str:
+    """``path`` with every symbolic link resolved, refused unless it stays inside ``root``
+    and is a regular file (checked with ``stat`` before anything is opened)."""
+    real = os.path.realpath(path)
+    if not _inside(root, real):
+        raise FatalFetchError(
+            f"refusing {os.path.basename(path)}: it is a symbolic link (or lies under one) "
+            f"that resolves to {real}, outside the source directory {root}",
+            url=shown,
+            release=release,
+        )
+    st = os.stat(real)
+    if not stat.S_ISREG(st.st_mode):
+        raise FatalFetchError(
+            f"refusing {os.path.basename(path)}: it is {_kind(st.st_mode)}, "
+            "only regular files are read",
+            url=shown,
+            release=release,
+        )
+    return real
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"

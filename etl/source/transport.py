@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InsecureRequestWarning
 
-from etl.backoff import Backoff
+from etl.backoff import Backoff, sleep
 from etl.config import Settings
 from etl.crashpoint import crash_point
 from etl.errors import FatalFetchError, FetchError, TransientFetchError
 from etl.redact import redact_url, scrub, strip_userinfo
+from etl.source import deadline
 from etl.source.budget import Reservation
 from etl.source.files import CHUNK, Fetched
 from etl.source.responses import (
@@ -128,18 +131,28 @@ class HttpTransport:
         adapter = HTTPAdapter(
             pool_connections=4, pool_maxsize=max(10, 2 * settings.workers + 2), max_retries=0
         )
+        deadline.install(adapter.poolmanager)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         # no cookies: nothing to share between threads, nothing to carry across origins
         self._session.cookies.set_policy(_NO_COOKIES)
         self._session.headers["User-Agent"] = "wheels-etl/0.1"
+        if verify is False:
+            _warn_insecure_once()
         self._closed = threading.Event()
+        self._watchdog = deadline.Watchdog()
         self._log_filter = _ScrubFilter(secrets) if secrets else None
         if self._log_filter is not None:
             _URLLIB3_LOG.addFilter(self._log_filter)
 
+    def cancel(self) -> None:
+        """Stop every fetch now: waits end, in-flight reads are cut, nothing new starts."""
+        self._closed.set()
+        self._watchdog.cancel()
+
     def close(self) -> None:
         self._closed.set()
+        self._watchdog.close()
         self._session.close()
         if self._log_filter is not None:
             _URLLIB3_LOG.removeFilter(self._log_filter)
@@ -158,17 +171,50 @@ class HttpTransport:
             attempts=self.settings.retries,
         )
         backoff.start()
-        while True:
-            try:
-                return self._attempt(url, res, release, conditional)
-            except _Retry as exc:
-                res.reset()
-                self._wait_before_retry(exc, backoff, release)
+        with self._watchdog.watch(self.settings.document_timeout) as watch:
+            while True:
+                if watch.expired is not None:
+                    raise self._expired(watch, url, release)
+                try:
+                    got = self._attempt(url, res, release, conditional)
+                except _Retry as exc:
+                    if watch.expired is not None:
+                        raise self._expired(watch, exc.url, release) from exc
+                    res.reset()
+                    self._wait_before_retry(exc, backoff, release, watch)
+                    continue
+                except FetchError as exc:
+                    if watch.expired is not None:
+                        raise self._expired(watch, url, release) from exc
+                    raise
+                if watch.expired is not None:  # the cut read may have looked like an end
+                    raise self._expired(watch, url, release)
+                return got
 
-    def _wait_before_retry(self, exc: _Retry, backoff: Backoff, release: str | None) -> None:
+    def _expired(self, watch: deadline.Watch, url: str, release: str | None) -> FetchError:
+        shown = self.show(url)
+        if watch.expired == "cancelled":
+            return FetchError("interrupted", url=shown, release=release)
+        return TransientFetchError(
+            f"no complete answer within the {watch.seconds:g}s document deadline "
+            "(--document-timeout)",
+            url=shown,
+            release=release,
+        )
+
+    def _wait_before_retry(
+        self, exc: _Retry, backoff: Backoff, release: str | None, watch: deadline.Watch
+    ) -> None:
         shown = self.show(exc.url)
         reason = scrub(exc.reason, self._secrets)
         delay = backoff.next_delay(minimum=exc.retry_after)
+        if delay is not None and delay > watch.remaining():
+            raise TransientFetchError(
+                f"{reason}; gave up after {backoff.failures} attempts (waiting {delay:.1f}s more "
+                f"would pass the {watch.seconds:g}s document deadline)",
+                url=shown,
+                release=release,
+            )
         if delay is None:
             gave_up = backoff.gave_up
             attempts = backoff.failures
@@ -193,8 +239,8 @@ class HttpTransport:
             self.settings.retries - 1,
             delay,
         )
-        if self._closed.wait(delay):
-            raise FetchError("source client closed while waiting to retry", url=shown)
+        if sleep(delay, self._closed):
+            raise FetchError("interrupted while waiting to retry", url=shown, release=release)
 
     def _attempt(
         self, target: str, res: Reservation, release: str | None, conditional: Validators | None
@@ -343,3 +389,16 @@ class HttpTransport:
 
 
 _NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
+_INSECURE_WARNED = threading.Event()
+
+
+def _warn_insecure_once() -> None:
+    """``--insecure`` is said once per process, not once per request (urllib3's own
+    per-request warning is silenced: the user asked for this)."""
+    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+    if not _INSECURE_WARNED.is_set():
+        _INSECURE_WARNED.set()
+        log.warning(
+            "TLS certificate verification is off (--insecure): the source's identity is not "
+            "checked, and the token (if any) may reach an impostor"
+        )

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from etl import load
 from etl.config import Settings
-from etl.db import resolve_database_url
+from etl.db import ledger as db_ledger
+from etl.db.url import resolve_database_url
 from etl.workers.app import broker_errors, worker_spool
 
 
@@ -65,7 +65,7 @@ def reconcile(
     from etl.workers.tasks import load_file
 
     spool = worker_spool(settings)
-    ledger = load.ledger_names(resolve_database_url(settings.database_url))
+    ledger = db_ledger.names(resolve_database_url(settings.database_url))
     repaired = spool.reconcile()
     removed = spool.clean_tmp()
     ready = [f.name for f in spool.files("ready")]

@@ -20,7 +20,7 @@ from celery import Task
 from etl import extract, load
 from etl.backoff import exponential_delay
 from etl.config import Settings
-from etl.db import resolve_database_url
+from etl.db.url import resolve_database_url
 from etl.errors import (
     EtlError,
     FatalLoadError,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from tests.support.httpserver import SourceServer
 from tests.support.s3server import S3Server
 from tests.support.sourcetree import write_source_tree
+from tests.support.tls import TlsFiles, make_tls_files
 
 
 @pytest.fixture
@@ -37,21 +37,9 @@ def other_origin(tmp_path: Path) -> Iterator[SourceServer]:
 
 
 @pytest.fixture(scope="session")
-def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1: (cert.pem, key.pem), made with openssl."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A CA and a certificate it issued for 127.0.0.1 (made in-process by trustme)."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="session")

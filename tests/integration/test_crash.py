@@ -8,11 +8,12 @@ Run with ``-s`` to see the kill-loop summary lines.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import shutil
+import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, iter_expected
 from etl.load import load_spool
-from etl.spool import STATES, Spool, SpoolName
-from tests.support.compare import db_snapshot, diff, expected_snapshot
+from etl.spool import STATES, Spool, SpoolName, SpoolState
+from tests.support.cli import cli_env as env_for
+from tests.support.cli import kill_after, run_cli, start_cli, wait_cli
+from tests.support.gen import GenSpec, generate
 from tests.support.httpserver import SourceServer
+from tests.support.oracle import db_snapshot, diff, expected_snapshot, iter_expected
 from tests.support.procs import (
     EXTRACT_TIMES,
     LOAD_TIMES,
@@ -33,14 +36,7 @@ from tests.support.procs import (
     dump_db,
     dump_diff,
     fresh_database,
-    kill_after,
-    run_cli,
     spool_snapshot,
-    start_cli,
-    wait_cli,
-)
-from tests.support.procs import (
-    cli_env as env_for,
 )
 
 KILLS = 30
@@ -65,7 +61,7 @@ class Reference:
 
 def _reference(root: Path, work: Path, server_url: str, source_url: str) -> Reference:
     spool = work / "reference-spool"
-    result = run_cli(["extract"], env_for(spool=spool, source=source_url))
+    result = run_cli("extract", env=env_for(spool=spool, source=source_url))
     assert result.returncode == 0, result
     snap = spool_snapshot(spool)
     assert not snap.problems(), snap.problems()
@@ -93,6 +89,7 @@ def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SourceSer
 
 @pytest.fixture(scope="module")
 def small(small_server: SourceServer, pg_server_url: str) -> Reference:
+    assert small_server.root is not None
     root = Path(small_server.root)
     return _reference(root, root.parent, pg_server_url, small_server.url)
 
@@ -169,7 +166,7 @@ def test_extract_killed_at_point_resumes_without_refetching(
     root = tmp_path / "spool"
     server = small_server
     env = env_for(spool=root, source=server.url)
-    killed = run_cli(["extract", "--workers", "2"], {**env, "ETL_CRASH_AT": point})
+    killed = run_cli("extract", "--workers", "2", env={**env, "ETL_CRASH_AT": point})
     assert killed.killed, killed
 
     after = spool_snapshot(root)
@@ -183,13 +180,13 @@ def test_extract_killed_at_point_resumes_without_refetching(
     # the files already spooled sit in every state a loader can put them in
     spool = Spool(root)
     for i, name in enumerate(spooled):
-        state = ("ready", "loaded", "failed", "loading")[i % 4]
+        state: SpoolState = ("ready", "loaded", "failed", "loading")[i % 4]
         if state != "ready":
             spool.move(name, state)
     before = _identity(root)
 
     server.clear()
-    again = run_cli(["extract", "--workers", "2"], env)
+    again = run_cli("extract", "--workers", "2", env=env)
     assert again.returncode == 0, again
     for name in spooled:  # their release.json (the first thing fetched) not asked again
         key = SpoolName.parse(name).release_key
@@ -223,7 +220,7 @@ def load_ref(
     work = tmp_path_factory.mktemp("load-ref")
     copy_spool(looped.spool, work / "spool")
     with fresh_database(pg_server_url) as db:
-        result = run_cli(["load"], env_for(spool=work / "spool", database_url=db))
+        result = run_cli("load", env=env_for(spool=work / "spool", database_url=db))
         assert result.returncode == 0, result
         dump = dump_db(db, LOAD_TIMES)
     snap = spool_snapshot(work / "spool")
@@ -260,7 +257,7 @@ def test_load_killed_at_point_ends_like_an_uninterrupted_run(
     copy_spool(load_ref.spool, root)
     with fresh_database(pg_server_url) as db:
         env = env_for(spool=root, database_url=db)
-        killed = run_cli(["load"], {**env, "ETL_CRASH_AT": point})
+        killed = run_cli("load", env={**env, "ETL_CRASH_AT": point})
         assert killed.killed, killed
         snap = spool_snapshot(root)
         assert len(snap.in_state("loading")) == 1 and not snap.problems()
@@ -269,7 +266,7 @@ def test_load_killed_at_point_ends_like_an_uninterrupted_run(
         assert len(snap.in_state("loaded")) == nth - 1
         with psycopg.connect(db) as conn:
             assert conn.execute("SELECT count(*) FROM spool_files").fetchone() == (committed,)
-        again = run_cli(["load"], env)
+        again = run_cli("load", env=env)
         assert again.returncode == 0, again
         outcome = "recovered" if point.startswith("load-after-commit") else "applied"
         orphan = next(iter(snap.in_state("loading")))
@@ -286,7 +283,7 @@ def test_load_survives_backends_terminated_mid_load(
     root = tmp_path / "spool"
     copy_spool(load_ref.spool, root)
     with fresh_database(pg_server_url) as db:
-        proc = start_cli(["load", "--retry-seconds", "120"], env_for(spool=root, database_url=db))
+        proc = start_cli("load", "--retry-seconds", "120", env=env_for(spool=root, database_url=db))
         terminated = 0
         with psycopg.connect(db, autocommit=True) as admin:
             while proc.poll() is None and terminated < 3:
@@ -296,7 +293,7 @@ def test_load_survives_backends_terminated_mid_load(
                     " AND state IN ('idle in transaction', 'active') AND query ILIKE 'COPY%'"
                 ).fetchall()
                 terminated += sum(1 for r in rows if r[0])
-                _pause()
+                _pause(proc)
         result = wait_cli(proc)
         assert result.returncode == 0, result
         assert terminated >= 1
@@ -314,7 +311,7 @@ def test_connection_dropped_with_no_retry_sends_files_back_to_ready(
     copy_spool(load_ref.spool, root)
     with fresh_database(pg_server_url) as db:
         env = env_for(spool=root, database_url=db)
-        proc = start_cli(["load", "--retry-seconds", "0"], env)
+        proc = start_cli("load", "--retry-seconds", "0", env=env)
         terminated = 0
         with psycopg.connect(db, autocommit=True) as admin:
             while proc.poll() is None and not terminated:
@@ -324,7 +321,7 @@ def test_connection_dropped_with_no_retry_sends_files_back_to_ready(
                     " AND state IN ('idle in transaction', 'active') AND query ILIKE 'COPY%'"
                 ).fetchall()
                 terminated += sum(1 for r in rows if r[0])
-                _pause()
+                _pause(proc)
         result = wait_cli(proc)
         assert terminated == 1
         assert result.returncode == 3, result
@@ -332,7 +329,7 @@ def test_connection_dropped_with_no_retry_sends_files_back_to_ready(
         snap = spool_snapshot(root)
         assert not snap.in_state("failed") and not snap.in_state("loading")
         assert snap.in_state("ready") and not any(snap.sidecars.values())
-        again = run_cli(["load"], env)
+        again = run_cli("load", env=env)
         assert again.returncode == 0, again
         _assert_loaded_like_reference(root, db, load_ref)
 
@@ -341,7 +338,7 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
     """A PostgreSQL server of the test's own (the embedded one wheels-etl ships) is stopped
     while the loader is inside a COPY, then started again: the loader retries, the file it
     held goes back to ready and is loaded again; nothing fails, nothing is lost or doubled."""
-    from etl.pgembed import start_server, stop_embedded_server
+    from etl.db.embedded import start_server, stop_embedded_server
 
     # under /tmp itself: as root, the server's own account must be able to enter the folders
     parent = Path(tempfile.mkdtemp(prefix="wheels-etl-restart-"))
@@ -350,7 +347,9 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
     try:
         root = tmp_path / "spool"
         copy_spool(load_ref.spool, root)
-        proc = start_cli(["load", "--retry-seconds", "120"], env_for(spool=root, database_url=url))
+        proc = start_cli(
+            "load", "--retry-seconds", "120", env=env_for(spool=root, database_url=url)
+        )
         copying = False
         with psycopg.connect(url, autocommit=True) as admin:
             while proc.poll() is None and not copying:
@@ -360,7 +359,7 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
                         " AND state IN ('idle in transaction', 'active') AND query ILIKE 'COPY%'"
                     ).fetchall()
                 )
-                _pause()
+                _pause(proc)
         assert copying, "the load ended before a COPY was seen"
         assert stop_embedded_server(data_dir)
         assert start_server(data_dir) == url
@@ -375,8 +374,12 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def _pause() -> None:
-    threading.Event().wait(0.005)  # polling pace only; nothing asserted about time
+def _pause(proc: subprocess.Popen[str]) -> None:
+    """Between two looks at pg_stat_activity: wait on the loader's exit (wakes at once when
+    it ends), for at most 5 ms.  Postgres has no event another session receives when a COPY
+    starts (NOTIFY is delivered at commit), so the look itself stays a poll."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=0.005)
 
 
 # --- random kills ---------------------------------------------------------------------------
@@ -402,7 +405,7 @@ def _extract_kill_loop(looped: Reference, tmp_path: Path, pg_server_url: str, db
         assert attempt < 3 * KILLS, "the command kept finishing before the kill"
         root = tmp_path / f"spool-{attempt}"
         env = env_for(spool=root, source=looped.source)
-        killed = kill_after(start_cli(["extract"], env), delay)
+        killed = kill_after(start_cli("extract", env=env), delay)
         if not killed.killed:
             assert killed.returncode == 0, killed
             finished_first += 1
@@ -416,7 +419,7 @@ def _extract_kill_loop(looped: Reference, tmp_path: Path, pg_server_url: str, db
             mid_work += bool(spooled or after.tmp)
         before = _identity(root) if root.exists() else {}
 
-        again = run_cli(["extract"], env)
+        again = run_cli("extract", env=env)
         assert again.returncode == 0, (delay, again)
         assert _counts(again.stdout) == (len(looped.names) - len(spooled), len(spooled), 0)
         assert {n: v for n, v in _identity(root).items() if n in before} == before
@@ -442,7 +445,7 @@ def test_load_random_kill_loop(load_ref: LoadReference, tmp_path: Path, pg_serve
         copy_spool(load_ref.spool, root)
         with fresh_database(pg_server_url) as db:
             env = env_for(spool=root, database_url=db)
-            killed = kill_after(start_cli(["load"], env), delay)
+            killed = kill_after(start_cli("load", env=env), delay)
             if not killed.killed:
                 assert killed.returncode == 0, killed
                 finished_first += 1
@@ -451,7 +454,7 @@ def test_load_random_kill_loop(load_ref: LoadReference, tmp_path: Path, pg_serve
             after = spool_snapshot(root)
             assert not after.problems(), (delay, after.problems())
             mid_work += len(after.in_state("ready")) < len(load_ref.names)
-            again = run_cli(["load"], env)
+            again = run_cli("load", env=env)
             assert again.returncode == 0, (delay, again)
             _assert_loaded_like_reference(root, db, load_ref)
     print(

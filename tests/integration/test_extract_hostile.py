@@ -10,9 +10,6 @@ or problem, 1.0.0 and 1.0.2 are complete in ``ready/``, and nothing half-written
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from email.utils import formatdate
@@ -25,6 +22,7 @@ from etl.config import Settings
 from etl.errors import ProtocolError
 from etl.extract import ExtractReport, extract
 from etl.spool import STATES, Spool, SpoolName
+from tests.support.cli import run_cli
 from tests.support.httpserver import Fault, SourceServer
 from tests.support.sourcetree import write_source_tree
 
@@ -388,31 +386,19 @@ def test_unknown_index_format_is_fatal_for_the_run(server: SourceServer, tmp_pat
 # --- through the CLI: exit codes -------------------------------------------------------
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "etl", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
-
-
 def test_cli_exits_1_when_a_release_failed(server: SourceServer, tmp_path: Path) -> None:
     server.put(GRAPH, b'{"a": tru}')
     spool_dir = tmp_path / "spool"
-    out = cli("extract", "--source", server.url, "--spool", str(spool_dir), "--workers", "3")
+    out = run_cli("extract", "--source", server.url, "--spool", str(spool_dir), "--workers", "3")
     assert out.returncode == 1, out.stderr
-    assert f"failed {BAD}:" in out.stderr
+    assert f"release {BAD} failed:" in out.stderr
     assert "malformed JSON at line 1 column" in out.stderr and server.link(GRAPH) in out.stderr
     assert "2 spooled" in out.stdout and "1 failed" in out.stdout
     assert_clean(spool_dir, bad=BAD, good=GOOD)
     # the source is fixed: the rerun fetches only 1.0.1 and exits 0
     server.put(GRAPH, (server.root / GRAPH.lstrip("/")).read_bytes())  # type: ignore[operator]
     server.clear()
-    again = cli("extract", "--source", server.url, "--spool", str(spool_dir))
+    again = run_cli("extract", "--source", server.url, "--spool", str(spool_dir))
     assert again.returncode == 0, again.stderr
     assert "1 spooled, 2 unchanged, 0 failed" in again.stdout
     assert_clean(spool_dir, bad=None, good=GOOD | {BAD})
@@ -422,7 +408,7 @@ def test_cli_unknown_index_format_exits_non_zero_naming_the_value(
     server: SourceServer, tmp_path: Path
 ) -> None:
     server.put("/index.json", b'{"format": "wheel-collections/7", "products": []}')
-    out = cli("extract", "--source", server.url, "--spool", str(tmp_path / "spool"))
+    out = run_cli("extract", "--source", server.url, "--spool", str(tmp_path / "spool"))
     assert out.returncode != 0
     assert "unknown index format 'wheel-collections/7'" in out.stderr
     assert server.link("index.json") in out.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -19,12 +18,14 @@ from typing import Any
 
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, iter_release_entries, mutate_release
 from etl import load, status
 from etl.config import Settings
 from etl.extract import ExtractReport, extract
 from etl.spool import STATES, Spool, SpoolName
 from etl.spoolstate import SpoolState
+from tests.support.cli import run_cli
+from tests.support.env import child_env
+from tests.support.gen import GenSpec, generate, iter_release_entries, mutate_release
 from tests.support.httpserver import SourceServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -208,12 +209,7 @@ def test_pruned_files_are_still_skipped_and_status_shows_each_product(
     assert "product rhai: last extracted" in text and "product webstack: last extracted" in text
 
     # through the CLI as well
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run(
-        [sys.executable, "-m", "etl", "status", "--spool", str(spool_dir), "--database-url",
-         db_url],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
+    out = run_cli("status", "--spool", spool_dir, "--database-url", db_url)
     assert out.returncode == 0, out.stderr
     assert "product rhai: last extracted" in out.stdout
     assert "product webstack: last extracted" in out.stdout
@@ -313,7 +309,7 @@ def test_peak_rss_of_an_extract_with_a_tiny_and_a_large_cap(
                 [sys.executable, "-c", _RSS_SCRIPT, server.url, str(tmp_path / label), str(cap)],
                 capture_output=True,
                 text=True,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
+                env=child_env(),
                 timeout=600,
                 check=True,
             )

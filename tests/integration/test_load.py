@@ -15,11 +15,15 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from psycopg.conninfo import make_conninfo
 
-from etl import load, schema
+from etl import cli, load
 from etl import spoolformat as fmt
-from etl.errors import TransientLoadError
-from etl.spool import Spool
+from etl.db import ledger as db_ledger
+from etl.db import releases, schema
+from etl.errors import ConfigError, TransientLoadError
+from etl.spool import Spool, SpoolState
+from tests.support.env import child_env
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -57,7 +61,7 @@ def artifact(
         build_id=build_id,
         built_at=T0 - timedelta(hours=1),
         dependency_graph=json.dumps(graph),
-        constraints_file=json.dumps({"format": "text", "text": "torch==2.5\n\tx\\\"é"}),
+        constraints_file=json.dumps({"format": "text", "text": 'torch==2.5\n\tx\\"é'}),
         build_sequence_summary=json.dumps([{"step": 1, "name": "ünïcode"}]),
         drops=drops,
     )
@@ -97,7 +101,7 @@ def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
         "drops": "SELECT * FROM drops ORDER BY 1, 2, 3, 4, 5",
     }
     with psycopg.connect(url) as conn:
-        return {t: conn.execute(q).fetchall() for t, q in queries.items()}  # type: ignore[arg-type]
+        return {t: conn.execute(q).fetchall() for t, q in queries.items()}
 
 
 def ledger(url: str) -> dict[str, tuple[Any, ...]]:
@@ -108,7 +112,12 @@ def ledger(url: str) -> dict[str, tuple[Any, ...]]:
     return {r[0]: r[1:] for r in rows}
 
 
-def names(spool: Spool, state: str) -> set[str]:
+def attempts(url: str, name: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url) as conn:
+        return db_ledger.attempts(conn, name)
+
+
+def names(spool: Spool, state: SpoolState) -> set[str]:
     return {f.name for f in spool.files(state)}
 
 
@@ -156,12 +165,24 @@ def test_file_loads_and_database_equals_it(spool: Spool, db_url: str) -> None:
             " abi_tag, platform_tag, sha256, size, uploaded_at FROM drops"
         ).fetchall()
     assert rel == (
-        T0, meta.extracted_at, meta.content_sha256, path.name, "file:///src/rhai/3.0", 2, 3, True
+        T0,
+        meta.extracted_at,
+        meta.content_sha256,
+        path.name,
+        "file:///src/rhai/3.0",
+        2,
+        3,
+        True,
     )
     want_arts = [
         (
-            r.architecture, r.variant, r.build_id, r.built_at, json.loads(r.dependency_graph or ""),
-            json.loads(r.constraints_file or ""), json.loads(r.build_sequence_summary or ""),
+            r.architecture,
+            r.variant,
+            r.build_id,
+            r.built_at,
+            json.loads(r.dependency_graph or ""),
+            json.loads(r.constraints_file or ""),
+            json.loads(r.build_sequence_summary or ""),
             len(r.drops),
         )
         for r in rows
@@ -169,8 +190,18 @@ def test_file_loads_and_database_equals_it(spool: Spool, db_url: str) -> None:
     assert sorted(arts, key=repr) == sorted(want_arts, key=repr)
     want_drops = sorted(
         (
-            r.architecture, r.variant, d.filename, d.name, d.version, d.build_tag, d.python_tag,
-            d.abi_tag, d.platform_tag, d.sha256, d.size, d.uploaded_at,
+            r.architecture,
+            r.variant,
+            d.filename,
+            d.name,
+            d.version,
+            d.build_tag,
+            d.python_tag,
+            d.abi_tag,
+            d.platform_tag,
+            d.sha256,
+            d.size,
+            d.uploaded_at,
         )
         for r in rows
         for d in r.drops
@@ -188,7 +219,18 @@ def test_loading_twice_changes_nothing(spool: Spool, db_url: str) -> None:
     assert second.ok and second.unchanged == [path.name] and not second.applied
     assert second.rows == 0
     assert dump(db_url) == before  # loaded_at included: not even the releases row moved
-    assert ledger(db_url)[path.name][:2] == ("unchanged", 2)
+    # what applied the data stays on record; the latest load and the history are kept too
+    assert ledger(db_url)[path.name][:2] == ("applied", 2)
+    with psycopg.connect(db_url) as conn:
+        latest = conn.execute(
+            "SELECT last_outcome, seconds FROM spool_files WHERE file_name = %s", [path.name]
+        ).fetchone()
+    assert latest is not None and latest[0] == "unchanged" and latest[1] >= 0
+    history = attempts(db_url, path.name)
+    assert [a["outcome"] for a in history] == ["applied", "unchanged"]
+    assert history[0]["rows"] == 5 and history[1]["rows"] == 0
+    assert all(a["seconds"] >= 0 and a["error"] is None for a in history)
+    assert set(second.seconds) == {path.name}
 
 
 def test_newer_file_replaces_release_exactly(spool: Spool, db_url: str) -> None:
@@ -197,7 +239,9 @@ def test_newer_file_replaces_release_exactly(spool: Spool, db_url: str) -> None:
     newer_rows = [
         # aarch64/cuda removed; b-2.0 withdrawn; a new wheel; the graph changed
         artifact(
-            "x86_64", "cpu", drops=(drop("a-1.0-x.whl", size=1), drop("d-3.0-x.whl", size=4)),
+            "x86_64",
+            "cpu",
+            drops=(drop("a-1.0-x.whl", size=1), drop("d-3.0-x.whl", size=4)),
             graph={"nodes": {"torch": ["numpy", "sympy"]}},
         ),
     ]
@@ -257,6 +301,9 @@ def test_nul_in_json_fails_with_sidecar_and_others_still_load(spool: Spool, db_u
             0,
         )
     assert bad.name not in ledger(db_url)
+    (failed,) = attempts(db_url, bad.name)  # the failed attempt is on record all the same
+    assert failed["outcome"] == "failed" and failed["sqlstate"] == "22P05"
+    assert "rhai/2.0" in failed["error"] and failed["rows"] == 0
 
 
 def test_truncated_file_fails_with_sidecar(spool: Spool, db_url: str) -> None:
@@ -355,7 +402,7 @@ def test_sigkill_at_crash_points_then_next_run_finishes(
         "import sys; from pathlib import Path; from etl import load; from etl.spool import Spool;"
         "load.load_spool(Spool(Path(sys.argv[1])), sys.argv[2], retry_seconds=0)"
     )
-    env = {**os.environ, "ETL_CRASH_AT": point}
+    env = child_env(ETL_CRASH_AT=point)
     proc = subprocess.run(
         [sys.executable, "-c", code, spool.location, db_url], env=env, timeout=120, check=False
     )
@@ -423,16 +470,14 @@ def test_terminated_connection_is_retried_within_the_run(spool: Spool, db_url: s
     assert names(spool, "loaded") == {p.name for p in paths}
 
 
-def test_connection_terminated_inside_the_transaction_is_retried(
-    spool: Spool, db_url: str
-) -> None:
+def test_connection_terminated_inside_the_transaction_is_retried(spool: Spool, db_url: str) -> None:
     path = write(spool, two_artifacts())
     load.migrate_db(db_url)
     events: list[load.LoadEvent] = []
     result: list[load.LoadReport] = []
     with psycopg.connect(db_url) as holder:  # holds the release lock: the loader waits on it
         holder.execute(
-            "SELECT pg_advisory_xact_lock(%s, hashtext('rhai/3.0'))", [schema.RELEASE_LOCK_KEY]
+            "SELECT pg_advisory_xact_lock(%s, hashtext('rhai/3.0'))", [releases.RELEASE_LOCK_KEY]
         )
 
         def go() -> None:
@@ -446,9 +491,9 @@ def test_connection_terminated_inside_the_transaction_is_retried(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                     " AND wait_event = 'advisory' AND state = 'active'"
                 ).fetchall()
-                if waiting:
+                if waiting or not loader.is_alive():
                     break
-                threading.Event().wait(0.01)
+                loader.join(timeout=0.01)  # wakes at once if the loader ends; else look again
             assert len(waiting) == 1
             assert admin.execute(
                 "SELECT pg_terminate_backend(%s, 10000)", [waiting[0][0]]
@@ -461,13 +506,14 @@ def test_connection_terminated_inside_the_transaction_is_retried(
     assert len(dump(db_url)["drops"]) == 3 and ledger(db_url)[path.name][:2] == ("applied", 1)
 
 
-def test_load_one_loads_a_claimed_file(spool: Spool, db_url: str) -> None:
+def test_load_file_loads_a_claimed_file(spool: Spool, db_url: str) -> None:
     path = write(spool, two_artifacts())
     load.migrate_db(db_url)
     claim = spool.claim(spool.files("ready")[0])
     assert claim is not None
     with psycopg.connect(db_url, autocommit=True) as conn:
-        assert load.load_one(conn, claim) == "applied"
+        result = load.load_file(conn, claim)
+    assert (result.outcome, result.rows) == ("applied", 5) and result.seconds > 0
     assert names(spool, "loaded") == {path.name}
 
 
@@ -475,6 +521,25 @@ def test_unreachable_database_raises_transient(spool: Spool) -> None:
     write(spool, two_artifacts())
     with pytest.raises(TransientLoadError):
         run(spool, "host=127.0.0.1 port=1 dbname=x user=postgres connect_timeout=2")
+    assert len(names(spool, "ready")) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"dbname": "no_such_database"}, {"user": "no_such_role"}, {"port": "not-a-port"}],
+    ids=["database", "role", "url"],
+)
+def test_wrong_database_settings_are_configuration_errors(
+    spool: Spool, db_url: str, change: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(spool, two_artifacts())
+    wrong = make_conninfo(db_url, **change)
+    with pytest.raises(ConfigError, match="cannot connect to the database"):
+        run(spool, wrong)
+    assert len(names(spool, "ready")) == 1
+    code = cli.main(["load", "--spool", spool.location, "--database-url", wrong])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot connect" in err  # exit 2, one line
     assert len(names(spool, "ready")) == 1
 
 
@@ -555,17 +620,24 @@ def test_compression_auto_follows_server_and_explicit_choices_stick(db_url: str)
             "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
         ).fetchone()
         assert supported == (enumvals is not None and "lz4" in enumvals[0])
-        schema.migrate(conn)
+        with pytest.raises(RuntimeError, match="inside a transaction"):
+            schema.migrate(conn)  # only etl.load opens transactions
+
+        def migrate(compression: str = "auto") -> None:
+            with conn.transaction():
+                schema.migrate(conn, compression)
+
+        migrate()
         want = "lz4" if supported else "pglz"
         assert schema.recorded_compression(conn) == want
         assert set(schema.column_compression(conn).values()) == {want}
-        schema.migrate(conn, "pglz")
+        migrate("pglz")
         assert schema.recorded_compression(conn) == "pglz"
         assert set(schema.column_compression(conn).values()) == {"pglz"}
-        schema.migrate(conn)  # auto keeps what is recorded
+        migrate()  # auto keeps what is recorded
         assert schema.recorded_compression(conn) == "pglz"
         if supported:
-            schema.migrate(conn, "lz4")
+            migrate("lz4")
             assert set(schema.column_compression(conn).values()) == {"lz4"}
 
 
@@ -573,17 +645,18 @@ def test_compression_auto_follows_server_and_explicit_choices_stick(db_url: str)
 
 
 def test_ledger_summary_and_names(spool: Spool, db_url: str) -> None:
-    assert load.ledger_names(db_url) == set()
-    assert load.ledger_summary(db_url)["files"] == 0
+    assert db_ledger.names(db_url) == set()
+    assert db_ledger.summary(db_url)["files"] == 0
     a = write(spool, two_artifacts(), release="1.0")
     b = write(spool, two_artifacts(), release="2.0")
     run(spool, db_url)
     spool.requeue([a.name])
     run(spool, db_url)
-    summary = load.ledger_summary(db_url)
-    assert summary["files"] == 2 and summary["outcomes"] == {"applied": 1, "unchanged": 1}
+    summary = db_ledger.summary(db_url)
+    # a's re-load was `unchanged`; what applied its data stays on record
+    assert summary["files"] == 2 and summary["outcomes"] == {"applied": 2}
+    assert [a["outcome"] for a in attempts(db_url, a.name)] == ["applied", "unchanged"]
     assert summary["last_file"] == a.name and summary["last_loaded_at"]
     assert (summary["releases"], summary["artifacts"], summary["drops"]) == (2, 4, 6)
     json.dumps(summary)
-    assert load.ledger_names(db_url) == {a.name, b.name}
-
+    assert db_ledger.names(db_url) == {a.name, b.name}

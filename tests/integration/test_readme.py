@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterat
         "PATH": f"{BIN}:/usr/bin:/bin",
         "HOME": str(folder),
         "LANG": "C.UTF-8",
-        "DATABASE_URL": make_conninfo(**params),
+        "DATABASE_URL": make_conninfo("", **params),
         "CWD": str(folder),
     }
     for command in ("extract", "load"):
@@ -121,7 +122,7 @@ def test_python_example(code: str, demo: dict[str, str]) -> None:
 def test_commands_table_matches_help() -> None:
     """Each command of the parser is in the README's command table with its flags."""
     parser = build_parser()
-    sub = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    (sub,) = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
     for name, sp in sub.items():
         rows = [r for r in table.splitlines() if r.startswith(f"| `wheels-etl {name}")]

@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -20,25 +17,15 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
+from tests.support.cli import run_cli
+from tests.support.env import child_env
 from tests.support.httpserver import Fault, SourceServer
 from tests.support.sourcetree import write_source_tree
+from tests.support.tls import TlsFiles
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "etl-SeCrEt-4b1d9c0e77f2"
 VERSIONS = ["2.0.0", "2.0.1", "2.0.2"]
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "etl", *args],
-        capture_output=True,
-        text=True,
-        env={**base, "PYTHONPATH": str(REPO), **(env or {})},
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
 
 
 def no_token(text: str, where: str) -> None:
@@ -46,12 +33,12 @@ def no_token(text: str, where: str) -> None:
 
 
 def test_token_never_lands_in_logs_errors_spool_or_database(
-    tmp_path: Path, tls_cert: tuple[Path, Path], db_url: str
+    tmp_path: Path, tls_cert: TlsFiles, db_url: str
 ) -> None:
     tree = write_source_tree(tmp_path / "src", {"rhai": VERSIONS})
     spool_dir = tmp_path / "spool"
-    env = {"ETL_SOURCE_TOKEN": TOKEN, "ETL_CA_BUNDLE": str(tls_cert[0])}
-    with SourceServer(tree, tls=tls_cert) as server, SourceServer(tree) as other:
+    env = child_env(ETL_SOURCE_TOKEN=TOKEN, ETL_CA_BUNDLE=tls_cert.ca_bundle)
+    with SourceServer(tree, tls=tls_cert.server) as server, SourceServer(tree) as other:
         # something of everything that writes a log or an error line
         server.script("/rhai/2.0.0/x86_64/cpu/graph.json", [Fault.status(503)])  # retry log
         server.always("/rhai/2.0.1/release.json", Fault.status(403))  # a failed release
@@ -59,19 +46,21 @@ def test_token_never_lands_in_logs_errors_spool_or_database(
             "/rhai/2.0.2/aarch64/cpu/wheels.json",
             Fault.redirect(other.link("rhai/2.0.2/aarch64/cpu/wheels.json")),
         )
-        out = cli("-v", "extract", "--source", server.url, "--spool", str(spool_dir), env=env)
+        # -vv: our logs and the HTTP library's debug lines (request URLs as sent)
+        out = run_cli("-vv", "extract", "--source", server.url, "--spool", str(spool_dir), env=env)
         assert out.returncode == 1, out.stderr  # 2.0.1 failed
-        assert "failed rhai/2.0.1" in out.stderr and "HTTP 403" in out.stderr
-        assert "retry" in out.stderr and "DEBUG" in out.stderr  # -v really logged
+        assert "release rhai/2.0.1 failed" in out.stderr and "HTTP 403" in out.stderr
+        assert "retry" in out.stderr and "DEBUG" in out.stderr  # -vv really logged
+        assert "urllib3" in out.stderr
         # the token was used, on the source's origin only
         assert {r.header("authorization") for r in server.requests} == {f"Bearer {TOKEN}"}
         assert other.requests and all(r.header("authorization") is None for r in other.requests)
     no_token(out.stdout, "extract stdout")
     no_token(out.stderr, "extract -v logs")
 
-    loaded = cli("-v", "load", "--spool", str(spool_dir), "--database-url", db_url, env=env)
+    loaded = run_cli("-v", "load", "--spool", str(spool_dir), "--database-url", db_url, env=env)
     assert loaded.returncode == 0, loaded.stderr
-    status = cli("-v", "status", "--spool", str(spool_dir), "--database-url", db_url, env=env)
+    status = run_cli("-v", "status", "--spool", str(spool_dir), "--database-url", db_url, env=env)
     for name, proc in (("load", loaded), ("status", status)):
         no_token(proc.stdout + proc.stderr, f"{name} output")
 
@@ -113,33 +102,33 @@ def test_token_never_lands_in_logs_errors_spool_or_database(
         assert found is not None and found[0] > 0
 
 
-def test_tls_is_verified_by_default(tmp_path: Path, tls_cert: tuple[Path, Path]) -> None:
+def test_tls_is_verified_by_default(tmp_path: Path, tls_cert: TlsFiles) -> None:
     tree = write_source_tree(tmp_path / "src", {"rhai": VERSIONS})
-    with SourceServer(tree, tls=tls_cert) as server:
-        refused = cli("extract", "--source", server.url, "--spool", str(tmp_path / "a"))
+    with SourceServer(tree, tls=tls_cert.server) as server:
+        refused = run_cli("extract", "--source", server.url, "--spool", str(tmp_path / "a"))
         assert refused.returncode != 0
         assert "TLS error" in refused.stderr, refused.stderr
         assert "certificate verify failed" in refused.stderr
         assert server.link("index.json") in refused.stderr
         assert not list((tmp_path / "a" / "ready").iterdir())
 
-        flag = cli(
+        flag = run_cli(
             "extract", "--source", server.url, "--spool", str(tmp_path / "b"),
-            "--ca-bundle", str(tls_cert[0]),
+            "--ca-bundle", str(tls_cert.ca_bundle),
         )  # fmt: skip
         assert flag.returncode == 0, flag.stderr
         assert "3 spooled" in flag.stdout
 
-        env = cli(
+        env = run_cli(
             "extract", "--source", server.url, "--spool", str(tmp_path / "c"),
-            env={"ETL_CA_BUNDLE": str(tls_cert[0])},
+            env=child_env(ETL_CA_BUNDLE=tls_cert.ca_bundle),
         )  # fmt: skip
         assert env.returncode == 0, env.stderr
         assert len(list((tmp_path / "c" / "ready").iterdir())) == 3
 
 
 def test_a_missing_ca_bundle_is_a_configuration_error(tmp_path: Path) -> None:
-    out = cli(
+    out = run_cli(
         "extract", "--source", "https://127.0.0.1:9/", "--spool", str(tmp_path / "s"),
         "--ca-bundle", str(tmp_path / "nope.pem"),
     )  # fmt: skip
@@ -148,9 +137,14 @@ def test_a_missing_ca_bundle_is_a_configuration_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-def test_insecure_turns_verification_off(tmp_path: Path, tls_cert: tuple[Path, Path]) -> None:
+def test_insecure_turns_verification_off(tmp_path: Path, tls_cert: TlsFiles) -> None:
     tree = write_source_tree(tmp_path / "src", {"rhai": VERSIONS[:1]})
-    with SourceServer(tree, tls=tls_cert) as server:
-        out = cli("extract", "--source", server.url, "--spool", str(tmp_path / "s"), "--insecure")
+    with SourceServer(tree, tls=tls_cert.server) as server:
+        out = run_cli(
+            "extract", "--source", server.url, "--spool", str(tmp_path / "s"), "--insecure"
+        )
     assert out.returncode == 0, out.stderr
     assert "1 spooled" in out.stdout
+    # said once (issue 10 item 11), not once per request (this run made 10 requests)
+    assert out.stderr.count("verification is off (--insecure)") == 1, out.stderr
+    assert "InsecureRequestWarning" not in out.stderr and "Unverified HTTPS" not in out.stderr

@@ -25,9 +25,10 @@ from etl.errors import (
     TransientFetchError,
 )
 from etl.source import ByteBudget, ProductRef, SourceClient, Validators
-from etl.source.documents import parse_json
+from etl.source.jsontext import parse_json
 from tests.support.httpserver import Fault, SourceServer
 from tests.support.sourcetree import sample_bodies, write_source_tree
+from tests.support.tls import TlsFiles
 
 TOKEN = "tok-3f9a-SECRET-7c21"
 GRAPH = "/rhai/3.0.0/x86_64/cpu/graph.json"
@@ -509,19 +510,19 @@ def test_bad_source_urls_are_config_errors(tmp_path: Path) -> None:
 # --- TLS --------------------------------------------------------------------------------
 
 
-def test_tls_is_verified_by_default(source_tree: Path, tls_cert: tuple[Path, Path]) -> None:
-    with SourceServer(source_tree, tls=tls_cert) as server:
+def test_tls_is_verified_by_default(source_tree: Path, tls_cert: TlsFiles) -> None:
+    with SourceServer(source_tree, tls=tls_cert.server) as server:
         assert server.url.startswith("https://")
         with client(server.url) as c, pytest.raises(FatalFetchError, match="TLS error"):
             c.products()
-        with client(server.url, ca_bundle=str(tls_cert[0])) as c:
+        with client(server.url, ca_bundle=str(tls_cert.ca_bundle)) as c:
             assert [p.name for p in c.products()] == ["rhai"]
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-def test_tls_verification_can_be_turned_off(source_tree: Path, tls_cert: tuple[Path, Path]) -> None:
+def test_tls_verification_can_be_turned_off(source_tree: Path, tls_cert: TlsFiles) -> None:
     with (
-        SourceServer(source_tree, tls=tls_cert) as server,
+        SourceServer(source_tree, tls=tls_cert.server) as server,
         client(server.url, verify_tls=False) as c,
     ):
         assert [p.name for p in c.products()] == ["rhai"]

@@ -20,22 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, iter_expected
 from etl import spoolformat as fmt
 from etl.load import load_spool
 from etl.progress import human_bytes
-from etl.spool import Spool, SpoolName
-from tests.support.compare import db_snapshot, diff, expected_snapshot
-from tests.support.procs import (
-    REPO,
-    Result,
-    cli_env,
-    dump_db,
-    run_cli,
-    spool_snapshot,
-    start_cli,
-    wait_cli,
-)
+from etl.spool import Spool, SpoolName, SpoolState
+from tests.support.cli import CliResult, cli_env, run_cli, start_cli, wait_cli
+from tests.support.env import REPO
+from tests.support.gen import GenSpec, generate
+from tests.support.oracle import db_snapshot, diff, expected_snapshot, iter_expected
+from tests.support.procs import dump_db, spool_snapshot
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -82,8 +75,8 @@ def _side(spool: Spool, name: str) -> dict[str, Any] | None:
     return None if record is None else record.to_json()
 
 
-def _cli(spool: Spool, db: str | None, *args: str, **kw: Any) -> Result:
-    return run_cli(list(args), cli_env(spool=Path(spool.location), database_url=db), **kw)
+def _cli(spool: Spool, db: str | None, *args: str, **kw: Any) -> CliResult:
+    return run_cli(*args, env=cli_env(spool=Path(spool.location), database_url=db), **kw)
 
 
 def _data(db: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -94,12 +87,15 @@ def _data(db: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _ledger(db: str) -> dict[str, tuple[str, int]]:
+    """(outcome of the latest load, number of loads) per file."""
     with psycopg.connect(db) as conn:
-        rows = conn.execute("SELECT file_name, outcome, load_count FROM spool_files").fetchall()
+        rows = conn.execute(
+            "SELECT file_name, last_outcome, load_count FROM spool_files"
+        ).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def _names(spool: Spool, state: str) -> set[str]:
+def _names(spool: Spool, state: SpoolState) -> set[str]:
     return {f.name for f in spool.files(state)}
 
 
@@ -126,6 +122,10 @@ def test_replay_of_loaded_files_is_idempotent_and_keeps_newer_data(
     assert "replay: 1 file(s) back in ready/" in again.stdout
     assert _data(db_url) == before  # the newer data stays, not a row touched
     assert _ledger(db_url)[old] == ("superseded", 2)
+    with psycopg.connect(db_url) as conn:  # what applied the data stays on record
+        assert conn.execute(
+            "SELECT outcome FROM spool_files WHERE file_name = %s", [old]
+        ).fetchone() == ("applied",)
 
     path = _dir(spool, "loaded") / new  # by path, two at once
     again = _cli(spool, db_url, "replay", str(path), other)
@@ -275,13 +275,13 @@ def test_status_text_and_json(spool: Spool, db_url: str) -> None:
     stray = _write(spool, "6.0")
     spool.move(stray, "loaded")
     spool.requeue([loaded[0]])
-    text = _cli(spool, db_url, "status").stdout
+    shown = _cli(spool, db_url, "status").stdout
     js_warn = json.loads(_cli(spool, db_url, "status", "--json").stdout)["warnings"]
     assert len(js_warn) == 2
     assert "unknown to the database ledger" in js_warn[0] and stray in js_warn[0]
     assert "ledger has loaded sit in ready/" in js_warn[1] and loaded[0] in js_warn[1]
     for w in js_warn:
-        assert f"WARNING: {w}" in text
+        assert f"WARNING: {w}" in shown
 
 
 def test_status_without_a_database_still_shows_the_spool(spool: Spool) -> None:
@@ -370,8 +370,8 @@ def test_disk_full_stops_extract_with_a_clear_message_and_next_run_goes_on(
     disk, grow = small_disk
     root = disk / "spool"
     env = cli_env(spool=root, source=source)
-    limit = {} if grow else {"preexec_fn": _limit_file_size}
-    full = run_cli(["extract", "--workers", "2"], env, **limit)
+    limit: dict[str, Any] = {} if grow else {"preexec_fn": _limit_file_size}
+    full = run_cli("extract", "--workers", "2", env=env, **limit)
     stopped = [line for line in full.stderr.splitlines() if line.startswith("extract stopped")]
     print(f"\ndisk full via {'a 2 MiB tmpfs' if grow else 'RLIMIT_FSIZE'}: {stopped}")
     assert full.returncode == 4, full
@@ -386,9 +386,9 @@ def test_disk_full_stops_extract_with_a_clear_message_and_next_run_goes_on(
 
     if grow:
         grow()  # space freed
-        again = run_cli(["extract", "--workers", "2"], env)
+        again = run_cli("extract", "--workers", "2", env=env)
     else:
-        again = run_cli(["extract", "--workers", "2"], env)  # the limit lifted
+        again = run_cli("extract", "--workers", "2", env=env)  # the limit lifted
     assert again.returncode == 0, again
     snap = spool_snapshot(root)
     assert not snap.problems() and len(snap.in_state("ready")) == total
@@ -413,7 +413,7 @@ def test_two_extractors_on_one_spool_never_corrupt_a_file(
 ) -> None:
     root = tmp_path / "spool"
     env = cli_env(spool=root, source=pair_source)
-    procs = [start_cli(["extract"], env) for _ in range(2)]
+    procs = [start_cli("extract", env=env) for _ in range(2)]
     results = [wait_cli(p) for p in procs]
     for r in results:
         assert r.returncode == 0, r
@@ -431,10 +431,10 @@ def test_two_loaders_at_once_load_each_file_once(
     pair_source: Path, tmp_path: Path, db_url: str
 ) -> None:
     root = tmp_path / "spool"
-    assert run_cli(["extract"], cli_env(spool=root, source=pair_source)).returncode == 0
+    assert run_cli("extract", env=cli_env(spool=root, source=pair_source)).returncode == 0
     names = {f.name for f in Spool(root).files("ready")}
     env = cli_env(spool=root, database_url=db_url)
-    procs = [start_cli(["load", "--workers", "2"], env) for _ in range(2)]
+    procs = [start_cli("load", "--workers", "2", env=env) for _ in range(2)]
     results = [wait_cli(p) for p in procs]
     for r in results:
         assert r.returncode == 0, r

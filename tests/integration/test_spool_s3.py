@@ -11,15 +11,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.gensource import GenSpec, generate
 from etl import spoolformat as fmt
+from etl.db.connect import connect
 from etl.load import load_file, load_spool, migrate_db
-from etl.pgcopy import connect
 from etl.spool import Attempt, Spool
 from etl.spoolstore.s3 import S3Store
-from tests.support.compare import counts, db_snapshot, diff, expected_snapshot
+from tests.support.cli import cli_env, run_cli
+from tests.support.gen import GenSpec, generate
 from tests.support.httpserver import SourceServer
-from tests.support.procs import cli_env, run_cli
+from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
 
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -153,17 +153,17 @@ def source(tmp_path: Path) -> Path:
 def test_every_command_on_an_s3_spool(source: Path, s3_spool: str, db_url: str) -> None:
     with SourceServer(source) as server:
         env = cli_env(spool=s3_spool, source=server.url, database_url=db_url)
-        ext = run_cli(["extract"], env)
+        ext = run_cli("extract", env=env)
         assert ext.returncode == 0, ext
         assert s3_spool in ext.stdout and "SECRET" not in ext.stdout + ext.stderr
         server.clear()
-        again = run_cli(["extract"], env)  # the incremental memory lives in the bucket
+        again = run_cli("extract", env=env)  # the incremental memory lives in the bucket
         assert again.returncode == 0 and "0 spooled, 6 unchanged" in again.stdout, again
         assert not [r for r in server.requests if r.path.endswith("release.json")]
-    ld = run_cli(["load"], env)
+    ld = run_cli("load", env=env)
     assert ld.returncode == 0 and "6 applied" in ld.stdout, ld
     assert not diff(expected_snapshot(source), db_snapshot(db_url))
-    status = run_cli(["status", "--json"], env)
+    status = run_cli("status", "--json", env=env)
     assert status.returncode == 0, status
     info = json.loads(status.stdout)
     assert info["schema_version"] == 1 and info["spool"] == s3_spool
@@ -171,16 +171,16 @@ def test_every_command_on_an_s3_spool(source: Path, s3_spool: str, db_url: str) 
     assert {p["product"] for p in info["products"]} == {
         product for product, _ in expected_snapshot(source)["releases"]
     }
-    text = run_cli(["status"], env)
+    text = run_cli("status", env=env)
     assert text.returncode == 0 and "loaded" in text.stdout
-    summary = run_cli(["inspect"], env)
+    summary = run_cli("inspect", env=env)
     assert summary.returncode == 0 and "loaded" in summary.stdout, summary
-    sql = run_cli(["inspect", "--json", "--sql", "SELECT count(*) AS n FROM drops"], env)
+    sql = run_cli("inspect", "--json", "--sql", "SELECT count(*) AS n FROM drops", env=env)
     assert sql.returncode == 0, sql
     assert json.loads(sql.stdout) == [{"n": counts(db_snapshot(db_url))[2]}]
-    replay = run_cli(["replay", "--loaded"], env)
+    replay = run_cli("replay", "--loaded", env=env)
     assert replay.returncode == 0 and "6 unchanged" in replay.stdout, replay
-    prune = run_cli(["prune", "--older-than", "0s"], env)
+    prune = run_cli("prune", "--older-than", "0s", env=env)
     assert prune.returncode == 0 and "deleted 6 loaded file(s)" in prune.stdout, prune
     assert list(Spool(s3_spool).all_files()) == []
 
@@ -188,7 +188,7 @@ def test_every_command_on_an_s3_spool(source: Path, s3_spool: str, db_url: str) 
 def test_load_spool_from_s3_equals_source(source: Path, s3_spool: str, db_url: str) -> None:
     with SourceServer(source) as server:
         env = cli_env(spool=s3_spool, source=server.url)
-        assert run_cli(["extract"], env).returncode == 0
+        assert run_cli("extract", env=env).returncode == 0
     report = load_spool(Spool(s3_spool), db_url, workers=2, retry_seconds=5)
     assert report.ok and len(report.applied) == 6, report
     expected, actual = expected_snapshot(source), db_snapshot(db_url)

@@ -12,10 +12,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from benchmarks.gensource import GenSpec, generate
-from tests.support.compare import counts, db_snapshot, diff, expected_snapshot
+from tests.support.cli import cli_env, run_cli
+from tests.support.gen import GenSpec, generate
 from tests.support.httpserver import Fault, SourceServer
-from tests.support.procs import cli_env, run_cli, spool_snapshot
+from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
+from tests.support.procs import spool_snapshot
 from tests.support.s3server import S3Server
 from tests.support.workers import (
     Broker,
@@ -71,7 +72,7 @@ def env_for(
 
 
 def enqueue_wait(env: dict[str, str], *extra: str) -> tuple[int, str, str]:
-    result = run_cli(["enqueue", "--wait", "--timeout", "150", *extra], env, timeout=180)
+    result = run_cli("enqueue", "--wait", "--timeout", "150", *extra, env=env, timeout=180)
     return result.returncode, result.stdout, result.stderr
 
 
@@ -168,7 +169,7 @@ def test_corrupt_spool_file_goes_to_failed_with_its_sidecar(
         loaded = sorted((spool / "loaded").glob("*.parquet"))
         bad = spool / "ready" / loaded[0].name.replace(loaded[0].name[-24:-8], "0" * 16)
         bad.write_bytes(b"PAR1 this is not a parquet file PAR1")
-        result = run_cli(["reconcile"], env)
+        result = run_cli("reconcile", env=env)
         assert result.returncode == 0, result
         assert "1 ready file(s) never loaded" in result.stdout
         deadline = time.monotonic() + 60
@@ -186,7 +187,7 @@ def test_lost_messages_after_a_broker_restart_are_recovered_by_reconcile(
 ) -> None:
     env = env_for(redis, generated, spool, db_url)
     with workers(env, tmp_path / "logs-1", 1) as pool:
-        run_cli(["enqueue"], env).returncode == 0 or pytest.fail("enqueue failed")
+        run_cli("enqueue", env=env).returncode == 0 or pytest.fail("enqueue failed")
         deadline = time.monotonic() + 60
         while redis.queued() < 4:  # listed: extract (and load) tasks wait in the queue
             assert time.monotonic() < deadline, pool.log_tail()
@@ -196,7 +197,7 @@ def test_lost_messages_after_a_broker_restart_are_recovered_by_reconcile(
     redis.flush()  # a Redis restarted without persistence: every message is gone
     assert redis.queued() == 0 and queued_before >= 4
     with workers(env, tmp_path / "logs-2", 3) as pool:
-        result = run_cli(["reconcile", "--relist"], env)
+        result = run_cli("reconcile", "--relist", env=env)
         assert result.returncode == 0, result
         wait_loaded(generated, db_url, spool, pool)
     assert_db_equals_source(generated, db_url)
@@ -205,10 +206,10 @@ def test_lost_messages_after_a_broker_restart_are_recovered_by_reconcile(
 
 def test_enqueue_without_a_broker_is_a_clear_error(tmp_path: Path, db_url: str) -> None:
     env = cli_env(spool=tmp_path / "spool", database_url=db_url)
-    result = run_cli(["enqueue"], env)
+    result = run_cli("enqueue", env=env)
     assert result.returncode == 2 and "ETL_BROKER_URL is not set" in result.stderr, result
     env["ETL_BROKER_URL"] = "redis://127.0.0.1:1/0"
-    result = run_cli(["enqueue"], env)
+    result = run_cli("enqueue", env=env)
     assert result.returncode == 3 and "cannot send to the broker" in result.stderr, result
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from benchmarks.gensource import GenSpec, generate, mutate_release
-from tests.support.compare import counts, db_snapshot, diff, expected_snapshot
+from tests.support.cli import cli_env, run_cli
+from tests.support.gen import GenSpec, generate, mutate_release
 from tests.support.httpserver import SourceServer
-from tests.support.procs import cli_env, run_cli
+from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
 from tests.support.s3server import S3Server
 from tests.support.workers import (
     SpoolView,
@@ -63,7 +63,7 @@ def test_killing_workers_at_random_loses_nothing_and_applies_nothing_twice(
         extra = {**broker.env(), **spool.env}
         env = cli_env(spool=spool.location, source=server.url, database_url=db_url, **extra)
         with workers(env, tmp_path / "logs", WORKERS) as pool:
-            assert run_cli(["enqueue"], env).returncode == 0
+            assert run_cli("enqueue", env=env).returncode == 0
             rounds = 1
             while pool.kills < KILLS:
                 time.sleep(rng.uniform(0.05, 1.2))
@@ -75,13 +75,13 @@ def test_killing_workers_at_random_loses_nothing_and_applies_nothing_twice(
                         mutate_release(
                             root, product, version, withdraw_wheel=True, rebuild_graph=True
                         )
-                    assert run_cli(["enqueue"], env).returncode == 0
+                    assert run_cli("enqueue", env=env).returncode == 0
                     rounds += 1
             # redeliveries (visibility timeout) and reconcile bring everything home
-            result = run_cli(["reconcile", "--relist"], env)
+            result = run_cli("reconcile", "--relist", env=env)
             assert result.returncode == 0, result
             wait_loaded(root, db_url, spool, pool, timeout=180)
-            result = run_cli(["reconcile"], env)
+            result = run_cli("reconcile", env=env)
             assert result.returncode == 0, result
             assert "0 load task(s) sent" in result.stdout, result.stdout
             wait_loaded(root, db_url, spool, pool, timeout=60)

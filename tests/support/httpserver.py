@@ -98,6 +98,13 @@ class Fault:
         return cls("stall", seconds=seconds, after=after)
 
     @classmethod
+    def drip(cls, interval: float, *, head: bool = False) -> Fault:
+        """A slow-drip server: one byte every ``interval`` seconds, of the body after
+        normal headers, or (``head``) from the status line on; never silent for longer than
+        ``interval``, so no read timeout fires."""
+        return cls("drip", seconds=interval, after=None if head else 0)
+
+    @classmethod
     def huge(cls, size: int, *, chunked: bool = False) -> Fault:
         """``size`` bytes of ``x`` (Content-Length unless ``chunked``); ``sent()`` says how
         many the client let through before hanging up."""
@@ -134,8 +141,10 @@ class SourceServer:
         etag: bool = True,
         last_modified: bool = True,
         tls: tuple[Path, Path] | None = None,
+        record: bool = True,
     ) -> None:
         self.root = root
+        self.record = record  # keep every request in ``requests`` (off: a long-lived server)
         self.gzip = gzip
         self.chunked = chunked
         self.etag = etag
@@ -224,7 +233,8 @@ class SourceServer:
 
     def _take(self, rec: RecordedRequest) -> Fault | None:
         with self._lock:
-            self.requests.append(rec)
+            if self.record:
+                self.requests.append(rec)
             queue = self._scripts.get(rec.target)
             if queue:
                 return queue.popleft()
@@ -379,6 +389,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[: fault.after])
             self.wfile.flush()
         owner._stop.wait(fault.seconds)
+        self.close_connection = True
+
+    def _fault_drip(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
+        body = self._body_for(owner, rec, fault)
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+        data = head + body
+        if fault.after is not None:  # headers at once, then the body drop by drop
+            self.wfile.write(head)
+            data = body
+        for i in range(len(data)):
+            if owner._stop.wait(fault.seconds):
+                break
+            self.wfile.write(data[i : i + 1])
+            owner._add_sent(rec.target, 1)
         self.close_connection = True
 
     def _fault_huge(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:

@@ -1,10 +1,7 @@
-"""Run the CLI as a real subprocess, kill it, and compare what it leaves behind.
+"""Compare what a run (killed or not) leaves behind: the database and the spool.
 
-* :func:`cli_env` / :func:`run_cli` / :func:`start_cli`: ``python -m etl …`` with
-  ``ETL_SOURCE_URL``, ``ETL_SPOOL_DIR`` and ``DATABASE_URL`` set (nothing inherited that
-  could point elsewhere).
-* :func:`kill_after`: SIGKILL a running command after a delay (returns whether the kill
-  landed, or the command had already finished).
+(Running and killing the CLI is :mod:`tests.support.cli`.)
+
 * :func:`dump_db`: every column of the data tables and the ledger, JSON as ``jsonb::text``
   (normalised), rows ordered by key, minus the columns that legitimately differ between
   two runs (load and extract timestamps).
@@ -15,11 +12,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -54,97 +46,6 @@ TABLE_KEYS = {
 }
 
 
-def cli_env(
-    *,
-    spool: str | Path,
-    source: str | Path | None = None,
-    database_url: str | None = None,
-    crash_at: str | None = None,
-    **extra: str,
-) -> dict[str, str]:
-    """The environment of one CLI run (our settings win over the caller's environment)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ETL_") and k not in ("DATABASE_URL", "PGDATABASE")
-    }
-    env["ETL_SPOOL_DIR"] = str(spool)
-    env["PYTHONUNBUFFERED"] = "1"
-    if source is not None:
-        env["ETL_SOURCE_URL"] = str(source)
-    if database_url is not None:
-        env["DATABASE_URL"] = database_url
-    if crash_at is not None:
-        env["ETL_CRASH_AT"] = crash_at
-    env.update(extra)
-    return env
-
-
-@dataclass
-class Result:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def killed(self) -> bool:
-        return self.returncode == -signal.SIGKILL
-
-    def __str__(self) -> str:
-        return (
-            f"wheels-etl {' '.join(self.args)} -> {self.returncode}\n"
-            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-        )
-
-
-def start_cli(args: Sequence[str], env: Mapping[str, str], **popen: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "etl", *args],
-        env=dict(env),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
-    )
-
-
-def run_cli(
-    args: Sequence[str], env: Mapping[str, str], *, timeout: float = 180, **popen: Any
-) -> Result:
-    """Run one command to its end."""
-    started = time.monotonic()
-    proc = start_cli(args, env, **popen)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"wheels-etl {' '.join(args)} hung\n{out}\n{err}") from None
-    return Result(tuple(args), proc.returncode, out, err, time.monotonic() - started)
-
-
-def kill_after(proc: subprocess.Popen[str], delay: float, *, timeout: float = 180) -> Result:
-    """SIGKILL ``proc`` after ``delay`` seconds unless it ends first; wait for it."""
-    started = time.monotonic()
-    try:
-        out, err = proc.communicate(timeout=delay)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=timeout)
-    args = tuple(str(a) for a in proc.args[3:])  # type: ignore[index]
-    return Result(args, proc.returncode, out, err, time.monotonic() - started)
-
-
-def wait_cli(proc: subprocess.Popen[str], *, timeout: float = 300) -> Result:
-    """Wait for a started command to end by itself (killed only if it hangs: an error)."""
-    result = kill_after(proc, timeout)
-    assert not result.killed, f"hung and was killed after {timeout:g} s\n{result}"
-    return result
-
-
 # --- the database ----------------------------------------------------------------------
 
 
@@ -157,7 +58,7 @@ def fresh_database(server_url: str) -> Iterator[str]:
     params = conninfo_to_dict(server_url)
     params["dbname"] = name
     try:
-        yield make_conninfo(**params)
+        yield make_conninfo("", **params)
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import random
@@ -31,7 +32,7 @@ import psycopg
 import pyarrow.fs as pafs
 import redis
 
-from benchmarks.gensource import iter_expected
+from tests.support.oracle import iter_expected
 from tests.support.procs import REPO
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -102,14 +103,13 @@ def rabbitmq_broker() -> Iterator[Broker]:
             f"RabbitMQ does not answer on {RABBIT_HOST}:{RABBIT_PORT}: start it, e.g. "
             "`rabbitmq-server -detached` (.ci/run does)"
         )
-    from kombu import Connection
-
+    connection = importlib.import_module("kombu").Connection  # kombu has no type hints
     url = f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}//"
     broker = Broker(url, f"wetl-{uuid.uuid4().hex[:8]}", "rabbitmq")
     try:
         yield broker
     finally:
-        with Connection(url) as conn:
+        with connection(url) as conn:
             channel = conn.channel()
             try:
                 channel.queue_delete(broker.queue)

@@ -84,12 +84,19 @@ def fake_results() -> dict[str, object]:
 
 
 def test_modules_import() -> None:
-    for name in ("measure", "baselines", "ceiling", "plots", "dlt_peer", "run"):
+    names = ("measure", "baselines", "ceiling", "benchdb", "spoolfiles", "plots", "dlt_peer")
+    for name in (*names, "run", "report", "harness", "machine", "sourceserver", "profiling"):
         importlib.import_module(f"benchmarks.{name}")
 
 
+def test_sections_are_found_in_order() -> None:
+    from benchmarks.sections import all_sections
+
+    assert [s.name for s in all_sections()] == ["extract", "load", "bigload", "dlt"]
+
+
 def test_report_renders_fake_numbers(tmp_path: Path) -> None:
-    from benchmarks.run import render_report
+    from benchmarks.report import render_report
 
     text = render_report(fake_results(), tmp_path)
     assert "## Targets" in text
@@ -104,7 +111,7 @@ def test_report_renders_fake_numbers(tmp_path: Path) -> None:
 
 
 def test_profile_summary() -> None:
-    from benchmarks.run import summarize_profile
+    from benchmarks.profiling import summarize_profile
 
     raw = "main (a.py:1);f (etl/load.py:2) 3\nmain (a.py:1);g (etl/pgcopy.py:9) 1\n"
     out = summarize_profile(raw)
@@ -120,3 +127,23 @@ def test_measure_reports_a_subprocess() -> None:
     assert m.peak_rss_mb > 0
     bad = run_command(["python3", "-c", "raise SystemExit(3)"])
     assert bad.rc == 3 and not bad.ok
+
+
+def test_report_shows_before_and_after(tmp_path: Path) -> None:
+    from benchmarks.run import write_report
+
+    out = tmp_path / "REPORT.md"
+    first = fake_results()
+    write_report(first, out)
+    assert "## Before / after" not in out.read_text()  # no previous run yet
+    second = fake_results()
+    second["started"] = "2026-01-02T00:00:00+00:00"
+    second["sections"]["bigload"]["runs"]["big"] = _runs([9.0], 300)  # type: ignore[index]
+    write_report(second, out)
+    text = out.read_text()
+    assert "## Before / after" in text and "2026-01-01T00:00:00+00:00" in text
+    table = text.split("## Before / after", 1)[1].split("\n## ", 1)[0]
+    (row,) = [line for line in table.splitlines() if line.startswith("| `wheels-etl load` peak")]
+    assert "| 150.00 MB | 300.00 MB | +100% | worse |" in row
+    write_report(second, out)  # re-rendering the same run keeps the same "before"
+    assert out.read_text() == text

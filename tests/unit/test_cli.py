@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import argparse
 from pathlib import Path
 
 import pytest
 
-from etl.cli import EXIT_USAGE, build_parser, main
+from etl.cli import EXIT_USAGE, build_parser
 from etl.config import parse_duration as parse_age
 from etl.errors import ConfigError
+from tests.support.cli import run_cli
 
-COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+
+def _commands() -> list[str]:
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return sorted(action.choices)
+    raise AssertionError("the CLI has no sub-commands")
+
+
+COMMANDS = _commands()
 
 
 def test_the_documented_commands_exist() -> None:
@@ -21,9 +29,7 @@ def test_the_documented_commands_exist() -> None:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command: str) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "etl", command, "--help"], capture_output=True, text=True
-    )
+    out = run_cli(command, "--help", in_process=True)
     assert out.returncode == 0, out.stderr
     assert f"usage: wheels-etl {command}" in out.stdout
     assert len(out.stdout.splitlines()) > 3
@@ -49,20 +55,25 @@ def test_parse_age_rejects(bad: str) -> None:
         parse_age(bad)
 
 
-def test_inspect_and_prune_on_an_empty_spool(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["inspect", "--spool", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "ready" in out and "failed" in out
-    assert (
-        main(["inspect", "--spool", str(tmp_path), "--sql", "select count(*) as n from drops"]) == 0
-    )
-    assert main(["prune", "--spool", str(tmp_path), "--older-than", "7d"]) == 0
-    assert "deleted 0" in capsys.readouterr().out
+def test_inspect_and_prune_on_an_empty_spool(tmp_path: Path) -> None:
+    shown = run_cli("inspect", "--spool", tmp_path, in_process=True)
+    assert shown.returncode == 0, shown
+    assert "ready" in shown.stdout and "failed" in shown.stdout
+    query = "select count(*) as n from drops"
+    assert run_cli("inspect", "--spool", tmp_path, "--sql", query, in_process=True).returncode == 0
+    pruned = run_cli("prune", "--spool", tmp_path, "--older-than", "7d", in_process=True)
+    assert pruned.returncode == 0 and "deleted 0" in pruned.stdout, pruned
 
 
-def test_bad_usage_exits_2(tmp_path: Path) -> None:
-    assert main(["prune", "--spool", str(tmp_path), "--older-than", "soon"]) == EXIT_USAGE
-    assert main(["replay", "--spool", str(tmp_path)]) == EXIT_USAGE
-    assert main(["extract", "--spool", str(tmp_path), "--workers", "0"]) == EXIT_USAGE
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("prune", "--older-than", "soon"),
+        ("replay",),
+        ("extract", "--workers", "0"),
+    ],
+)
+def test_bad_usage_exits_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    cmd, *rest = args
+    result = run_cli(cmd, "--spool", tmp_path, *rest, in_process=True)
+    assert result.returncode == EXIT_USAGE, result

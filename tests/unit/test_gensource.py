@@ -1,4 +1,4 @@
-"""The source generator (benchmarks/gensource.py) and the shipped sample tree follow the
+"""The source generator (tests/support/gen/) and the shipped sample tree follow the
 source protocol (/work/shared/source-protocol.md) and look like real fromager output."""
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from benchmarks.gensource import (
+from tests.support.gen import (
     FILE_KEYS,
     GenSpec,
     dump_graph,
     dump_wheels,
     generate,
-    iter_expected,
     mutate_release,
     parse_ts,
     resolve,
 )
+from tests.support.oracle import iter_expected
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "etl" / "sample_collection"

@@ -6,24 +6,26 @@ import copy
 import json
 import os
 import string
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 
 from etl.errors import FatalFetchError
 from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE
+from etl.source.constraints import constraints_to_json
 from etl.source.documents import (
     check_identifier,
-    constraints_to_json,
     json_document_text,
-    parse_json,
     parse_release_doc,
     parse_timestamp,
     require,
     wheels_to_drops,
 )
+from etl.source.jsontext import BigInt, parse_json
 from etl.spoolformat import Drop
 
 SAMPLES = Path(
@@ -179,9 +181,34 @@ def test_parse_json_rejects_non_standard_constants(text: bytes) -> None:
     assert "not valid JSON" in str(fatal(parse_json, text, url=URL))
 
 
-@pytest.mark.parametrize("text", [b"[" * 200_000, b"1" * 5000])
-def test_parse_json_hostile_sizes_are_fatal_not_crashes(text: bytes) -> None:
-    assert "malformed JSON" in str(fatal(parse_json, text, url=URL))
+def test_parse_json_hostile_nesting_is_fatal_not_a_crash() -> None:
+    assert "malformed JSON" in str(fatal(parse_json, b"[" * 200_000, url=URL))
+
+
+def test_parse_json_accepts_an_integer_longer_than_python_parses() -> None:
+    """Issue 10 item 9: 5,000 digits is valid JSON and jsonb stores it."""
+    digits = "9" * 5000
+    value = parse_json(f'{{"n": -{digits}, "m": 5}}'.encode(), url=URL)
+    assert isinstance(value["n"], BigInt) and value["n"].text == "-" + digits
+    assert value["n"].digits == 5000 and value["m"] == 5
+    text = json_document_text(f'{{"n": {digits}}}'.encode(), url=URL, expect=dict)
+    assert text == f'{{"n": {digits}}}'
+
+
+def test_parse_json_refuses_an_integer_over_the_jsonb_limit_naming_it() -> None:
+    message = str(fatal(parse_json, b"1" * 131_073, url=URL, release="rhai/1.0"))
+    assert "131073 digits" in message and "131072-digit limit of Postgres jsonb" in message
+    assert URL in message and "rhai/1.0" in message
+    assert parse_json(b"1" * 131_072, url=URL).digits == 131_072
+
+
+def test_a_wheel_size_of_5000_digits_is_out_of_range_not_a_crash() -> None:
+    entry = {"filename": "a-1-py3-none-any.whl", "hashes": {"sha256": "0" * 64}}
+    body = json.dumps({"files": [{**entry, "size": 0}]}).replace(
+        '"size": 0', '"size": ' + "7" * 5000
+    )
+    message = str(fatal(wheels_to_drops, body.encode(), url=URL))
+    assert "'size'" in message and "out of range" in message and "5000 digits" in message
 
 
 def test_require() -> None:
@@ -722,3 +749,23 @@ def test_json_document_invalid_utf8_and_nan() -> None:
         fatal(json_document_text, b'["a\x80"]', url=URL, expect=list)
     )
     assert "Infinity" in str(fatal(json_document_text, b"[Infinity]", url=URL, expect=list))
+
+
+def test_a_wheel_size_beyond_64_bits_gets_the_reference_message() -> None:
+    """orjson reads 10**30 as a float; the reference parser's message is the one given."""
+    entry = {"filename": "a-1-py3-none-any.whl", "hashes": {"sha256": "0" * 64}, "size": 0}
+    body = json.dumps({"files": [entry]}).replace('"size": 0', '"size": ' + "1" + "0" * 30)
+    message = str(fatal(wheels_to_drops, body.encode(), url=URL))
+    assert f"size must be between 0 and {2**63 - 1}, got 1{'0' * 30}" in message
+
+
+@hypothesis.given(st.datetimes(timezones=st.just(UTC)).map(lambda d: d.replace(microsecond=0)))
+@hypothesis.settings(max_examples=200, deadline=None)
+def test_the_quick_upload_time_path_reads_what_parse_timestamp_reads(when: datetime) -> None:
+    w = when
+    text = f"{w.year:04d}-{w.month:02d}-{w.day:02d}T{w.hour:02d}:{w.minute:02d}:{w.second:02d}Z"
+    entry = {"filename": "a-1-py3-none-any.whl", "hashes": {"sha256": "0" * 64}, "size": 1}
+    body = json.dumps({"files": [{**entry, "upload-time": text}]}).encode()
+    (drop,) = wheels_to_drops(body, url=URL)
+    assert drop.uploaded_at == parse_timestamp(text, field="t") == when
+    assert drop.uploaded_at is not None and drop.uploaded_at.utcoffset() == timedelta(0)

@@ -55,3 +55,15 @@ def test_redact_database_url(url: str, expected: str) -> None:
 )
 def test_redact_database_url_never_shows_a_password_of_malformed_conninfo(url: str) -> None:
     assert "s3cret" not in redact_database_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://[::1", "http://[::1"),
+        ("http://u:pw@[::1/x", "http://[::1/x"),
+        ("http://u:pw@[::1/x?token=abc", "http://[::1/x?REDACTED"),
+    ],
+)
+def test_an_unparsable_url_is_still_redacted_never_an_error(url: str, expected: str) -> None:
+    assert redact_url(url) == expected

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from etl import load, schema
+from etl import load
 from etl import spoolformat as fmt
+from etl.db import schema
 from etl.errors import ConfigError
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -15,6 +15,7 @@ import pytest
 from etl import spoolformat as fmt
 from etl.errors import SpoolError, SpoolFileError
 from etl.spool import Attempt, Spool, SpoolFile, SpoolName, spool_name
+from tests.support.env import child_env
 
 UPDATED = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -116,7 +117,7 @@ def test_claim_lock_held_by_another_process(tmp_path: Path) -> None:
         "import sys; from pathlib import Path; from etl.spool import Spool;"
         f"sys.exit(len(Spool(Path({str(tmp_path)!r})).adopt_orphans()))"
     )
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], env=child_env()).returncode == 0
     claim.complete()
 
 

@@ -1,14 +1,13 @@
-"""The loader's psycopg plumbing: binary COPY of spool row groups, connecting, errors.
+"""COPY streaming: one spool file's row groups into ``artifacts`` and ``drops``.
 
 The JSON documents travel as the bytes already in the spool file: jsonb's binary wire
 format is a version byte ``0x01`` followed by the JSON text, so a dumper that prefixes
-that byte avoids both a ``json.loads`` and a ``json.dumps`` per document (see
-/work/shared/notes/ingest-measurements.md, method #3).
+that byte avoids both a ``json.loads`` and a ``json.dumps`` per document.  The drops go
+as CSV written by Arrow's C++ writer (no Python object per drop).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,17 +20,11 @@ from psycopg.adapt import Buffer, Dumper
 from psycopg.pq import Format
 
 from etl import spoolformat as fmt
-from etl.errors import FatalLoadError, LoadError, SpoolFileError, TransientLoadError
+from etl.errors import SpoolFileError
 from etl.spool import SpoolName
 from etl.spoolformat import JSON_COLUMNS
 
 JSONB_OID = 3802
-_TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
-_FATAL_CONNECT = re.compile(
-    r"does not exist|authentication failed|no password supplied|pg_hba\.conf|"
-    r"permission denied|invalid (connection option|dsn|integer value|sslmode)",
-    re.IGNORECASE,
-)
 
 ARTIFACT_COLUMNS = (
     "product",
@@ -56,9 +49,20 @@ DROP_FIELDS = (
     "sha256",
     "size",
     "uploaded_at",
+    "yanked",
+    "yanked_reason",
+    "requires_python",
 )
 DROP_COLUMNS = ("product", "release", "architecture", "variant", *DROP_FIELDS)
-DROP_TYPES = ["text"] * 12 + ["int8", "timestamptz"]
+
+
+def _drop_field(items: pa.StructArray, name: str) -> pa.Array:
+    """A field of the drops struct; one that older spool files lack (the PEP 691 extras)
+    reads as nulls."""
+    if items.type.get_field_index(name) < 0:
+        return pa.nulls(len(items), fmt.DROP_TYPE.field(name).type)
+    return items.field(name)
+
 
 #: Parquet columns each COPY pass reads (the other pass's columns are never decoded).
 ARTIFACT_READ = ["product", "release", "architecture", "variant", "build_id", "built_at"]
@@ -107,21 +111,6 @@ def artifact_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
     yield from zip(*cols, strict=True)
 
 
-def drop_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
-    """Rows for :data:`DROP_COLUMNS` from a table of :data:`DROP_READ` columns."""
-    drops = _col(tbl, "drops")
-    if len(drops) == 0:
-        return
-    parents = pc.list_parent_indices(drops)
-    items = drops.flatten()  # the struct values, honouring offsets
-    if len(items) == 0:
-        return
-    keys = [pc.take(_col(tbl, n), parents).to_pylist() for n in DROP_COLUMNS[:4]]
-    by_name = dict(zip(items.type.names, items.flatten(), strict=True))  # offset-aware
-    fields = [by_name[n].to_pylist() for n in DROP_FIELDS]
-    yield from zip(*keys, *fields, strict=True)
-
-
 def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
     """The file's footer, validated, and checked against the file's name."""
     parsed = SpoolName.parse(name)
@@ -161,7 +150,7 @@ def drops_csv(tbl: pa.Table) -> tuple[bytes, int]:
         return b"", 0
     parents = pc.list_parent_indices(drops)
     arrays = [pc.take(_col(tbl, n), parents) for n in DROP_COLUMNS[:4]]
-    arrays += [items.field(n) for n in DROP_FIELDS]
+    arrays += [_drop_field(items, n) for n in DROP_FIELDS]
     flat = pa.Table.from_arrays(arrays, names=list(DROP_COLUMNS))
     sink = pa.BufferOutputStream()
     pacsv.write_csv(flat, sink, write_options=pacsv.WriteOptions(include_header=False))
@@ -208,37 +197,3 @@ def copy_release(
     except pa.ArrowException as exc:
         raise SpoolFileError(f"bad spool data: {exc}", path=name) from exc
     return artifacts, drops
-
-
-# --- connecting and errors ---------------------------------------------------------------
-
-
-def connect(conninfo: str) -> psycopg.Connection[Any]:
-    """An autocommit connection; unreachable server → Transient, bad settings → Fatal."""
-    try:
-        return psycopg.connect(conninfo, autocommit=True)
-    except psycopg.Error as exc:
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if isinstance(exc, psycopg.ProgrammingError) or _FATAL_CONNECT.search(str(exc)):
-            raise FatalLoadError(f"cannot connect to the database: {text}") from exc
-        raise TransientLoadError(f"database unavailable: {text}") from exc
-
-
-def classify(
-    exc: psycopg.Error, conn: psycopg.Connection[Any] | None, *, release: str, path: str
-) -> LoadError:
-    """A psycopg error as Transient (Postgres went away) or Fatal (the content is bad)."""
-    state = exc.sqlstate
-    transient = (
-        isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-        or (state is not None and state[:2] in _TRANSIENT_CLASSES)
-        or (conn is not None and (conn.closed or conn.broken))
-    )
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-    message = f"{type(exc).__name__}: {lines[0]}"
-    context = (getattr(exc.diag, "context", None) or "").splitlines()
-    where = [c for c in context if c.startswith("COPY ")] or context[:1]
-    if where:  # e.g. "COPY artifacts, line 3, column dependency_graph"
-        message += f" ({where[0]})"
-    cls = TransientLoadError if transient else FatalLoadError
-    return cls(message, release=release, path=path, sqlstate=state)

@@ -1,8 +1,8 @@
 """Independent oracle: what the database must hold for a source tree, and what it holds.
 
 The expected side is recomputed from the source files with plain ``json`` and the
-generator's own reading of constraints and wheel names (``benchmarks.gensource``), not
-with wheels-etl's code, so a bug in extract or load cannot hide itself.
+oracle's own reading of constraints and wheel names (:mod:`tests.support.oracle.expected`),
+not with wheels-etl's code, so a bug in extract or load cannot hide itself.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 
 import psycopg
 
-from benchmarks.gensource import iter_expected
+from tests.support.oracle.expected import iter_expected
 
 Snapshot = dict[str, Any]
 
@@ -46,7 +46,11 @@ def expected_snapshot(root: Path) -> Snapshot:
                 ],
                 "build_sequence_summary": _read(root, rel.url, f["build_sequence_summary"]),
             }
+            # PEP 691 extras straight from wheels.json (the generator does not model them)
+            pep691 = {e["filename"]: e for e in _read(root, rel.url, f["wheels"])["files"]}
             for d in art.drops:
+                entry = pep691[d.filename]
+                yanked = entry.get("yanked")
                 drops[(*key, d.filename)] = {
                     "name": d.name,
                     "version": d.version,
@@ -57,6 +61,9 @@ def expected_snapshot(root: Path) -> Snapshot:
                     "sha256": d.sha256,
                     "size": d.size,
                     "uploaded_at": d.uploaded_at,
+                    "yanked": None if yanked is None else yanked is not False,
+                    "yanked_reason": yanked if isinstance(yanked, str) else None,
+                    "requires_python": entry.get("requires-python"),
                 }
     return {"releases": releases, "artifacts": artifacts, "drops": drops}
 
@@ -94,6 +101,9 @@ def db_snapshot(conninfo: str) -> Snapshot:
                         "sha256",
                         "size",
                         "uploaded_at",
+                        "yanked",
+                        "yanked_reason",
+                        "requires_python",
                     ),
                     row[5:],
                     strict=True,
@@ -101,8 +111,8 @@ def db_snapshot(conninfo: str) -> Snapshot:
             )
             for row in conn.execute(
                 "SELECT product, release, architecture, variant, filename, name, version,"
-                " build_tag, python_tag, abi_tag, platform_tag, sha256, size, uploaded_at"
-                " FROM drops"
+                " build_tag, python_tag, abi_tag, platform_tag, sha256, size, uploaded_at,"
+                " yanked, yanked_reason, requires_python FROM drops"
             )
         }
     return {"releases": releases, "artifacts": artifacts, "drops": drops}

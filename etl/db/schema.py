@@ -1,6 +1,6 @@
-"""The database tables, as an ordered list of migrations applied under an advisory lock.
+"""The database tables, as an ordered list of versioned migrations.
 
-:func:`migrate` runs in one transaction that first takes
+:func:`migrate` runs in the caller's transaction (``etl.load`` opens it) and first takes
 ``pg_advisory_xact_lock(MIGRATION_LOCK_KEY)``: two processes migrating at once simply run
 one after the other, and the second finds nothing left to do.  Each migration is applied
 only if its version is newer than the highest one recorded in ``wheels_etl_schema``.
@@ -20,15 +20,12 @@ import psycopg
 from psycopg import sql
 
 from etl.errors import ConfigError
-from etl.spoolformat import FileMeta
+from etl.spoolformat import JSON_COLUMNS
 
 #: ``pg_advisory_xact_lock(bigint)`` key of wheels-etl migrations ("wheelmig" in ASCII).
 MIGRATION_LOCK_KEY = 0x776865656C6D6967
-#: First key of ``pg_advisory_xact_lock(int, int)`` per release (second: hashtext of it).
-RELEASE_LOCK_KEY = 0x77686C72  # "whlr"
 
 Compression = Literal["pglz", "lz4"]
-JSON_COLUMNS = ("dependency_graph", "constraints_file", "build_sequence_summary")
 
 _SCHEMA_TABLE = """
 CREATE TABLE IF NOT EXISTS wheels_etl_schema (
@@ -115,6 +112,42 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
             "CREATE INDEX spool_files_release_idx ON spool_files (product, release)",
         ),
     ),
+    (
+        2,
+        "load_attempts history; per-file timing and last outcome in spool_files",
+        (
+            # ``outcome`` keeps what applied the data; ``last_outcome`` is the latest load.
+            "ALTER TABLE spool_files ADD COLUMN last_outcome text",
+            "UPDATE spool_files SET last_outcome = outcome",
+            "ALTER TABLE spool_files ADD COLUMN seconds double precision",
+            """CREATE TABLE load_attempts (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                file_name text NOT NULL,
+                content_sha256 text,
+                product text,
+                release text,
+                outcome text NOT NULL CHECK (outcome IN
+                    ('applied', 'unchanged', 'superseded', 'recovered', 'failed')),
+                started_at timestamptz NOT NULL,
+                seconds double precision NOT NULL,
+                rows bigint NOT NULL DEFAULT 0,
+                file_bytes bigint,
+                json_bytes bigint,
+                error text,
+                sqlstate text
+            )""",
+            "CREATE INDEX load_attempts_file_idx ON load_attempts (file_name, started_at)",
+        ),
+    ),
+    (
+        3,
+        "drops: yanked, yanked_reason, requires_python (PEP 691, when the source gives them)",
+        (
+            "ALTER TABLE drops ADD COLUMN yanked boolean",
+            "ALTER TABLE drops ADD COLUMN yanked_reason text",
+            "ALTER TABLE drops ADD COLUMN requires_python text",
+        ),
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -181,28 +214,29 @@ def column_compression(conn: psycopg.Connection[Any]) -> dict[str, str]:
 def migrate(conn: psycopg.Connection[Any], compression: str = "auto") -> int:
     """Create or upgrade the tables; returns the schema version now in place.
 
-    One transaction (a savepoint when the caller already has one open) holding the
-    migration advisory lock, so concurrent callers are safe and re-runs are no-ops.
+    Must run inside the caller's transaction (it takes a transaction-scoped advisory lock,
+    so concurrent callers are serialised and re-runs are no-ops); opens none itself.
     """
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK_KEY])
-        conn.execute(_SCHEMA_TABLE)
-        current = schema_version(conn)
-        if current > SCHEMA_VERSION:
-            raise ConfigError(
-                f"database schema version {current} is newer than this wheels-etl "
-                f"({SCHEMA_VERSION}): upgrade wheels-etl"
-            )
-        for version, description, statements in MIGRATIONS:
-            if version <= current:
-                continue
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO wheels_etl_schema (version, description) VALUES (%s, %s)",
-                [version, description],
-            )
-        _apply_compression(conn, compression)
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+        raise RuntimeError("schema.migrate must run inside a transaction (see etl.load)")
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK_KEY])
+    conn.execute(_SCHEMA_TABLE)
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise ConfigError(
+            f"database schema version {current} is newer than this wheels-etl "
+            f"({SCHEMA_VERSION}): upgrade wheels-etl"
+        )
+    for version, description, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO wheels_etl_schema (version, description) VALUES (%s, %s)",
+            [version, description],
+        )
+    _apply_compression(conn, compression)
     return SCHEMA_VERSION
 
 
@@ -226,92 +260,3 @@ def _apply_compression(conn: psycopg.Connection[Any], requested: str) -> None:
              AND compression IS DISTINCT FROM %s""",
         [target, target],
     )
-
-
-def ledger_summary(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """Schema version, ledger files by outcome, the last one loaded, table row counts."""
-    version = schema_version(conn)
-    out: dict[str, Any] = {"schema_version": version, "files": 0, "outcomes": {}}
-    if version == 0:
-        return out
-    out["compression"] = recorded_compression(conn)
-    for outcome, n in conn.execute("SELECT outcome, count(*) FROM spool_files GROUP BY 1"):
-        out["outcomes"][outcome] = n
-    out["files"] = sum(out["outcomes"].values())
-    last = conn.execute(
-        "SELECT file_name, last_loaded_at FROM spool_files"
-        " ORDER BY last_loaded_at DESC, file_name DESC LIMIT 1"
-    ).fetchone()
-    out["last_file"] = last[0] if last else None
-    out["last_loaded_at"] = last[1].isoformat() if last else None
-    for table in ("releases", "artifacts", "drops"):
-        got = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-        ).fetchone()
-        out[table] = got[0] if got else 0
-    return out
-
-
-def ledger_names(conn: psycopg.Connection[Any]) -> set[str]:
-    if schema_version(conn) == 0:
-        return set()
-    return {row[0] for row in conn.execute("SELECT file_name FROM spool_files")}
-
-
-# --- the statements the loader runs on these tables (in the caller's transaction) ----------
-
-
-def release_state(conn: psycopg.Connection[Any], product: str, release: str) -> Any:
-    """``(content_sha256, updated_at, extracted_at)`` of a loaded release, or None."""
-    return conn.execute(
-        "SELECT content_sha256, updated_at, extracted_at FROM releases"
-        " WHERE product = %s AND release = %s",
-        [product, release],
-    ).fetchone()
-
-
-def replace_release(conn: psycopg.Connection[Any], meta: FileMeta, file_name: str) -> None:
-    """Delete the release's drops and artifacts and upsert its ``releases`` row."""
-    key = [meta.product, meta.release]
-    conn.execute("DELETE FROM drops WHERE product = %s AND release = %s", key)
-    conn.execute("DELETE FROM artifacts WHERE product = %s AND release = %s", key)
-    conn.execute(
-        """INSERT INTO releases (product, release, updated_at, extracted_at, content_sha256,
-               spool_file, source_url, artifact_count, drop_count, loaded_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
-           ON CONFLICT (product, release) DO UPDATE SET
-               updated_at = EXCLUDED.updated_at, extracted_at = EXCLUDED.extracted_at,
-               content_sha256 = EXCLUDED.content_sha256, spool_file = EXCLUDED.spool_file,
-               source_url = EXCLUDED.source_url, artifact_count = EXCLUDED.artifact_count,
-               drop_count = EXCLUDED.drop_count, loaded_at = now()""",
-        [*key, meta.updated_at, meta.extracted_at, meta.content_sha256, file_name,
-         meta.source_url, meta.artifacts, meta.drops],
-    )  # fmt: skip
-
-
-def record_file(
-    conn: psycopg.Connection[Any], meta: FileMeta, file_name: str, file_bytes: int, outcome: str
-) -> None:
-    """Insert the file's ledger row, or bump ``last_loaded_at``/``load_count``/``outcome``."""
-    conn.execute(
-        """INSERT INTO spool_files AS s (file_name, content_sha256, product, release,
-               updated_at, extracted_at, artifact_count, drop_count, json_bytes, file_bytes,
-               outcome)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (file_name) DO UPDATE SET
-               content_sha256 = EXCLUDED.content_sha256, extracted_at = EXCLUDED.extracted_at,
-               artifact_count = EXCLUDED.artifact_count, drop_count = EXCLUDED.drop_count,
-               json_bytes = EXCLUDED.json_bytes, file_bytes = EXCLUDED.file_bytes,
-               outcome = EXCLUDED.outcome, last_loaded_at = now(),
-               load_count = s.load_count + 1""",
-        [file_name, meta.content_sha256, meta.product, meta.release, meta.updated_at,
-         meta.extracted_at, meta.artifacts, meta.drops, meta.json_bytes, file_bytes, outcome],
-    )  # fmt: skip
-
-
-def in_ledger(conn: psycopg.Connection[Any], file_name: str, content_sha256: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM spool_files WHERE file_name = %s AND content_sha256 = %s",
-        [file_name, content_sha256],
-    ).fetchone()
-    return row is not None

@@ -1,0 +1,47 @@
+"""The ``releases`` row that decides whether a spool file applies (caller's transaction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from etl.spoolformat import FileMeta
+
+Conn = psycopg.Connection[Any]
+
+#: First key of ``pg_advisory_xact_lock(int, int)`` per release (second: hashtext of it).
+RELEASE_LOCK_KEY = 0x77686C72  # "whlr"
+
+
+def lock_release(conn: Conn, release_key: str) -> None:
+    """Serialise every loader on this release until the transaction ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [RELEASE_LOCK_KEY, release_key])
+
+
+def release_state(conn: Conn, product: str, release: str) -> tuple[Any, ...] | None:
+    """``(content_sha256, updated_at, extracted_at)`` of a loaded release, or None."""
+    return conn.execute(
+        "SELECT content_sha256, updated_at, extracted_at FROM releases"
+        " WHERE product = %s AND release = %s",
+        [product, release],
+    ).fetchone()
+
+
+def replace_release(conn: Conn, meta: FileMeta, file_name: str) -> None:
+    """Delete the release's drops and artifacts and upsert its ``releases`` row."""
+    key = [meta.product, meta.release]
+    conn.execute("DELETE FROM drops WHERE product = %s AND release = %s", key)
+    conn.execute("DELETE FROM artifacts WHERE product = %s AND release = %s", key)
+    conn.execute(
+        """INSERT INTO releases (product, release, updated_at, extracted_at, content_sha256,
+               spool_file, source_url, artifact_count, drop_count, loaded_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+           ON CONFLICT (product, release) DO UPDATE SET
+               updated_at = EXCLUDED.updated_at, extracted_at = EXCLUDED.extracted_at,
+               content_sha256 = EXCLUDED.content_sha256, spool_file = EXCLUDED.spool_file,
+               source_url = EXCLUDED.source_url, artifact_count = EXCLUDED.artifact_count,
+               drop_count = EXCLUDED.drop_count, loaded_at = now()""",
+        [*key, meta.updated_at, meta.extracted_at, meta.content_sha256, file_name,
+         meta.source_url, meta.artifacts, meta.drops],
+    )  # fmt: skip

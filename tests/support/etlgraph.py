@@ -1,0 +1,262 @@
+"""A static picture of the ``etl`` package for the architecture test: modules, imports,
+calls, raises and classes, read with ``ast`` (nothing in ``etl`` is imported).
+
+Modules are found on disk (``etl/**/*.py``), so the picture follows the code wherever it
+moves.  Imports are resolved generically: absolute and relative, ``from pkg import sub``
+naming a submodule, a submodule import also running its parent packages' ``__init__``,
+and imports inside functions (lazy imports run too).  Imports under ``if TYPE_CHECKING:``
+are left out: they never run.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "etl"
+
+
+@dataclass
+class Module:
+    name: str  # dotted: etl.source.client
+    path: Path
+    tree: ast.Module
+    lines: int
+    is_package: bool
+    imports: set[str] = field(default_factory=set)  # dotted names as written/resolved
+    rel: str = ""  # path relative to the repository
+
+    def __post_init__(self) -> None:
+        if not self.rel:
+            self.rel = f"{self.name.replace('.', '/')}{'/__init__' if self.is_package else ''}.py"
+
+
+def _module_name(path: Path, root: Path) -> tuple[str, bool]:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return ".".join(parts), is_package
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node, except the bodies of ``if TYPE_CHECKING:`` blocks."""
+    todo: deque[ast.AST] = deque([tree])
+    while todo:
+        node = todo.popleft()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
+class EtlGraph:
+    def __init__(self, root: Path = ROOT) -> None:
+        self.modules: dict[str, Module] = {}
+        for path in sorted((root / PACKAGE).rglob("*.py")):
+            if "sample_collection" in path.parts:
+                continue
+            text = path.read_text()
+            name, is_package = _module_name(path, root)
+            tree = ast.parse(text, filename=str(path))
+            rel = path.relative_to(root).as_posix()
+            lines = len(text.splitlines())
+            self.modules[name] = Module(name, path, tree, lines, is_package, rel=rel)
+        for module in self.modules.values():
+            module.imports = self._imports_of(module)
+
+    # --- imports -----------------------------------------------------------------------
+
+    def _imports_of(self, module: Module) -> set[str]:
+        out: set[str] = set()
+        package = module.name if module.is_package else module.name.rpartition(".")[0]
+        for node in runtime_nodes(module.tree):
+            if isinstance(node, ast.Import):
+                out.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base_parts = package.split(".")
+                    base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                    base = ".".join(base_parts + ([node.module] if node.module else []))
+                else:
+                    base = node.module or ""
+                out.add(base)
+                for alias in node.names:
+                    if f"{base}.{alias.name}" in self.modules:  # a submodule
+                        out.add(f"{base}.{alias.name}")
+        return out
+
+    def _with_parents(self, name: str) -> Iterator[str]:
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            yield ".".join(parts[:i])
+
+    def import_chains(self, start: str) -> dict[str, list[str]]:
+        """Every name ``start`` imports at run time, directly or through other etl modules,
+        with the chain of etl modules that leads to it (breadth first: a shortest chain)."""
+        chains: dict[str, list[str]] = {start: [start]}
+        todo = deque([start])
+        while todo:
+            current = todo.popleft()
+            for imported in sorted(self.modules[current].imports):
+                for name in self._with_parents(imported):
+                    if name in chains:
+                        continue
+                    chains[name] = [*chains[current], name]
+                    if name in self.modules:
+                        todo.append(name)
+        return chains
+
+    # --- definitions -------------------------------------------------------------------
+
+    @cached_property
+    def classes(self) -> dict[str, tuple[Module, ast.ClassDef]]:
+        """Every class defined in etl by bare name (names are unique enough in etl)."""
+        out: dict[str, tuple[Module, ast.ClassDef]] = {}
+        for module in self.modules.values():
+            for node in ast.walk(module.tree):
+                if isinstance(node, ast.ClassDef):
+                    out.setdefault(node.name, (module, node))
+        return out
+
+
+def dotted(node: ast.expr) -> str:
+    """``a.b.c`` for a Name/Attribute chain ("" for anything else)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else f"?.{node.attr}"
+    if isinstance(node, ast.Call):
+        return dotted(node.func) + "()"
+    return "?"
+
+
+def calls(tree: ast.AST) -> Iterator[tuple[ast.Call, str]]:
+    """Every call at run time with the dotted name of what is called."""
+    for node in runtime_nodes(tree):
+        if isinstance(node, ast.Call):
+            yield node, dotted(node.func)
+
+
+#: Functions of these modules touch the file system (``os``: only the ones listed).
+_FS_MODULE_CALLS = {
+    "os": {
+        "open",
+        "rename",
+        "replace",
+        "remove",
+        "unlink",
+        "rmdir",
+        "removedirs",
+        "mkdir",
+        "makedirs",
+        "stat",
+        "lstat",
+        "listdir",
+        "scandir",
+        "walk",
+        "fsync",
+        "link",
+        "symlink",
+        "chmod",
+        "chown",
+        "utime",
+        "truncate",
+        "ftruncate",
+        "statvfs",
+        "access",
+    },
+    "os.path": {"exists", "isfile", "isdir", "getsize", "getmtime", "lexists"},
+    "shutil": None,  # None: every function
+    "fcntl": None,
+    "tempfile": None,
+    "glob": None,
+    "pyarrow.fs": None,
+    "sqlite3": {"connect"},
+    # a path (not a stream) handed to Parquet reading or writing
+    "pyarrow.parquet": {
+        "read_metadata",
+        "read_schema",
+        "ParquetFile",
+        "read_table",
+        "write_table",
+        "ParquetWriter",
+        "ParquetDataset",
+    },
+}
+#: Methods of ``pathlib.Path`` that touch the file system (by method name).
+_PATH_METHODS = {
+    "open", "read_bytes", "read_text", "write_bytes", "write_text", "unlink", "rename",
+    "mkdir", "rmdir", "touch", "stat", "lstat", "iterdir", "glob", "rglob", "exists",
+    "is_file", "is_dir", "chmod", "symlink_to", "hardlink_to", "samefile",
+}  # fmt: skip
+#: SQL that makes DuckDB read files itself.
+_DUCKDB_FILE_FUNCTIONS = ("read_parquet(", "parquet_scan(", "read_csv(", "read_json(")
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> module it stands for (``import pyarrow.fs as pafs`` -> pafs: pyarrow.fs)."""
+    out: dict[str, str] = {}
+    for node in runtime_nodes(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                out[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                out[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return out
+
+
+def fs_operations(module: Module) -> list[tuple[int, str]]:
+    """``(line, what)`` for every call in ``module`` that touches the file system."""
+    aliases = _aliases(module.tree)
+    found: list[tuple[int, str]] = []
+    for call, name in calls(module.tree):
+        head, _, rest = name.partition(".")
+        full = f"{aliases.get(head, head)}.{rest}" if rest else aliases.get(head, head)
+        owner, _, func = full.rpartition(".")
+        if name == "open" or full in ("io.open", "builtins.open"):
+            found.append((call.lineno, "open()"))
+        elif owner in _FS_MODULE_CALLS:
+            allowed = _FS_MODULE_CALLS[owner]
+            if allowed is None or func in allowed:
+                found.append((call.lineno, full))
+        elif any(full.startswith(f"{m}.") for m in ("shutil", "fcntl", "tempfile", "pyarrow.fs")):
+            found.append((call.lineno, full))
+        elif (
+            isinstance(call.func, ast.Attribute)
+            and call.func.attr in _PATH_METHODS
+            and owner not in aliases.values()
+            and not (isinstance(call.func.value, ast.Name) and call.func.value.id == "self")
+        ):
+            found.append((call.lineno, f"Path.{call.func.attr}"))
+        elif (
+            isinstance(call.func, ast.Attribute)
+            and call.func.attr == "replace"
+            and len(call.args) == 1  # Path.replace(target); str.replace takes two
+            and not call.keywords
+        ):
+            found.append((call.lineno, "Path.replace"))
+    for node in runtime_nodes(module.tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and any(f in node.value for f in _DUCKDB_FILE_FUNCTIONS)
+        ):
+            found.append((node.lineno, "duckdb read_parquet()"))
+    return found
