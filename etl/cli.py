@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from etl import __version__, logs, summary
-from etl.config import OPTIONS, OTHER_VARIABLES, Command, Settings, options_for, parse_duration
+from etl.config import OPTIONS, OTHER_VARIABLES, Command, Settings, options_for
 from etl.errors import (
     BrokerError,
     ConfigError,
@@ -25,6 +25,7 @@ from etl.errors import (
 )
 from etl.progress import Progress
 from etl.spool import STATES, Spool
+from etl.units import parse_choice, parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
@@ -429,8 +430,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(args: argparse.Namespace) -> None:
     import os
-
-    from etl.config import parse_choice
 
     level = {"quiet": -1, "normal": 0, "verbose": 1, "debug": 2}
     env_level = os.environ.get("ETL_LOG_LEVEL", "normal") or "normal"

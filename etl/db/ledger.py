@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import psycopg
 from psycopg import sql
@@ -154,15 +154,15 @@ def names(conninfo: str) -> set[str]:
     return _read(conninfo, ledger_names)
 
 
-def outcomes(conninfo: str, file_names: list[str]) -> dict[str, str]:
-    """The ledger's last outcome of each named file it holds (for ``enqueue --wait``)."""
+def outcomes(conninfo: str, file_names: list[str]) -> dict[str, Outcome]:
+    """The ledger's outcome of each named file the database holds (for ``enqueue --wait``)."""
 
-    def query(conn: Conn) -> dict[str, str]:
+    def query(conn: Conn) -> dict[str, Outcome]:
         if schema_version(conn) == 0:
             return {}
         rows = conn.execute(
             "SELECT file_name, outcome FROM spool_files WHERE file_name = ANY(%s)", [file_names]
         ).fetchall()
-        return {name: outcome for name, outcome in rows}
+        return {name: cast(Outcome, outcome) for name, outcome in rows}
 
     return _read(conninfo, query)

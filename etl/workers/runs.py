@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from etl import load
 from etl.config import Settings
 from etl.db import ledger as db_ledger
-from etl.db.ledger import Outcome
 from etl.errors import SpoolError
 from etl.spool import Spool, SpoolFile
 from etl.workers import notes
@@ -40,7 +40,7 @@ class RunSummary:
     unchanged: list[str] = field(default_factory=list)
     extract_failed: list[tuple[str, str]] = field(default_factory=list)
     #: spool file name -> ledger outcome (applied, unchanged, superseded)
-    loaded: dict[str, Outcome] = field(default_factory=dict)
+    loaded: dict[str, load.Outcome] = field(default_factory=dict)
     load_failed: list[tuple[str, str]] = field(default_factory=list)
     #: releases or files not settled yet
     pending: list[str] = field(default_factory=list)
@@ -62,7 +62,7 @@ class RunSummary:
             and self.listing_error is None
         )
 
-    def count(self, outcome: Outcome) -> int:
+    def count(self, outcome: load.Outcome) -> int:
         return sum(1 for o in self.loaded.values() if o == outcome)
 
 
@@ -146,15 +146,8 @@ def wait(
         time.sleep(poll_seconds)
     if summary.loaded:
         outcomes = db_ledger.outcomes(conninfo, sorted(summary.loaded))
-        summary.loaded = {n: _outcome(outcomes.get(n)) for n in summary.loaded}
+        summary.loaded = {n: outcomes.get(n, "applied") for n in summary.loaded}
     return summary
-
-
-_OUTCOMES: dict[str, Outcome] = {o: o for o in ("applied", "unchanged", "superseded")}
-
-
-def _outcome(text: str | None) -> Outcome:
-    return _OUTCOMES.get(text or "", "applied")
 
 
 def poll_seconds() -> float:

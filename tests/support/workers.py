@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import os
 import random
@@ -103,13 +102,14 @@ def rabbitmq_broker() -> Iterator[Broker]:
             f"RabbitMQ does not answer on {RABBIT_HOST}:{RABBIT_PORT}: start it, e.g. "
             "`rabbitmq-server -detached` (.ci/run does)"
         )
-    connection = importlib.import_module("kombu").Connection  # kombu has no type hints
+    from kombu.connection import Connection
+
     url = f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}//"
     broker = Broker(url, f"wetl-{uuid.uuid4().hex[:8]}", "rabbitmq")
     try:
         yield broker
     finally:
-        with connection(url) as conn:
+        with Connection(url) as conn:  # type: ignore[no-untyped-call]
             channel = conn.channel()
             try:
                 channel.queue_delete(broker.queue)

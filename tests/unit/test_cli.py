@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from etl.cli import EXIT_USAGE, build_parser
-from etl.config import parse_duration as parse_age
 from etl.errors import ConfigError
+from etl.units import parse_duration as parse_age
 from tests.support.cli import run_cli
 
 
