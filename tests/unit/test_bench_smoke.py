@@ -92,7 +92,7 @@ def test_modules_import() -> None:
 def test_sections_are_found_in_order() -> None:
     from benchmarks.sections import all_sections
 
-    assert [s.name for s in all_sections()] == ["extract", "load", "bigload", "dlt"]
+    assert [s.name for s in all_sections()] == ["extract", "load", "bigload", "dlt", "workers"]
 
 
 def test_report_renders_fake_numbers(tmp_path: Path) -> None:
