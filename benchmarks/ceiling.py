@@ -69,8 +69,7 @@ def artifact_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
         if n not in fmt.JSON_COLUMNS and n != "drops"
     ]
     cols += [
-        tbl.column(n).combine_chunks().cast(pa.large_binary()).to_pylist()
-        for n in fmt.JSON_COLUMNS
+        tbl.column(n).combine_chunks().cast(pa.large_binary()).to_pylist() for n in fmt.JSON_COLUMNS
     ]
     cols.append(counts.to_pylist())
     yield from zip(*cols, strict=True)

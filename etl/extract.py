@@ -30,8 +30,7 @@ from etl.source.jsontext import parse_json
 from etl.spool import Spool, SpoolFile, SpoolName
 from etl.spoolstate import SpoolState
 
-__all__ = ["ExtractEvent", "ExtractEventKind", "ExtractReport", "extract", "extract_release",
-           "list_changed"]  # fmt: skip
+__all__ = ["ExtractEvent", "ExtractEventKind", "ExtractReport", "extract"]
 
 log = logging.getLogger(__name__)
 
@@ -340,54 +339,3 @@ def _extract_products(run: _Run) -> None:
         raise
     finally:
         releases.shutdown(wait=True)
-
-
-# --- one release at a time (for etl.workers: a listing task, then one task per release) ----
-
-
-def list_changed(
-    settings: Settings, spool: Spool, on_changed: Callable[[ReleaseRef], None]
-) -> ExtractReport:
-    """List the source and call ``on_changed`` for each release that is not current (the
-    same incremental test as :func:`extract`); nothing is fetched beyond the listing.  The
-    report holds the unchanged releases and the listing failures; ``spooled`` stays empty."""
-    state = SpoolState(spool)
-    try:
-        with SourceClient(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
-            run = _Run(settings, spool, client, state, None)
-            run.files.shutdown(wait=False)
-            for product in _wanted(client.products(), settings.products):
-                if product.error is not None:
-                    run.emit("failed", product.name, str(product.error))
-                    continue
-                try:
-                    for ref in client.releases(product):
-                        if ref.error is not None:
-                            run.emit("failed", _key(ref), str(ref.error))
-                        elif run.is_current(ref):
-                            run.emit("unchanged", _key(ref), "same updated_at")
-                        else:
-                            on_changed(ref)
-                except EtlError as exc:
-                    run.emit("failed", f"{product.name} (listing)", str(exc))
-            run.report.stats = dict(client.stats)
-            return run.report
-    finally:
-        state.close()
-
-
-def extract_release(settings: Settings, spool: Spool, ref: ReleaseRef) -> str | None:
-    """Extract ONE listed release into ``ready/``; returns the spool file name, or None when
-    its ``release.json`` answered 304.  Errors are raised, not reported (the caller decides
-    between retrying and failing): :class:`EtlError` subclasses only."""
-    state = SpoolState(spool)
-    try:
-        with SourceClient(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
-            run = _Run(settings, spool, client, state, None)
-            try:
-                kind, detail = run._release(ref, _key(ref))
-            finally:
-                run.files.shutdown(wait=True, cancel_futures=True)
-            return detail if kind == "spooled" else None
-    finally:
-        state.close()

@@ -361,36 +361,3 @@ def load_spool(
             f"{report.error} ({len(report.applied)} file(s) applied before that)"
         ) from run.gave_up
     return report
-
-
-# --- one named file (for etl.workers: one load task per spool file) ----------------------
-
-
-def load_named(spool: Spool, conninfo: str, name: str) -> FileResult | None:
-    """Load ONE spool file, found in ``ready/`` (claimed) or left orphaned in ``loading/``
-    (adopted: completed from the ledger when it was committed).  None when there is nothing
-    to do: already loaded or failed, gone, or held by another loader right now.
-
-    A transient error puts the file back in ``ready`` and is raised (retry later); a fatal
-    one sends it to ``failed/`` with its error sidecar, exactly like :func:`load_spool`,
-    and is raised too.
-    """
-    found = spool.find(name)
-    if found is None or found.state not in ("ready", "loading"):
-        return None
-    orphan = found.state == "loading"
-    claim = spool.adopt(found.name) if orphan else spool.claim(found)
-    if claim is None:
-        return None
-    try:
-        with connect(conninfo) as conn:
-            _migrate(conn)
-            return load_file(conn, claim, orphan=orphan)
-    except TransientLoadError:
-        claim.retry()
-        raise
-    except (FatalLoadError, SpoolFileError) as exc:
-        claim.fail(_failure(exc))
-        raise
-    finally:
-        claim.close()  # no-op after a transition; leaves an orphan on anything unexpected

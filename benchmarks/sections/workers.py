@@ -1,61 +1,234 @@
-"""Section 5: Celery workers (``wheels-etl worker``) vs the single-process CLI on the same
-data: end-to-end wall time and peak RSS per process (issue 12; measured by
-:mod:`benchmarks.workers`, which needs Redis on 127.0.0.1:6379)."""
+"""Section 5: Celery workers vs the single-process CLI on the same data (issue 12).
+
+For each configuration, on a fresh database and a fresh local spool, against the same
+generated source served over HTTP:
+
+* ``cli``: ``wheels-etl extract`` then ``wheels-etl load`` (one process each);
+* ``celery xN``: N ``wheels-etl worker -P solo`` processes (one task at a time each, as in
+  the Kubernetes Deployment), started and ready before the clock starts, then
+  ``wheels-etl enqueue --wait``.
+
+Reported: end-to-end wall time, and peak RSS per process (sampled every 20 ms with psutil:
+the largest of the extract/load processes, the largest worker).  Needs Redis on
+127.0.0.1:6379 (database 7 is used and flushed).  Alone:
+``python -m benchmarks.sections.workers [--releases N] [--workers 1,2,4]``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import workers
-from benchmarks.harness import Bench
-from benchmarks.mdtable import fmt, median, table
-from benchmarks.sections import Metric, Rendered, Section
+import psutil
+
+from benchmarks import benchdb
+from benchmarks.harness import DEFAULT_SERVER, Bench, generate, log
+from benchmarks.mdtable import Target, fmt, median, table
+from benchmarks.sections import Rendered, Section, target_metrics
+from benchmarks.sourceserver import source_server
+
+REPO = Path(__file__).resolve().parents[2]
+BROKER = "redis://127.0.0.1:6379/7"
+SHAPE = {"artifacts": 4, "packages": 120, "drops": 200}
+WORKER_COUNTS = (1, 2, 4)
 
 
-def measure(bench: Bench) -> dict[str, Any]:
-    cfg = bench.cfg
-    return workers.run_section(
-        bench.server_url, cfg.workers_releases, cfg.workers_counts, cfg.workers_rounds
+class RssPoller(threading.Thread):
+    """Peak RSS of each of some processes (and their children), every 20 ms."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        super().__init__(daemon=True)
+        self.procs = [psutil.Process(p) for p in pids]
+        self.peak = {p: 0 for p in pids}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for proc in self.procs:
+                try:
+                    rss = sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+                except psutil.Error:
+                    continue
+                self.peak[proc.pid] = max(self.peak[proc.pid], rss)
+            self.stop.wait(0.02)
+
+
+def _env(spool: Path, source: str, db_url: str, queue: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        ETL_SPOOL_DIR=str(spool),
+        ETL_SOURCE_URL=source,
+        DATABASE_URL=db_url,
+        ETL_BROKER_URL=BROKER,
+        ETL_QUEUE=queue,
+        ETL_WAIT_POLL_SECONDS="0.1",
+    )
+    return env
+
+
+def _etl(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "etl", *args],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
-def render(data: dict[str, Any], out_dir: Path) -> Rendered:
-    title = "## 5. Celery workers vs the CLI"
-    if "runs" not in data:
-        return Rendered(body=[title, "", f"Section failed: `{data.get('error')}`", ""])
-    runs: dict[str, list[dict[str, Any]]] = data["runs"]
-    cli = median([r["seconds"] for r in runs.get("cli", [])])
-    rows, metrics = [], {}
-    for name, recs in runs.items():
-        wall = median([r["seconds"] for r in recs])
-        rss = max(r["peak_rss_mb"] for r in recs)
-        speed_up = cli / wall if wall else float("nan")
-        rows.append([name, fmt(wall), fmt(speed_up, 2), fmt(rss, 0), str(len(recs))])
-        if name != "cli":
-            key = f"workers-{name.split('x')[-1]}-speedup"
-            metrics[key] = Metric(f"CLI wall / {name} wall (speed-up)", speed_up, "x", "higher")
-            metrics[f"workers-{name.split('x')[-1]}-rss"] = Metric(
-                f"{name}: peak RSS of one worker", rss, "MB", "lower"
+def run_cli(source: str, db_url: str, work: Path) -> dict[str, Any]:
+    env = _env(work / "spool", source, db_url, "unused")
+    started = time.perf_counter()
+    peaks = []
+    for command in (["extract", "-q"], ["load", "-q"]):
+        proc = _etl(command, env)
+        poller = RssPoller([proc.pid])
+        poller.start()
+        _, err = proc.communicate()
+        poller.stop.set()
+        poller.join()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{command} failed: {err.decode()[-2000:]}")
+        peaks.append(poller.peak[proc.pid])
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": max(peaks) / 2**20}
+
+
+def run_workers(source: str, db_url: str, work: Path, count: int) -> dict[str, Any]:
+    import redis
+
+    redis.Redis.from_url(BROKER).flushdb()
+    env = _env(work / "spool", source, db_url, f"bench-{uuid.uuid4().hex[:6]}")
+    logs = [work / f"worker-{i}.log" for i in range(count)]
+    procs = []
+    for i, log_path in enumerate(logs):
+        with open(log_path, "wb") as out:
+            argv = [sys.executable, "-m", "etl", "worker", "-P", "solo", "-n", f"b{i}@%h"]
+            argv += ["-l", "info", "--without-gossip", "--without-mingle"]
+            procs.append(
+                subprocess.Popen(
+                    argv,
+                    env=env,
+                    cwd=REPO,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             )
-    shape = data.get("shape", {})
+    try:
+        deadline = time.monotonic() + 60
+        while not all("ready." in p.read_text(errors="replace") for p in logs):
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers did not start")
+            time.sleep(0.1)
+        poller = RssPoller([p.pid for p in procs])
+        poller.start()
+        started = time.perf_counter()
+        enqueue = _etl(["enqueue", "--wait", "--timeout", "30m"], env)
+        _, err = enqueue.communicate()
+        seconds = time.perf_counter() - started
+        poller.stop.set()
+        poller.join()
+        if enqueue.returncode != 0:
+            raise RuntimeError(f"enqueue --wait failed: {err.decode()[-2000:]}")
+        peaks = [poller.peak[p.pid] / 2**20 for p in procs]
+        return {"seconds": seconds, "peak_rss_mb": max(peaks), "per_worker_mb": peaks}
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def run_all(
+    server_url: str, work: Path, releases: int, counts: Sequence[int], rounds: int = 1
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"releases": releases, "shape": SHAPE, "runs": {}}
+    root = work / "src-workers"
+    out["source"] = generate(root, releases, SHAPE, seed=5)
+    with source_server(root) as url:
+        configs = [("cli", 0), *((f"celery x{n}", n) for n in counts)]
+        for r in range(rounds):
+            for name, n in configs:
+                run_dir = work / f"workers-{name.replace(' ', '')}-{r}"
+                run_dir.mkdir(parents=True)
+                dbname = f"wetl_bench_workers_{uuid.uuid4().hex[:6]}"
+                db_url = benchdb.create_db(server_url, dbname)
+                try:
+                    res = (
+                        run_cli(url, db_url, run_dir)
+                        if n == 0
+                        else (run_workers(url, db_url, run_dir, n))
+                    )
+                finally:
+                    benchdb.drop_db(server_url, dbname)
+                log(f"  {name:<10} {res['seconds']:6.1f} s  peak RSS {res['peak_rss_mb']:5.0f} MB")
+                out["runs"].setdefault(name, []).append(res)
+    return out
+
+
+def measure(bench: Bench) -> dict[str, Any]:
+    releases = 20 if bench.cfg.name == "quick" else 40
+    rounds = 1 if bench.cfg.name == "quick" else 2
+    return run_all(bench.server_url, bench.work, releases, WORKER_COUNTS, rounds)
+
+
+def render(data: dict[str, Any], out_dir: Path) -> Rendered:
+    runs: dict[str, list[dict[str, Any]]] = data.get("runs", {})
+    cli = median([r["seconds"] for r in runs.get("cli", [])])
+    rows = []
+    for name, recs in runs.items():
+        secs = median([r["seconds"] for r in recs])
+        rss = max(r["peak_rss_mb"] for r in recs)
+        rows.append([name, fmt(secs), fmt(cli / secs, 2), fmt(rss, 0)])
+    workers = [r for name, recs in runs.items() if name != "cli" for r in recs]
+    worst = max((r["peak_rss_mb"] for r in workers), default=float("nan"))
+    targets = [
+        Target("worker-rss", "Celery worker peak RSS (one task at a time)", worst, "<=", 200.0,
+               unit="MB", note="must fit the 512Mi pod"),
+    ]  # fmt: skip
     body = [
-        title,
+        "## 5. Celery workers against the single-process CLI",
         "",
-        f"{data.get('releases')} releases x {shape.get('artifacts')} artifacts"
-        f" ({shape.get('packages')} packages per graph, {shape.get('drops')} wheels per"
-        " artifact), local spool, Redis broker, HTTP source on this machine, a fresh database"
-        " per run. *cli* = `wheels-etl extract` then `wheels-etl load`; *celery xN* = N"
-        " `wheels-etl worker -P solo` processes, ready before the clock starts, then"
-        " `wheels-etl enqueue --wait` (`benchmarks/workers.py`).",
+        f"{data.get('releases')} releases x {SHAPE['artifacts']} artifacts, local spool, Redis"
+        " broker, source over HTTP on this machine; each worker `-P solo` (one task at a"
+        " time); wall time from `enqueue --wait` to its end, workers already running.",
         "",
-        table(
-            ["run", "wall s (median)", "CLI wall / wall", "peak RSS per process MB", "runs"],
-            rows,
-        ),
-        "",
+        table(["run", "wall s (median)", "speed vs CLI", "peak RSS per process MB"], rows),
     ]
-    return Rendered(body=body, metrics=metrics)
+    return Rendered(targets=targets, body=body, metrics=target_metrics(targets))
 
 
 SECTION = Section(name="workers", order=50, measure=measure, render=render)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Celery workers vs the CLI (benchmark section)")
+    ap.add_argument("--releases", type=int, default=40)
+    ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--rounds", type=int, default=1)
+    args = ap.parse_args(argv)
+    server = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_SERVER
+    with tempfile.TemporaryDirectory(prefix="wetl-bench-workers-") as tmp:
+        counts = [int(x) for x in args.workers.split(",") if x]
+        res = run_all(server, Path(tmp), args.releases, counts, args.rounds)
+    print("\n".join(render(res, Path(".")).body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
