@@ -156,7 +156,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from etl import status
 
     settings = _settings(args, "status")
-    spool = Spool(settings.spool_dir)
+    spool = Spool(settings.spool_dir, create=False)
     conninfo: str | None = None
     db_error: str | None = None
     try:
@@ -175,13 +175,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from etl import inspect as query
 
-    spool = Spool(_settings(args, "inspect").spool_dir)
-    states = tuple(args.state) if args.state else query.DEFAULT_STATES
-    result = query.run_sql(spool, args.sql, states) if args.sql else query.summary(spool)
-    if args.json:
-        print(summary.dumps([dict(zip(result.columns, r, strict=True)) for r in result.rows]))
-    else:
-        print(query.format_table(result, max_width=args.width))
+    spool = Spool(_settings(args, "inspect").spool_dir, create=False)
+    states = tuple(args.state) if args.state else None
+    query.run(spool, args.sql, states, as_json=args.json, width=args.width, out=sys.stdout)
     return EXIT_OK
 
 

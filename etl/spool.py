@@ -70,8 +70,12 @@ def _bare(name: str) -> str:
 class Spool:
     """Owner of every spool file, whatever the store (a folder path or ``s3://...``)."""
 
-    def __init__(self, location: str | Path, *, lease_seconds: float = 900.0) -> None:
-        self.store: SpoolStore = open_store(location)
+    def __init__(
+        self, location: str | Path, *, lease_seconds: float = 900.0, create: bool = True
+    ) -> None:
+        """``create=False``: open an existing spool only (never create one at a mistyped
+        path; a :class:`~etl.errors.ConfigError` says so)."""
+        self.store: SpoolStore = open_store(location, create=create)
         self.lease_seconds = lease_seconds
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
