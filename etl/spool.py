@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from etl import spoolformat as fmt
-from etl.errors import SpoolError, SpoolFileError, SpoolFullError
+from etl.errors import SpoolError, SpoolFullError
 from etl.spoolformat import SUFFIX, Attempt, FailureRecord, SpoolName, spool_name
 from etl.spoolstore import Lock, SpoolStore, Upload, open_store
 
@@ -117,9 +117,13 @@ class Spool:
         for f in self.all_files():
             try:
                 n = f.parsed
-            except SpoolFileError:
+                key = n.release_key
+                if n.shortened:  # a long product or release: its full name is in the footer
+                    meta = self.read_meta(f)
+                    key = SpoolName.key(meta.product, meta.release)
+            except SpoolError:
                 continue
-            seen.setdefault(n.release_key, set()).add(n.updated_at)
+            seen.setdefault(key, set()).add(n.updated_at)
         return seen
 
     # --- reading -------------------------------------------------------------------
@@ -377,7 +381,7 @@ class ReleaseWriter:
 
     def __enter__(self) -> ReleaseWriter:
         try:
-            self._upload = self.spool.store.upload(self.key.replace("/", "~"))
+            self._upload = self.spool.store.upload(fmt.release_stem(*self._args[:2]))
             self._file = fmt.ReleaseFileWriter(self._upload.stream, *self._args)
         except BaseException as exc:
             error = self._error(exc)

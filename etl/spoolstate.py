@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from etl.spool import Spool
-from etl.spoolformat import format_ts, now_ts, parse_ts
+from etl.spoolformat import format_ts, name_part, now_ts, parse_ts, release_stem
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ class ProductState:
     releases_failed: int
 
 
+def _release_record(product: str, release: str) -> str:
+    return f"release~{release_stem(product, release)}.json"
+
+
 def _str(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     return value if isinstance(value, str) else None
@@ -51,9 +55,11 @@ class SpoolState:
         """Nothing held open (kept so callers need not know the storage)."""
 
     def release(self, product: str, release: str) -> ReleaseState | None:
-        data = self.spool.read_record(f"release~{product}~{release}.json")
+        data = self.spool.read_record(_release_record(product, release))
         if not isinstance(data, dict) or not isinstance(data.get("updated_at"), str):
             return None
+        if (data.get("product"), data.get("release")) != (product, release):
+            return None  # another release whose shortened name collides: not ours
         try:
             updated_at = parse_ts(data["updated_at"])
         except ValueError:
@@ -73,7 +79,7 @@ class SpoolState:
         file_name: str | None,
     ) -> None:
         self.spool.write_record(
-            f"release~{product}~{release}.json",
+            _release_record(product, release),
             {
                 "product": product,
                 "release": release,
@@ -87,7 +93,7 @@ class SpoolState:
 
     def product_done(self, product: str, seen: int, failed: int) -> None:
         self.spool.write_record(
-            f"product~{product}.json",
+            f"product~{name_part(product)}.json",
             {
                 "product": product,
                 "last_extracted_at": now_ts(),
