@@ -133,7 +133,8 @@ def _load(settings: Settings, spool: Spool, args: argparse.Namespace) -> int:
     else:
         print(summary.load_text(report, seconds))
         for name, reason in report.failed:
-            print(f"  failed {name}: {reason}", file=sys.stderr)
+            line = f"  failed {name}: now in failed/{name}: {reason}"
+            print(summary.shown(line), file=sys.stderr)
             print(f"    replay with: {summary.replay_command(name)}", file=sys.stderr)
     if report.requeued:
         print(

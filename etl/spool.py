@@ -111,10 +111,33 @@ class Spool:
                 return SpoolFile(state, bare, info.size, info.mtime)
         return None
 
+    def failed_as_corrupt(self, f: SpoolFile) -> bool:
+        """A file in ``failed/`` because it could not be read (truncated, not Parquet):
+        its release must be fetched again, the file holds nothing to replay."""
+        if f.state != "failed":
+            return False
+        record = self.failure(f)
+        last = record.last if record else None
+        return last is not None and last.error_class == "SpoolFileError"
+
+    def holds(self, name: str) -> bool:
+        """Whether a usable copy of ``name`` is in the spool: in any state but failed as
+        corrupt (a pruned file is not held)."""
+        for state in STATES:
+            info = self.store.info(state, name)
+            if info is not None:
+                f = SpoolFile(state, name, info.size, info.mtime)
+                if not self.failed_as_corrupt(f):
+                    return True
+        return False
+
     def spooled_versions(self) -> dict[str, set[datetime]]:
-        """``product/release`` → the ``updated_at`` values present in any state."""
+        """``product/release`` → the ``updated_at`` values present in any state (a file
+        that failed as corrupt does not count: its release is to be fetched again)."""
         seen: dict[str, set[datetime]] = {}
         for f in self.all_files():
+            if self.failed_as_corrupt(f):
+                continue
             try:
                 n = f.parsed
                 key = n.release_key
@@ -176,6 +199,9 @@ class Spool:
     def write_record(self, name: str, data: Any) -> None:
         self.store.write_json("state", name, data)
 
+    def delete_record(self, name: str) -> None:
+        self.store.delete("state", name)
+
     def records(self, prefix: str) -> list[str]:
         return sorted(o.name for o in self.store.list_folder("state") if o.name.startswith(prefix))
 
@@ -218,9 +244,16 @@ class Spool:
         """Where the file's sidecar is: beside it, or (after a kill between the file's move
         and its sidecar's) in the state it came from."""
         side = name + SIDECAR
+        if prefer is None:
+            found = self.find(name)
+            prefer = found.state if found is not None else None
         for state in ([prefer] if prefer else []) + [s for s in STATES if s != prefer]:
-            if self.store.info(state, side) is not None:
+            if self.store.info(state, side) is None:
+                continue
+            if state == prefer or self.store.info(state, name) is None:
                 return state
+            # else it belongs to another file of the same name still sitting there (e.g. a
+            # corrupt copy in failed/ while `extract --full` spooled a new one): never ours
         return None
 
     def _move_sidecar(self, name: str, dst: SpoolState) -> None:
@@ -235,9 +268,13 @@ class Spool:
         if found is None:
             raise SpoolError("no such spool file in any state", path=name)
         try:
+            own = self._sidecar_state(name, found.state)  # before a same-named file moves
             if found.state != state:
                 self.store.move(name, found.state, state)
-            self._move_sidecar(name, state)
+            if own is not None and own != state:
+                self.store.move(name + SIDECAR, own, state)  # replaces a replaced file's
+            elif own is None and found.state != state:
+                self.store.delete(state, name + SIDECAR)  # the replaced file's, not ours
         except FileNotFoundError as exc:
             raise SpoolError(f"moved by someone else meanwhile: {exc}", path=name) from exc
         return SpoolFile(state, name, found.size, found.mtime)

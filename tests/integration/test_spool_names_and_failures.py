@@ -7,10 +7,12 @@ are kept in the spool and shown by ``status``."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from etl.spool import Spool
 from etl.spoolformat import SpoolName
@@ -64,3 +66,99 @@ def test_128_character_product_and_release_work_end_to_end(tmp_path: Path, db_ur
     q = run_cli("inspect", "--json", "--sql", "select product, release from files",
                 env=cli_env(spool=spool))  # fmt: skip
     assert json.loads(q.stdout) == [{"product": PRODUCT, "release": RELEASE}], q
+
+
+def test_a_release_whose_file_failed_as_corrupt_is_fetched_again(
+    tmp_path: Path, db_url: str
+) -> None:
+    src = write_source_tree(tmp_path / "src", {"rhai": ["3.0.0"]})
+    spool = tmp_path / "spool"
+    assert _cli(spool, src, None, "extract").returncode == 0
+    [f] = Spool(spool).files("ready")
+    path = spool / "ready" / f.name
+    path.write_bytes(path.read_bytes()[:300])  # truncated: corrupt
+    ld = _cli(spool, None, db_url, "load")
+    assert ld.returncode == 1, ld
+    assert f"failed {f.name}: now in failed/{f.name}: " in ld.stderr, ld
+    old_side = (spool / "failed" / (f.name + ".error.json")).read_bytes()
+
+    st = _cli(spool, None, db_url, "status")
+    assert st.returncode == 1, st
+    assert f"  failed/{f.name}: " in st.stdout, st
+    assert "next: the next `wheels-etl extract` fetches rhai/3.0.0 again" in st.stdout, st
+    js = json.loads(_cli(spool, None, db_url, "status", "--json").stdout)
+    [failed] = js["failed"]
+    assert failed["corrupt"] is True and failed["path"] == f"failed/{f.name}"
+
+    again = _cli(spool, src, None, "extract", "--json")  # not --full: must not say unchanged
+    assert again.returncode == 0, again
+    doc = json.loads(again.stdout)
+    assert (doc["spooled"], doc["unchanged"]) == (1, 0), again
+    assert doc["files"] == [f.name]  # same content, same name: a second file of that name
+    # the new copy does not take over the old copy's sidecar, not even through a load
+    assert Spool(spool).failure(Spool(spool).files("ready")[0]) is None
+    assert _cli(spool, None, db_url, "load").returncode == 0
+    assert (spool / "failed" / (f.name + ".error.json")).read_bytes() == old_side
+    assert not (spool / "loaded" / (f.name + ".error.json")).exists()
+    assert _rows(db_url, "SELECT DISTINCT release FROM artifacts") == [("3.0.0",)]
+
+    full = _cli(spool, src, None, "extract", "--full", "--json")
+    assert full.returncode == 0 and json.loads(full.stdout)["spooled"] == 1, full
+    ready = Spool(spool).files("ready")
+    assert [g.name for g in ready] == [f.name] and Spool(spool).failure(ready[0]) is None
+    assert (spool / "failed" / (f.name + ".error.json")).read_bytes() == old_side
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["evil\nname.parquet", "$(touch pwned).parquet", "caf\udcff.parquet", "it's; rm -rf x.parquet"],
+)
+def test_failed_file_names_are_shown_and_replay_commands_shell_quoted(
+    tmp_path: Path, db_url: str, name: str
+) -> None:
+    spool = tmp_path / "spool"
+    Spool(spool)
+    raw = name.encode("utf-8", "surrogateescape")
+    (spool / "ready").joinpath(raw.decode("utf-8", "surrogateescape")).write_bytes(b"junk")
+    ld = _cli(spool, None, db_url, "load")
+    assert ld.returncode == 1 and "Traceback" not in ld.stderr, ld
+    st = _cli(spool, None, db_url, "status")
+    assert st.returncode == 1 and "Traceback" not in st.stderr, st
+    [replay] = [ln.split("replay: ", 1)[1] for ln in st.stdout.splitlines() if "replay: " in ln]
+    assert "\n" not in replay
+    # the command a user pastes gives bash back the exact bytes of the name
+
+    argv = subprocess.run(
+        ["bash", "-c", f"f() {{ printf '%s' \"$2\"; }}; {replay.replace('wheels-etl', 'f', 1)}"],
+        capture_output=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    assert argv == raw, (replay, argv)
+    assert not (tmp_path / "pwned").exists()
+    js = json.loads(_cli(spool, None, db_url, "status", "--json").stdout)
+    [failed] = js["failed"]
+    assert failed["replay"] == replay and failed["path"] == "failed/" + name
+
+
+def test_extract_failures_are_kept_and_shown_by_status(tmp_path: Path, db_url: str) -> None:
+    src = write_source_tree(tmp_path / "src", {"rhai": ["3.0.0", "3.0.1"]})
+    (src / "rhai" / "3.0.1" / "release.json").write_text('{"product": "rhai", "version": 7')
+    spool = tmp_path / "spool"
+    ex = _cli(spool, src, None, "extract")
+    assert ex.returncode == 1, ex
+    st = _cli(spool, None, db_url, "status")
+    assert "extract of rhai/3.0.1 failed at " in st.stdout, st
+    assert "url: " in st.stdout and "3.0.1/release.json" in st.stdout, st
+    js = json.loads(_cli(spool, None, db_url, "status", "--json").stdout)
+    assert js["schema"] == "wheels-etl/status/1"
+    [product] = js["products"]
+    [failure] = product["failures"]
+    assert failure["release"] == "3.0.1" and failure["url"].endswith("3.0.1/release.json")
+    assert failure["at"].endswith("Z") and "rhai/3.0.1" in failure["reason"]
+    assert product["last_extracted_at"].endswith("Z")
+    # fixed at the source: the next extract spools it and the failure is gone
+    write_source_tree(tmp_path / "src", {"rhai": ["3.0.0", "3.0.1"]})
+    assert _cli(spool, src, None, "extract").returncode == 0
+    js = json.loads(_cli(spool, None, db_url, "status", "--json").stdout)
+    assert js["products"][0]["failures"] == []
