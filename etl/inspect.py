@@ -163,20 +163,20 @@ def _error(exc: BaseException) -> EtlError:
     return EtlError(f"query failed: {text}")
 
 
-@dataclass
 class Cursor:
-    """A running query: its column names and its rows, fetched :data:`BATCH_ROWS` at a time."""
+    """A running query: its column names and its rows, streamed from DuckDB as Arrow
+    record batches of :data:`BATCH_ROWS` rows (never the whole result at once)."""
 
-    columns: list[str]
-    _con: duckdb.DuckDBPyConnection
+    def __init__(self, con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation) -> None:
+        self._con = con
+        self.columns: list[str] = list(rel.columns)
+        self._reader = rel.to_arrow_reader(BATCH_ROWS)
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
         try:
-            while True:
-                rows = self._con.fetchmany(BATCH_ROWS)
-                if not rows:
-                    return
-                yield rows
+            for batch in self._reader:
+                columns = [c.to_pylist() for c in batch.columns]
+                yield list(zip(*columns, strict=True))
         except (duckdb.Error, pa.ArrowException) as exc:
             raise _error(exc) from exc
 
@@ -191,8 +191,7 @@ def query(spool: Spool, sql: str, states: tuple[str, ...] = DEFAULT_STATES) -> C
     except (duckdb.Error, pa.ArrowException) as exc:
         raise _error(exc) from exc
     try:
-        con.execute(_only_select(con, sql))
-        return Cursor([d[0] for d in con.description or []], con)
+        return Cursor(con, con.sql(_only_select(con, sql)))
     except (duckdb.Error, pa.ArrowException) as exc:
         con.close()
         raise _error(exc) from exc
