@@ -133,9 +133,12 @@ def _load(settings: Settings, spool: Spool, args: argparse.Namespace) -> int:
     else:
         print(summary.load_text(report, seconds))
         for name, reason in report.failed:
-            line = f"  failed {name}: now in failed/{name}: {reason}"
+            line = f"  failed {name}: {reason}"
             print(summary.shown(line), file=sys.stderr)
             print(f"    replay with: {summary.replay_command(name)}", file=sys.stderr)
+    if report.spool_full is not None:
+        print(f"wheels-etl load: {report.spool_full}", file=sys.stderr)
+        return EXIT_DISK_FULL
     if report.requeued:
         print(
             f"  {len(report.requeued)} file(s) went back to ready: the database was unavailable",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,55 @@ def test_extract_failures_are_kept_and_shown_by_status(tmp_path: Path, db_url: s
     assert _cli(spool, src, None, "extract").returncode == 0
     js = json.loads(_cli(spool, None, db_url, "status", "--json").stdout)
     assert js["products"][0]["failures"] == []
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs (the tests run as root here: without it this fails, never skips)."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)], capture_output=True
+    )
+    assert done.returncode == 0, f"cannot mount a tmpfs (need root): {done.stderr!r}"
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(where: Path) -> None:
+    with (where / "filler").open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    assert subprocess.run(["df", "--output=avail", str(where)], capture_output=True,
+                          text=True).stdout.split()[-1] == "0"  # fmt: skip
+
+
+def test_disk_full_while_quarantining_exits_4_and_the_others_still_load(
+    tmp_path: Path, full_disk: Path, db_url: str
+) -> None:
+    src = write_source_tree(tmp_path / "src", {"rhai": ["3.0.0", "3.0.1", "3.0.2"]})
+    spool = full_disk / "spool"
+    assert _cli(spool, src, None, "extract").returncode == 0
+    bad = Spool(spool).files("ready")[0]
+    path = spool / "ready" / bad.name
+    path.write_bytes(path.read_bytes()[:300])
+    _fill(full_disk)
+    ld = _cli(spool, None, db_url, "load", "--workers", "2")
+    assert ld.returncode == 4, ld
+    assert "Traceback" not in ld.stderr, ld
+    last = ld.stderr.strip().splitlines()[-1]
+    assert last.startswith("wheels-etl load: ") and "no space left" in last, ld
+    assert f"left in loading/{bad.name}, not moved to failed/" in ld.stderr, ld
+    assert len(Spool(spool).files("loaded")) == 2  # the other files went on
+    assert [f.name for f in Spool(spool).files("loading")] == [bad.name]
+    assert [p.name for p in (spool / "loading").iterdir()] == [bad.name]  # no hidden temp
+    assert _rows(db_url, "SELECT count(DISTINCT release) FROM artifacts") == [(2,)]
+    (full_disk / "filler").unlink()  # space again: the next load quarantines it
+    again = _cli(spool, None, db_url, "load")
+    assert again.returncode == 1 and f"now in failed/{bad.name}" in again.stderr, again
+    assert Spool(spool).failure(bad.name) is not None
