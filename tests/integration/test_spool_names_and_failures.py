@@ -215,3 +215,31 @@ def test_disk_full_while_quarantining_exits_4_and_the_others_still_load(
     again = _cli(spool, None, db_url, "load")
     assert again.returncode == 1 and f"now in failed/{bad.name}" in again.stderr, again
     assert Spool(spool).failure(bad.name) is not None
+
+
+def _documented(section: str) -> set[str]:
+    """The field names of one table in docs/status-json.md."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "status-json.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in body.splitlines():
+        if line.startswith("| `"):
+            names.update(n.strip(" `") for n in line.split("|")[1].split(","))
+    return names
+
+
+def test_status_json_has_exactly_the_documented_fields(tmp_path: Path, db_url: str) -> None:
+    src = write_source_tree(tmp_path / "src", {"rhai": ["3.0.0", "3.0.1"]})
+    (src / "rhai" / "3.0.1" / "release.json").write_text("{")
+    spool = tmp_path / "spool"
+    assert _cli(spool, src, None, "extract").returncode == 1
+    [f] = Spool(spool).files("ready")
+    (spool / "ready" / f.name).write_bytes(b"junk")
+    assert _cli(spool, None, db_url, "load").returncode == 1
+    doc = json.loads(_cli(spool, None, db_url, "status", "--json").stdout)
+    assert set(doc) == _documented("Top level")
+    assert set(doc["states"]["ready"]) == _documented("State counts")
+    assert set(doc["failed"][0]) == _documented("Failed file")
+    assert set(doc["products"][0]) == _documented("Product")
+    assert set(doc["products"][0]["failures"][0]) == _documented("Extract failure")
+    assert set(doc["database"]) == _documented("Database")
