@@ -136,8 +136,12 @@ def _load(settings: Settings, spool: Spool, args: argparse.Namespace) -> int:
     else:
         print(summary.load_text(report, seconds))
         for name, reason in report.failed:
-            print(f"  failed {name}: {reason}", file=sys.stderr)
+            line = f"  failed {name}: {reason}"
+            print(summary.shown(line), file=sys.stderr)
             print(f"    replay with: {summary.replay_command(name)}", file=sys.stderr)
+    if report.spool_full is not None:
+        print(f"wheels-etl load: {report.spool_full}", file=sys.stderr)
+        return EXIT_DISK_FULL
     if report.requeued:
         print(
             f"  {len(report.requeued)} file(s) went back to ready: the database was unavailable",
@@ -159,7 +163,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from etl import status
 
     settings = _settings(args, "status")
-    spool = Spool(settings.spool_dir)
+    spool = Spool(settings.spool_dir, create=False)
     conninfo: str | None = None
     db_error: str | None = None
     try:
@@ -178,13 +182,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from etl import inspect as query
 
-    spool = Spool(_settings(args, "inspect").spool_dir)
-    states = tuple(args.state) if args.state else query.DEFAULT_STATES
-    result = query.run_sql(spool, args.sql, states) if args.sql else query.summary(spool)
-    if args.json:
-        print(summary.dumps([dict(zip(result.columns, r, strict=True)) for r in result.rows]))
-    else:
-        print(query.format_table(result, max_width=args.width))
+    spool = Spool(_settings(args, "inspect").spool_dir, create=False)
+    states = tuple(args.state) if args.state else None
+    query.run(spool, args.sql, states, as_json=args.json, width=args.width, out=sys.stdout)
     return EXIT_OK
 
 

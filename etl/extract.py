@@ -12,6 +12,7 @@ releases are open at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -123,15 +124,22 @@ class _Run:
             self.emit("failed", key, str(exc))
             return
         except EtlError as exc:
-            self.emit("failed", key, str(exc))
+            self.failed(ref, key, str(exc))
             return
         except Exception as exc:  # a bug must not take the other releases down with it
             if self.interrupted.is_set():  # e.g. a fetch cancelled by the interrupt
                 return
             log.exception("unexpected error in release %s", key)
-            self.emit("failed", key, f"internal error {type(exc).__name__}: {exc}")
+            self.failed(ref, key, f"internal error {type(exc).__name__}: {exc}")
             return
         self.emit(outcome[0], key, outcome[1])
+
+    def failed(self, ref: ReleaseRef, key: str, reason: str) -> None:
+        """A failed release, kept in the spool's memory for ``status`` too."""
+        if not self.interrupted.is_set():
+            with contextlib.suppress(EtlError):  # the report and log still say it
+                self.state.release_failed(ref.product, ref.version, ref.url, reason)
+        self.emit("failed", key, reason)
 
     def _release(self, ref: ReleaseRef, key: str) -> tuple[ExtractEventKind, str]:
         if ref.error is not None:

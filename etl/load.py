@@ -37,7 +37,15 @@ from etl.crashpoint import crash_point
 from etl.db import copystream, ledger, releases, schema
 from etl.db.connect import Conn, classify, connect
 from etl.db.ledger import Attempt, Outcome
-from etl.errors import ConfigError, FatalLoadError, LoadError, SpoolFileError, TransientLoadError
+from etl.errors import (
+    ConfigError,
+    FatalLoadError,
+    LoadError,
+    SpoolError,
+    SpoolFileError,
+    SpoolFullError,
+    TransientLoadError,
+)
 from etl.loadevents import Clock, FileResult, LoadEvent, LoadEventKind, LoadReport
 from etl.spool import Attempt as FailedAttempt
 from etl.spool import Claim, Spool, SpoolFile, SpoolName
@@ -261,11 +269,18 @@ class _Run:
             self.emit("requeued", name, str(exc))
             raise
         except (FatalLoadError, SpoolFileError) as exc:
-            claim.fail(_failure(exc))
+            where = f"now in failed/{name}"
+            try:
+                claim.fail(_failure(exc))
+            except SpoolError as err:  # e.g. a full spool disk: the others go on
+                where = f"left in loading/{name}, not moved to failed/: {err}"
+                with self.lock:
+                    if isinstance(err, SpoolFullError):
+                        self.report.spool_full = str(err)
             with self.lock:
-                self.report.failed.append((name, str(exc)))
+                self.report.failed.append((name, f"{where}: {exc}"))
                 self._settled(name)
-            self.emit("failed", name, str(exc))
+            self.emit("failed", name, f"{where}: {exc}")
             return
         finally:
             claim.close()  # no-op after finish; leaves an orphan on anything unexpected

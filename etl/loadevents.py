@@ -57,6 +57,8 @@ class LoadReport:
     seconds: dict[str, float] = field(default_factory=dict)
     #: Why the run stopped early (the database stayed unavailable), if it did.
     error: str | None = None
+    #: The spool disk filled up (a failed file could not be quarantined), if it did.
+    spool_full: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from etl import spoolformat as fmt
-from etl.errors import SpoolError, SpoolFileError
+from etl.errors import SpoolError
 from etl.spoolformat import SUFFIX, SpoolName, spool_name
 from etl.spoolsidecar import Attempt, FailureRecord
 from etl.spoolstore import Lock, SpoolStore, open_store
@@ -71,8 +71,12 @@ def _bare(name: str) -> str:
 class Spool:
     """Owner of every spool file, whatever the store (a folder path or ``s3://...``)."""
 
-    def __init__(self, location: str | Path, *, lease_seconds: float = 900.0) -> None:
-        self.store: SpoolStore = open_store(location)
+    def __init__(
+        self, location: str | Path, *, lease_seconds: float = 900.0, create: bool = True
+    ) -> None:
+        """``create=False``: open an existing spool only (never create one at a mistyped
+        path; a :class:`~etl.errors.ConfigError` says so)."""
+        self.store: SpoolStore = open_store(location, create=create)
         self.lease_seconds = lease_seconds
 
     @property
@@ -107,15 +111,42 @@ class Spool:
                 return SpoolFile(state, bare, info.size, info.mtime)
         return None
 
+    def failed_as_corrupt(self, f: SpoolFile) -> bool:
+        """A file in ``failed/`` because it could not be read (truncated, not Parquet):
+        its release must be fetched again, the file holds nothing to replay."""
+        if f.state != "failed":
+            return False
+        record = self.failure(f)
+        last = record.last if record else None
+        return last is not None and last.error_class == "SpoolFileError"
+
+    def holds(self, name: str) -> bool:
+        """Whether a usable copy of ``name`` is in the spool: in any state but failed as
+        corrupt (a pruned file is not held)."""
+        for state in STATES:
+            info = self.store.info(state, name)
+            if info is not None:
+                f = SpoolFile(state, name, info.size, info.mtime)
+                if not self.failed_as_corrupt(f):
+                    return True
+        return False
+
     def spooled_versions(self) -> dict[str, set[datetime]]:
-        """``product/release`` → the ``updated_at`` values present in any state."""
+        """``product/release`` → the ``updated_at`` values present in any state (a file
+        that failed as corrupt does not count: its release is to be fetched again)."""
         seen: dict[str, set[datetime]] = {}
         for f in self.all_files():
+            if self.failed_as_corrupt(f):
+                continue
             try:
                 n = f.parsed
-            except SpoolFileError:
+                key = n.release_key
+                if n.shortened:  # a long product or release: its full name is in the footer
+                    meta = self.read_meta(f)
+                    key = SpoolName.key(meta.product, meta.release)
+            except SpoolError:
                 continue
-            seen.setdefault(n.release_key, set()).add(n.updated_at)
+            seen.setdefault(key, set()).add(n.updated_at)
         return seen
 
     # --- reading -------------------------------------------------------------------
@@ -171,6 +202,9 @@ class Spool:
     def write_record(self, name: str, data: Any) -> None:
         self.store.write_json("state", name, data)
 
+    def delete_record(self, name: str) -> None:
+        self.store.delete("state", name)
+
     def records(self, prefix: str) -> list[str]:
         return sorted(o.name for o in self.store.list_folder("state") if o.name.startswith(prefix))
 
@@ -214,9 +248,16 @@ class Spool:
         """Where the file's sidecar is: beside it, or (after a kill between the file's move
         and its sidecar's) in the state it came from."""
         side = name + SIDECAR
+        if prefer is None:
+            found = self.find(name)
+            prefer = found.state if found is not None else None
         for state in ([prefer] if prefer else []) + [s for s in STATES if s != prefer]:
-            if self.store.info(state, side) is not None:
+            if self.store.info(state, side) is None:
+                continue
+            if state == prefer or self.store.info(state, name) is None:
                 return state
+            # else it belongs to another file of the same name still sitting there (e.g. a
+            # corrupt copy in failed/ while `extract --full` spooled a new one): never ours
         return None
 
     def _move_sidecar(self, name: str, dst: SpoolState) -> None:
@@ -231,9 +272,13 @@ class Spool:
         if found is None:
             raise SpoolError("no such spool file in any state", path=name)
         try:
+            own = self._sidecar_state(name, found.state)  # before a same-named file moves
             if found.state != state:
                 self.store.move(name, found.state, state)
-            self._move_sidecar(name, state)
+            if own is not None and own != state:
+                self.store.move(name + SIDECAR, own, state)  # replaces a replaced file's
+            elif own is None and found.state != state:
+                self.store.delete(state, name + SIDECAR)  # the replaced file's, not ours
         except FileNotFoundError as exc:
             raise SpoolError(f"moved by someone else meanwhile: {exc}", path=name) from exc
         return SpoolFile(state, name, found.size, found.mtime)

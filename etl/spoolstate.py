@@ -1,6 +1,7 @@
 """Incremental-extract memory, stored through the spool (so it lives where the spool does).
 
-Per release: the ``updated_at`` last spooled, the ``ETag``/``Last-Modified`` of its
+Per release: why its last extract failed, if it did (release, URL, reason, when; removed
+once it is spooled), the ``updated_at`` last spooled, the ``ETag``/``Last-Modified`` of its
 ``release.json``, and the file it went to.  Per product: when it was last extracted.
 Each is one small JSON object under the spool's ``state/`` (``release~<product>~<release>
 .json``, ``product~<product>.json``), written whole, so it works the same in a local folder
@@ -12,12 +13,12 @@ requests for releases whose files were pruned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from etl.spool import Spool
-from etl.spoolformat import format_ts, parse_ts
+from etl.spoolformat import format_ts, name_part, parse_ts, release_stem
 from etl.spoolsidecar import now_ts
 
 
@@ -30,11 +31,30 @@ class ReleaseState:
 
 
 @dataclass(frozen=True)
+class ExtractFailure:
+    """A release the last extract of it could not spool (kept until it is spooled)."""
+
+    release: str
+    url: str
+    reason: str  # the whole message, on one line
+    at: str  # ...Z
+
+
+@dataclass(frozen=True)
 class ProductState:
     product: str
     last_extracted_at: str
     releases_seen: int
     releases_failed: int
+    failures: list[ExtractFailure] = field(default_factory=list)
+
+
+def _release_record(product: str, release: str) -> str:
+    return f"release~{release_stem(product, release)}.json"
+
+
+def _failure_record(product: str, release: str) -> str:
+    return f"failure~{release_stem(product, release)}.json"
 
 
 def _str(data: dict[str, Any], key: str) -> str | None:
@@ -52,9 +72,14 @@ class SpoolState:
         """Nothing held open (kept so callers need not know the storage)."""
 
     def release(self, product: str, release: str) -> ReleaseState | None:
-        data = self.spool.read_record(f"release~{product}~{release}.json")
+        data = self.spool.read_record(_release_record(product, release))
         if not isinstance(data, dict) or not isinstance(data.get("updated_at"), str):
             return None
+        if (data.get("product"), data.get("release")) != (product, release):
+            return None  # another release whose shortened name collides: not ours
+        file_name = _str(data, "file_name")
+        if file_name is not None and self._lost(file_name):
+            return None  # its file failed as corrupt: what was remembered is no use
         try:
             updated_at = parse_ts(data["updated_at"])
         except ValueError:
@@ -62,6 +87,11 @@ class SpoolState:
         return ReleaseState(
             updated_at, _str(data, "etag"), _str(data, "last_modified"), _str(data, "file_name")
         )
+
+    def _lost(self, file_name: str) -> bool:
+        """The remembered file sits in failed/ as corrupt, with no usable copy anywhere."""
+        found = self.spool.find(file_name)
+        return found is not None and found.state == "failed" and not self.spool.holds(file_name)
 
     def remember(
         self,
@@ -74,7 +104,7 @@ class SpoolState:
         file_name: str | None,
     ) -> None:
         self.spool.write_record(
-            f"release~{product}~{release}.json",
+            _release_record(product, release),
             {
                 "product": product,
                 "release": release,
@@ -85,10 +115,40 @@ class SpoolState:
                 "extracted_at": now_ts(),
             },
         )
+        self.spool.delete_record(_failure_record(product, release))
+
+    def release_failed(self, product: str, release: str, url: str, reason: str) -> None:
+        """Keep why the release could not be spooled (shown by ``status``), until it is."""
+        self.spool.write_record(
+            _failure_record(product, release),
+            {
+                "product": product,
+                "release": release,
+                "url": url,
+                "reason": " ".join(reason.split()),
+                "at": now_ts(),
+            },
+        )
+
+    def failures(self, product: str) -> list[ExtractFailure]:
+        out = []
+        for name in self.spool.records(f"failure~{name_part(product)}~"):
+            data = self.spool.read_record(name)
+            if not isinstance(data, dict) or data.get("product") != product:
+                continue
+            out.append(
+                ExtractFailure(
+                    str(data.get("release") or ""),
+                    str(data.get("url") or ""),
+                    str(data.get("reason") or ""),
+                    str(data.get("at") or ""),
+                )
+            )
+        return sorted(out, key=lambda f: f.release)
 
     def product_done(self, product: str, seen: int, failed: int) -> None:
         self.spool.write_record(
-            f"product~{product}.json",
+            f"product~{name_part(product)}.json",
             {
                 "product": product,
                 "last_extracted_at": now_ts(),
@@ -109,6 +169,7 @@ class SpoolState:
                     str(data.get("last_extracted_at") or ""),
                     int(data.get("releases_seen") or 0),
                     int(data.get("releases_failed") or 0),
+                    self.failures(data["product"]),
                 )
             )
         return sorted(out, key=lambda p: p.product)

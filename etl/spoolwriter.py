@@ -27,6 +27,7 @@ from etl.spoolformat import (
     SpoolName,
     artifact_table,
     parquet_writer,
+    release_stem,
     spool_name,
 )
 from etl.spoolstore import Upload
@@ -111,7 +112,7 @@ class ReleaseWriter:
 
     def __enter__(self) -> ReleaseWriter:
         try:
-            self._upload = self.spool.store.upload(self.key.replace("/", "~"))
+            self._upload = self.spool.store.upload(release_stem(*self._args[:2]))
             self._file = ReleaseFileWriter(self._upload.stream, *self._args)
         except BaseException as exc:
             error = self._error(exc)

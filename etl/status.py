@@ -1,7 +1,8 @@
 """``status``: the spool and the database ledger at a glance, as one typed document.
 
 :func:`collect` builds a :class:`StatusDoc`; ``to_json()`` is the ``--json`` output
-(``schema_version`` 1; every timestamp ``...Z``), :func:`render` the text.
+(``schema`` ``wheels-etl/status/1``; every timestamp ``...Z``; documented in
+``docs/status-json.md``), :func:`render` the text.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from etl.spool import STATES, Spool, SpoolName, SpoolState
 from etl.spoolformat import format_ts, parse_ts
 from etl.spoolstate import ProductState
 from etl.spoolstate import SpoolState as SpoolMemory
+from etl.summary import replay_command, shown
 
 STATUS_SCHEMA_VERSION = 1
+STATUS_SCHEMA = f"wheels-etl/status/{STATUS_SCHEMA_VERSION}"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class StateCounts:
 @dataclass(frozen=True)
 class FailedFile:
     file: str
+    path: str  # where it is now: ``failed/<file>`` under the spool
+    corrupt: bool  # unreadable: nothing to replay, the next extract fetches it again
+    next_step: str  # what brings its data into the database
     attempts: int
     error_class: str | None
     sqlstate: str | None
@@ -50,7 +56,7 @@ class StatusDoc:
     schema_version: int = STATUS_SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"schema": STATUS_SCHEMA, **asdict(self)}
 
 
 def _age(seconds: float) -> str:
@@ -86,14 +92,23 @@ def collect(spool: Spool, conninfo: str | None) -> StatusDoc:
         record = spool.failure(f)
         last = record.last if record else None
         message = last.message if last else "no error sidecar"
+        corrupt = spool.failed_as_corrupt(f)
+        replay = replay_command(f.name)
+        if corrupt:
+            step = f"the next `wheels-etl extract` fetches {_release_of(f.name)} again"
+        else:
+            step = f"fix the cause, then `{replay}`"
         failed.append(
             FailedFile(
                 file=f.name,
+                path=f"failed/{f.name}",
+                corrupt=corrupt,
+                next_step=step,
                 attempts=record.count if record else 0,
                 error_class=last.error_class if last else None,
                 sqlstate=last.sqlstate if last else None,
                 reason=" ".join(message.split()),
-                replay=f"wheels-etl replay {f.name}",
+                replay=replay,
             )
         )
     doc = StatusDoc(
@@ -147,12 +162,17 @@ def render(doc: StatusDoc) -> str:
             f"product {p.product}: last extracted {p.last_extracted_at}"
             f" ({p.releases_seen} releases listed, {p.releases_failed} failed)"
         )
+        for x in p.failures:
+            lines.append(f"  extract of {p.product}/{x.release} failed at {x.at}: {x.reason}")
+            lines.append(f"    url: {x.url}")
     if doc.failed:
         lines.append(f"failed files ({len(doc.failed)}):")
         for f in doc.failed:
             code = f" [{f.sqlstate}]" if f.sqlstate else ""
             reason = textwrap.shorten(f.reason, 300, placeholder=" …")  # at a word boundary
-            lines.append(f"  {f.file}: {reason}{code} (attempts: {f.attempts})")
+            lines.append(f"  {f.path}: {reason}{code} (attempts: {f.attempts})")
+            if f.corrupt:
+                lines.append(f"    next: {f.next_step}")
             lines.append(f"    replay: {f.replay}")
     db = doc.database
     if db is None:
@@ -173,4 +193,4 @@ def render(doc: StatusDoc) -> str:
                 lines.append(f"  {key}: {db[key]}")
     for w in doc.warnings:
         lines.append(f"WARNING: {w}")
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)  # odd file names never break a line

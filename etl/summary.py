@@ -87,7 +87,28 @@ def replay_command(name: str) -> str:
     """A copy-pasteable shell command, whatever the file name holds (quoted only when a
     shell would read it differently: spool names with ``~`` in the middle stay bare)."""
     bare = _SAFE.fullmatch(name) is not None and not name.startswith("~")
-    return f"wheels-etl replay {name if bare else shlex.quote(name)}"
+    if bare:
+        return f"wheels-etl replay {name}"
+    if any(not c.isprintable() or "\udc80" <= c <= "\udcff" for c in name):
+        return f"wheels-etl replay {_ansi_c(name)}"  # one line, every byte as it is
+    return f"wheels-etl replay {shlex.quote(name)}"
+
+
+def _ansi_c(name: str) -> str:
+    """``$'...'`` quoting (bash, zsh, ksh) with non-printable and undecodable bytes as
+    ``\\xNN``: the exact bytes of the name, on one line, in plain ASCII."""
+    out = []
+    for b in name.encode("utf-8", "surrogateescape"):
+        c = chr(b)
+        out.append(c if 0x20 <= b < 0x7F and c not in "'\\" else f"\\x{b:02x}")
+    return "$'" + "".join(out) + "'"
+
+
+def shown(name: str) -> str:
+    """A file name for a terminal line: undecodable bytes and control characters escaped
+    (``\\xff``, ``\\n``), so printing never fails and one name stays on one line."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 
 def dumps(doc: Any) -> str:

@@ -151,7 +151,7 @@ def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
     """The file's footer, validated, and checked against the file's name."""
     parsed = SpoolName.parse(name)
     meta = fmt.read_meta(src, name)
-    if (meta.product, meta.release) != (parsed.product, parsed.release):
+    if not parsed.matches(meta.product, meta.release):
         raise SpoolFileError(
             f"file name says {parsed.release_key}, its metadata says {meta.product}/{meta.release}",
             path=name,

@@ -30,9 +30,11 @@ def is_object_store(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith("s3://")
 
 
-def open_store(location: str | Path) -> SpoolStore:
+def open_store(location: str | Path, *, create: bool = True) -> SpoolStore:
+    """The store at ``location``; ``create=False``: a local folder must already be a spool
+    (object storage creates nothing on open either way)."""
     if is_object_store(location):
         from etl.spoolstore.s3 import S3Store
 
         return S3Store.from_url(str(location))
-    return LocalStore(Path(location))
+    return LocalStore(Path(location), create=create)

@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from etl.crashpoint import crash_point
-from etl.errors import SpoolError, SpoolFullError
-from etl.spoolstore.base import FOLDERS, ObjectInfo
+from etl.errors import ConfigError, SpoolError, SpoolFullError
+from etl.spoolstore.base import FOLDERS, STATE_FOLDERS, ObjectInfo
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -141,8 +141,18 @@ class LocalUpload:
 
 
 class LocalStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, create: bool = True) -> None:
+        """``create=False`` opens only an existing spool (for ``status`` and ``inspect``: a
+        mistyped path is a :class:`ConfigError`, and nothing is created there)."""
         self.root = Path(root)
+        if not create:
+            missing = [sub for sub in STATE_FOLDERS if not (self.root / sub).is_dir()]
+            if missing:
+                raise ConfigError(
+                    f"no spool at {self.root} (missing {', '.join(m + '/' for m in missing)}):"
+                    " check --spool / ETL_SPOOL_DIR"
+                )
+            return
         try:
             for sub in FOLDERS:
                 (self.root / sub).mkdir(parents=True, exist_ok=True)

@@ -253,8 +253,8 @@ def test_status_text_and_json(spool: Spool, db_url: str) -> None:
     assert re.search(rf"loaded\s+2\s+2\s+{re.escape(human_bytes(size['loaded']))}", out), out
     assert re.search(r"failed\s+1\s+1\s", out) and re.search(r"loading\s+0\s+0\s", out)
     assert re.search(r"oldest ready file: 3\.\dh old", out), out
-    assert f"  {bad}: " in out and f"replay: wheels-etl replay {bad}" in out
-    reason = next(line for line in out.splitlines() if line.startswith(f"  {bad}: "))
+    assert f"  failed/{bad}: " in out and f"replay: wheels-etl replay {bad}" in out
+    reason = next(line for line in out.splitlines() if line.startswith(f"  failed/{bad}: "))
     assert "22P05" in reason and "attempts: 1" in reason
     assert re.search(r"database ledger: 2 file\(s\); last rhai~[12]\.0~", out), out
     assert "WARNING" not in out

@@ -9,6 +9,7 @@ import pytest
 
 from etl.cli import EXIT_USAGE, build_parser
 from etl.errors import ConfigError
+from etl.spool import Spool
 from etl.units import parse_duration as parse_age
 from tests.support.cli import run_cli
 
@@ -56,6 +57,7 @@ def test_parse_age_rejects(bad: str) -> None:
 
 
 def test_inspect_and_prune_on_an_empty_spool(tmp_path: Path) -> None:
+    Spool(tmp_path)  # inspect opens an existing spool only
     shown = run_cli("inspect", "--spool", tmp_path, in_process=True)
     assert shown.returncode == 0, shown
     assert "ready" in shown.stdout and "failed" in shown.stdout
