@@ -44,8 +44,8 @@ class Config:
     dlt_variants: tuple[str, ...]
     dlt_repeats: int
     profile_always: bool
-    workers_releases: int = 8  # issue 12: Celery workers vs the CLI
-    workers_counts: tuple[int, ...] = (1, 2)
+    workers_releases: int = 20  # section 5, issue 12: Celery workers vs the CLI
+    workers_counts: tuple[int, ...] = (1, 2, 4)
     workers_rounds: int = 1
 
 

@@ -40,7 +40,6 @@ from benchmarks.sourceserver import source_server
 REPO = Path(__file__).resolve().parents[2]
 BROKER = "redis://127.0.0.1:6379/7"
 SHAPE = {"artifacts": 4, "packages": 120, "drops": 200}
-WORKER_COUNTS = (1, 2, 4)
 
 
 class RssPoller(threading.Thread):
@@ -182,9 +181,10 @@ def run_all(
 
 
 def measure(bench: Bench) -> dict[str, Any]:
-    releases = 20 if bench.cfg.name == "quick" else 40
-    rounds = 1 if bench.cfg.name == "quick" else 2
-    return run_all(bench.server_url, bench.work, releases, WORKER_COUNTS, rounds)
+    cfg = bench.cfg
+    return run_all(
+        bench.server_url, bench.work, cfg.workers_releases, cfg.workers_counts, cfg.workers_rounds
+    )
 
 
 def render(data: dict[str, Any], out_dir: Path) -> Rendered:
