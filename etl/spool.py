@@ -1,18 +1,12 @@
-"""The spool: Parquet files, each in exactly one state, over a storage backend.
+"""The spool: Parquet files, each in exactly one state (``ready``, ``loading`` (claimed,
+held by a lock), ``loaded`` (kept until ``prune``), ``failed`` (with an ``.error.json``
+sidecar)), over a storage backend.
 
-States (one folder each in the store)::
-
-    ready     complete files waiting for ``load``
-    loading   claimed by a loader (held by a lock: flock locally, a lease on S3)
-    loaded    committed to Postgres (kept until ``prune``)
-    failed    rejected; the ``<name>.error.json`` sidecar says what, when, how often
-
-A file is streamed to the store and becomes visible in ``ready`` only complete.  A claim
-moves it to ``loading``; the claim's named transitions (:meth:`Claim.complete`,
-:meth:`Claim.fail`, :meth:`Claim.retry`) move it on, each one move.  An error sidecar
-travels with its file from state to state, so a replay that fails again keeps the whole
-history of attempts.  How the store does this (``rename``/``flock`` in a folder, copy +
-delete and leases on object storage) is in :mod:`etl.spoolstore`.
+A file becomes visible in ``ready`` only complete.  A claim moves it to ``loading``; its
+named transitions (:meth:`Claim.complete`, :meth:`Claim.fail`, :meth:`Claim.retry`) move
+it on, each one move.  The sidecar travels with its file, so a replay that fails again
+keeps every attempt.  How a store does it (``rename``/``flock`` in a folder, copy + delete
+and leases on object storage) is in :mod:`etl.spoolstore`.
 """
 
 from __future__ import annotations
@@ -373,8 +367,7 @@ class Claim:
         return self.spool.open(self.file)
 
     def renew(self) -> None:
-        """Say the claim is still being worked on (call it more often than the spool's
-        ``lease_seconds`` during a long load; on a local spool it costs nothing)."""
+        """Still at work (call it more often than ``lease_seconds``; free locally)."""
         if self._lock is not None:
             self._lock.renew()
 
@@ -384,19 +377,16 @@ class Claim:
 
     def fail(self, attempt: Attempt) -> SpoolFile:
         """Rejected: the attempt is added to the sidecar, then ``loading`` → ``failed``."""
-        try:
-            self.spool.record_failure(self.file, attempt)
-        except BaseException:
-            self.close()
-            raise
-        return self._transition("failed")
+        return self._transition("failed", attempt)
 
     def retry(self) -> SpoolFile:
         """Worth trying again later (the database went away): ``loading`` → ``ready``."""
         return self._transition("ready")
 
-    def _transition(self, state: SpoolState) -> SpoolFile:
+    def _transition(self, state: SpoolState, attempt: Attempt | None = None) -> SpoolFile:
         try:
+            if attempt is not None:
+                self.spool.record_failure(self.file, attempt)
             return self.spool.move(self.file, state)
         finally:
             self.close()
