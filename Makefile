@@ -77,5 +77,7 @@ bench: venv
 clean-spool:
 	rm -rf spool
 
+# stop the embedded PostgreSQL first: its binary lives in the venv about to be deleted
 clean:
+	-test -x $(ETL) && $(ETL) db stop
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

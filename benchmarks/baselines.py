@@ -8,7 +8,7 @@
 
 Both read the same source (protocol version 1, see shared/source-protocol.md) and write
 the same tables as wheels-etl (``releases``, ``artifacts``, ``drops`` created by
-``etl.schema.migrate``), storing the same values: constraints as the JSON array of
+``etl.db.schema.migrate``), storing the same values: constraints as the JSON array of
 ``{name, specifier, marker}``, drops split from the wheel filename.  They do not validate
 identifiers, retry, or resume: they are yardsticks, not products.
 """
@@ -38,10 +38,14 @@ ART_SQL = (
     " dependency_graph, constraints_file, build_sequence_summary, drop_count)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+#: The drop columns the baselines fill (the PEP 691 extras, yanked etc., stay NULL).
+DROP_ROW_COLUMNS = (
+    "product", "release", "architecture", "variant", "filename", "name", "version",
+    "build_tag", "python_tag", "abi_tag", "platform_tag", "sha256", "size", "uploaded_at",
+)  # fmt: skip
 DROP_SQL = (
-    "INSERT INTO drops (product, release, architecture, variant, filename, name, version,"
-    " build_tag, python_tag, abi_tag, platform_tag, sha256, size, uploaded_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO drops ({', '.join(DROP_ROW_COLUMNS)})"
+    f" VALUES ({', '.join(['%s'] * len(DROP_ROW_COLUMNS))})"
 )
 
 

@@ -27,11 +27,53 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
+from psycopg.adapt import Buffer, Dumper
+from psycopg.pq import Format
 
 from benchmarks.benchdb import TABLES
 from benchmarks.spoolfiles import row_groups, spool_files, spool_totals
 from etl import spoolformat as fmt
 from etl.db import copystream as pgcopy
+
+#: Binary COPY types of ``artifacts`` for ``set_types`` (the loader frames its rows itself).
+ARTIFACT_TYPES = ["text"] * 5 + ["timestamptz"] + ["jsonb"] * 3 + ["int4"]
+JSONB_OID = 3802
+
+
+class JsonText(bytes):
+    """UTF-8 JSON text already serialised (marker type for the dumper registration)."""
+
+
+class JsonbBytesBinaryDumper(Dumper):
+    """jsonb, binary format: version byte 1 + the JSON text as it is."""
+
+    format = Format.BINARY
+    oid = JSONB_OID
+
+    def dump(self, obj: Any) -> Buffer | None:
+        return b"\x01" + bytes(obj)
+
+
+def register(cur: psycopg.Cursor[Any]) -> None:
+    """Make ``set_types([... "jsonb" ...])`` on this cursor take JSON bytes as they are."""
+    cur.adapters.register_dumper(JsonText, JsonbBytesBinaryDumper)
+
+
+def artifact_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
+    """Python rows for ``pgcopy.ARTIFACT_COLUMNS`` (the loader itself sends no Python rows)."""
+    drops = tbl.column("drops").combine_chunks()
+    counts = pc.fill_null(pc.list_value_length(drops), 0)
+    cols: list[list[Any]] = [
+        tbl.column(n).combine_chunks().to_pylist()
+        for n in pgcopy.ARTIFACT_READ
+        if n not in fmt.JSON_COLUMNS and n != "drops"
+    ]
+    cols += [
+        tbl.column(n).combine_chunks().cast(pa.large_binary()).to_pylist() for n in fmt.JSON_COLUMNS
+    ]
+    cols.append(counts.to_pylist())
+    yield from zip(*cols, strict=True)
+
 
 #: Binary COPY types of ``drops`` (the loader sends drops as CSV; the peers here use these).
 DROP_TYPES = ["text"] * 12 + ["int8", "timestamptz", "bool", "text", "text"]
@@ -128,7 +170,7 @@ def render_copy_files(spool_dir: str | Path, out_dir: str | Path) -> dict[str, A
         for path in files:
             rel.write(_text_line(_release_row(path)))
             for tbl in row_groups(path, pgcopy.ARTIFACT_READ):
-                for row in pgcopy.artifact_rows(tbl):
+                for row in artifact_rows(tbl):
                     art.write(_text_line(row))
             for tbl in row_groups(path, pgcopy.DROP_READ):
                 for row in drop_rows(tbl):
@@ -192,14 +234,14 @@ def client_copy(url: str, spool_dir: str, format: str = "binary") -> dict[str, A
             with conn.transaction(), conn.cursor() as cur:
                 _insert_release(cur, path)
                 if format == "binary":
-                    pgcopy.register(cur)
+                    register(cur)
                     specs = [
                         (
                             "artifacts",
                             pgcopy.ARTIFACT_COLUMNS,
-                            pgcopy.ARTIFACT_TYPES,
+                            ARTIFACT_TYPES,
                             pgcopy.ARTIFACT_READ,
-                            pgcopy.artifact_rows,
+                            artifact_rows,
                         ),
                         (
                             "drops",
@@ -221,7 +263,7 @@ def client_copy(url: str, spool_dir: str, format: str = "binary") -> dict[str, A
                 else:
                     with cur.copy(_text_copy_statement("artifacts", pgcopy.ARTIFACT_COLUMNS)) as cp:
                         for tbl in row_groups(path, pgcopy.ARTIFACT_READ):
-                            for row in pgcopy.artifact_rows(tbl):
+                            for row in artifact_rows(tbl):
                                 cp.write_row(
                                     tuple(v.decode() if isinstance(v, bytes) else v for v in row)
                                 )
@@ -255,13 +297,13 @@ def _drops_csv(tbl: pa.Table) -> tuple[bytes, int]:
 def _copy_fast(cur: psycopg.Cursor[Any], path: Path) -> int:
     """What profiling suggests for the loader: decode each row group once (artifacts and
     drops from the same read), artifacts by binary COPY, drops by Arrow-written CSV."""
-    pgcopy.register(cur)
+    register(cur)
     kept: list[pa.Table] = []
     rows = 0
     with cur.copy(pgcopy.copy_statement("artifacts", pgcopy.ARTIFACT_COLUMNS)) as cp:
-        cp.set_types(pgcopy.ARTIFACT_TYPES)
+        cp.set_types(ARTIFACT_TYPES)
         for tbl in row_groups(path, pgcopy.ARTIFACT_READ):
-            for row in pgcopy.artifact_rows(tbl):
+            for row in artifact_rows(tbl):
                 cp.write_row(row)
                 rows += 1
             kept.append(tbl.select(list(pgcopy.DROP_READ)))
@@ -300,7 +342,7 @@ def executemany_load(url: str, spool_dir: str) -> dict[str, Any]:
                 for tbl in row_groups(path, pgcopy.ARTIFACT_READ):
                     batch = [
                         tuple(v.decode() if isinstance(v, bytes) else v for v in row)
-                        for row in pgcopy.artifact_rows(tbl)
+                        for row in artifact_rows(tbl)
                     ]
                     cur.executemany(art_sql, batch)
                     rows += len(batch)
@@ -321,7 +363,7 @@ def etl_load(url: str, spool_dir: str, workers: int = 1) -> dict[str, Any]:
     from etl.spool import Spool
 
     t0 = time.perf_counter()
-    rep = load_spool(Spool(Path(spool_dir)), url, workers=workers)
+    rep = load_spool(Spool(spool_dir), url, workers=workers)
     return {
         "seconds": time.perf_counter() - t0,
         "applied": len(rep.applied),

@@ -26,8 +26,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from etl.db.copystream import DROP_COLUMNS  # the loader's own column list
-
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {"format": None, "env": {}},
     "small-buffers": {
@@ -77,7 +75,7 @@ def _rows(source_url: str) -> Iterator[Any]:
     import dlt
     import requests
 
-    from benchmarks.baselines import fetch_release, iter_releases
+    from benchmarks.baselines import DROP_ROW_COLUMNS, fetch_release, iter_releases
 
     cols = ("product", "release", "architecture", "variant", "build_id", "built_at")
     with requests.Session() as session:
@@ -99,7 +97,7 @@ def _rows(source_url: str) -> Iterator[Any]:
                 row["build_sequence_summary"], row["drop_count"] = a[8], a[9]
                 yield dlt.mark.with_table_name(row, "artifacts")
             for d in rel.drops:
-                yield dlt.mark.with_table_name(dict(zip(DROP_COLUMNS, d, strict=True)), "drops")
+                yield dlt.mark.with_table_name(dict(zip(DROP_ROW_COLUMNS, d, strict=True)), "drops")
 
 
 def drop_dataset(url: str, variant: str, pipelines_dir: str) -> None:

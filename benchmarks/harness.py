@@ -8,6 +8,7 @@ for a database of its own, ``bench.m_cmd()`` / ``bench.m_py()`` for a measured p
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,9 @@ class Config:
     dlt_variants: tuple[str, ...]
     dlt_repeats: int
     profile_always: bool
+    workers_releases: int = 8  # issue 12: Celery workers vs the CLI
+    workers_counts: tuple[int, ...] = (1, 2)
+    workers_rounds: int = 1
 
 
 QUICK = Config(
@@ -78,6 +82,9 @@ FULL = Config(
     dlt_variants=("defaults", "tuned"),
     dlt_repeats=2,
     profile_always=True,
+    workers_releases=40,
+    workers_counts=(1, 2, 4),
+    workers_rounds=2,
 )
 
 
@@ -101,12 +108,19 @@ class Bench:
         self.server_url = server_url
         self.work = workdir
         self.dbs: list[str] = []
+        # per run: two harness runs on one server (two worktrees) must not drop each
+        # other's databases
+        self.db_prefix = f"wetl_bench_{os.getpid()}_"
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
     # databases
+    def dbname(self, name: str) -> str:
+        """The database :meth:`db` makes for ``name`` (what ``m_py(db=...)`` samples)."""
+        return self.db_prefix + name
+
     def db(self, name: str, compression: str = "auto") -> str:
-        full = f"wetl_bench_{name}"
+        full = self.dbname(name)
         url = benchdb.create_db(self.server_url, full, compression)
         if full not in self.dbs:
             self.dbs.append(full)

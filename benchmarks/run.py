@@ -11,6 +11,7 @@ Sections (``benchmarks/sections/``, one module each; ``--only a,b,…`` to run a
                (lz4 vs pglz, workers, COPY text vs binary, Parquet codec);
 * ``bigload``  peak RSS of ``wheels-etl load`` on one very large release file;
 * ``dlt``      end to end vs dlt (skipped with a note when dlt is not installed).
+* ``workers``  Celery workers vs the CLI, wall time and peak RSS (needs Redis).
 
 The report also shows a before/after table against the previous run of the same
 configuration (headline numbers kept in ``benchmarks/REPORT.json``).

@@ -127,7 +127,7 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
                 drops=parse.wheels_to_drops(data["wheels"], url=u),
             )
         )
-    spool = Spool(Path(spool_dir))
+    spool = Spool(spool_dir)
     t0 = time.perf_counter()
     with spool.writer(rel.product, rel.version, rel.updated_at, rel_path.as_uri()) as w:
         n = 0

@@ -72,7 +72,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     started = time.monotonic()
 
     def on_event(ev: ExtractEvent) -> None:
-        if ev.kind == "failed":
+        if ev.kind == "listing-done":
+            bar.total_known()
+        elif ev.kind == "failed":
             bar.line(f"FAILED {ev.release}: {ev.detail}")
         elif ev.kind != "listed" and not bar.tty:
             bar.line(f"{ev.kind:<9} {ev.release} {ev.detail}".rstrip())
@@ -110,6 +112,7 @@ def _load(settings: Settings, spool: Spool, args: argparse.Namespace) -> int:
 
     conninfo = _database(settings)
     bar = Progress("load", unit="files", quiet=_quiet(args) or args.json)
+    bar.total_known()  # load lists ready/ before it starts
     started = time.monotonic()
 
     def on_event(ev: load.LoadEvent) -> None:
@@ -227,18 +230,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from etl.workers.worker import healthcheck, run_worker
+    from etl.workers.worker import flags_as_env, healthcheck, run_worker
 
     if args.healthcheck:
         return EXIT_OK if healthcheck() else EXIT_UNAVAILABLE
-    _settings(args, "worker")  # flags are checked here, and reach the tasks as variables:
-    given = {o.env: _as_env(getattr(args, o.field)) for o in options_for("worker")
-             if o.env and getattr(args, o.field, None) not in (None, False)}  # fmt: skip
-    return run_worker(args.celery_args, given)
-
-
-def _as_env(value: Any) -> str:
-    return ",".join(value) if isinstance(value, list) else "1" if value is True else str(value)
+    _settings(args, "worker")  # flags are checked here and reach the tasks as variables
+    return run_worker(args.celery_args, flags_as_env(vars(args)))
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
@@ -249,26 +246,12 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     print(f"enqueue: listing task sent (run {run_id})")
     if not args.wait:
         return EXIT_OK
-    spool = Spool(settings.spool_dir)
     timeout = parse_duration(args.timeout) if args.timeout else None
-    s = runs.wait(settings, spool, _database(settings), run_id, timeout=timeout)
-    print(
-        f"extract: {len(s.spooled)} spooled, {len(s.unchanged)} unchanged, "
-        f"{len(s.extract_failed)} failed -> {settings.spool_dir}/ready"
-    )
-    print(
-        f"load: {s.count('applied')} applied, {s.count('unchanged')} unchanged, "
-        f"{s.count('superseded')} superseded, {len(s.load_failed)} failed"
-    )
-    for release, reason in s.extract_failed:
-        print(f"  failed {release}: {reason}", file=sys.stderr)
-    for name, reason in s.load_failed:
-        print(f"  failed {name}: {reason}\n    replay with: {summary.replay_command(name)}",
-              file=sys.stderr)  # fmt: skip
-    if s.listing_error is not None:
-        print(f"enqueue: listing failed: {s.listing_error}", file=sys.stderr)
-    if not s.settled:
-        print(f"enqueue: {len(s.pending)} still pending after the timeout", file=sys.stderr)
+    s = runs.wait(settings, Spool(settings.spool_dir), _database(settings), run_id, timeout=timeout)
+    out, problems = runs.render(s, str(settings.spool_dir))
+    print(out)
+    for line in problems:
+        print(line, file=sys.stderr)
     if s.spool_full is not None:
         return EXIT_DISK_FULL
     if s.listing_transient or not s.settled:

@@ -17,55 +17,23 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urljoin
 
 from etl.config import Settings
 from etl.crashpoint import crash_point
 from etl.errors import ConfigError, EtlError, FatalFetchError, SpoolFullError
+from etl.extractevents import ExtractEvent, ExtractEventKind, ExtractReport
 from etl.protocol import ARTIFACT_FILE_KEYS, ArtifactFileKey
-from etl.source import ByteBudget, Document, ReleaseRef, SourceClient, Validators
+from etl.source import ByteBudget, Document, ProductRef, ReleaseRef, SourceClient, Validators
 from etl.source import documents as parse
-from etl.source.constraints import constraints_to_json
+from etl.source.artifact import artifact_row
 from etl.source.jsontext import parse_json
 from etl.spool import Spool, SpoolFile, SpoolName
-from etl.spoolformat import ArtifactRow
 from etl.spoolstate import SpoolState
 
+__all__ = ["ExtractEvent", "ExtractEventKind", "ExtractReport", "extract"]
+
 log = logging.getLogger(__name__)
-
-#: What happened to a release: ``listed`` (seen in a listing page, not finished yet),
-#: ``spooled`` (its file is in ``ready/``), ``unchanged`` (skipped: already spooled), or
-#: ``failed`` (the detail says why).
-ExtractEventKind = Literal["listed", "spooled", "unchanged", "failed"]
-
-
-@dataclass(frozen=True)
-class ExtractEvent:
-    """Progress: one per release listed, and one per release finished."""
-
-    kind: ExtractEventKind
-    release: str
-    detail: str = ""
-    releases_known: int = 0
-    releases_done: int = 0
-    bytes_fetched: int = 0
-
-
-@dataclass
-class ExtractReport:
-    spooled: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    stats: dict[str, int] = field(default_factory=dict)
-    fatal: str | None = None
-    #: Ctrl-C: the run stopped early; what is listed above was complete before it did.
-    interrupted: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and self.fatal is None and not self.interrupted
 
 
 class _Run:
@@ -109,7 +77,7 @@ class _Run:
         with self.lock:
             if kind == "listed":
                 self.known += 1
-            else:
+            elif kind != "listing-done":  # the last product's listing ended: total is final
                 self.done += 1
             if kind == "spooled":
                 self.report.spooled.append(detail)
@@ -125,9 +93,9 @@ class _Run:
                 self.done,
                 int(self.client.stats.get("bytes", 0)),
             )
-        if kind == "failed":
-            log.error("release %s failed: %s", release, detail)
-        elif kind != "listed":
+        if kind == "failed":  # the report (and the CLI) says it; the log only for -v
+            log.info("release %s failed: %s", release, detail)
+        elif kind not in ("listed", "listing-done"):
             log.info("release %s %s %s", release, kind, detail)
         if self.progress is not None:
             self.progress(event)
@@ -231,7 +199,7 @@ class _Run:
                     pending.append(self._submit(url, rel.artifacts[i + 1], key, i + 1))
                 docs = _gather(pending.pop(0))
                 try:
-                    writer.add(self._row(art, docs, key))
+                    writer.add(artifact_row(art, docs, release=key))
                 finally:
                     for d in docs.values():
                         d.release()
@@ -253,23 +221,6 @@ class _Run:
                 )
                 for name in ARTIFACT_FILE_KEYS
             }
-
-    def _row(
-        self, art: parse.ArtifactRef, docs: dict[ArtifactFileKey, Document], key: str
-    ) -> ArtifactRow:
-        g, c, s, w = (docs[k] for k in ARTIFACT_FILE_KEYS)
-        return ArtifactRow(
-            architecture=art.architecture,
-            variant=art.variant,
-            build_id=art.build_id,
-            built_at=art.built_at,
-            dependency_graph=parse.json_document_text(g.data, url=g.url, release=key, expect=dict),
-            constraints_file=constraints_to_json(c.data, url=c.url, release=key),
-            build_sequence_summary=parse.json_document_text(
-                s.data, url=s.url, release=key, expect=list
-            ),
-            drops=parse.wheels_to_drops(w.data, url=w.url, release=key),
-        )
 
 
 def _key(ref: ReleaseRef) -> str:
@@ -342,18 +293,21 @@ def extract(
         state.close()
 
 
+def _wanted(products: list[ProductRef], wanted: tuple[str, ...]) -> list[ProductRef]:
+    """The products ``--product`` names (all when none); naming one the index lacks is a
+    configuration error."""
+    if not wanted:
+        return products
+    names = {p.name for p in products}
+    missing = sorted(set(wanted) - names)
+    if missing:
+        listed = ", ".join(sorted(n for n in names if n)) or "none"
+        raise ConfigError(f"unknown product {', '.join(missing)}: the source index lists {listed}")
+    return [p for p in products if p.name in set(wanted)]
+
+
 def _extract_products(run: _Run) -> None:
-    products = run.client.products()
-    wanted = set(run.settings.products)
-    if wanted:
-        names = {p.name for p in products}
-        missing = sorted(wanted - names)
-        if missing:
-            listed = ", ".join(sorted(n for n in names if n)) or "none"
-            raise ConfigError(
-                f"unknown product {', '.join(missing)}: the source index lists {listed}"
-            )
-        products = [p for p in products if p.name in wanted]
+    products = _wanted(run.client.products(), run.settings.products)
     releases = ThreadPoolExecutor(run.settings.workers, thread_name_prefix="release")
     slots = threading.BoundedSemaphore(run.settings.workers * 2)  # bounded queue of releases
     try:
@@ -379,6 +333,8 @@ def _extract_products(run: _Run) -> None:
                     fut.add_done_callback(lambda _f: slots.release())
             except EtlError as exc:  # listing broke off: what was listed still goes on
                 run.emit("failed", f"{product.name} (listing)", str(exc))
+            if product is products[-1]:
+                run.emit("listing-done", "")
             # wait for this product's releases before stamping it as extracted
             for _ in range(run.settings.workers * 2):
                 slots.acquire()
@@ -391,58 +347,3 @@ def _extract_products(run: _Run) -> None:
         raise
     finally:
         releases.shutdown(wait=True)
-
-
-# --- one release at a time (for etl.workers: a listing task, then one task per release) ----
-
-
-def list_changed(
-    settings: Settings, spool: Spool, on_changed: Callable[[ReleaseRef], None]
-) -> ExtractReport:
-    """List the source and call ``on_changed`` for each release that is not current (the
-    same incremental test as :func:`extract`); nothing is fetched beyond the listing.  The
-    report holds the unchanged releases and the listing failures; ``spooled`` stays empty."""
-    state = SpoolState(spool)
-    try:
-        with SourceClient(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
-            run = _Run(settings, spool, client, state, None)
-            run.files.shutdown(wait=False)
-            products = client.products()
-            wanted = set(settings.products)
-            for missing in sorted(wanted - {p.name for p in products}):
-                run.emit("failed", missing, "product not in the source index")
-            for product in (p for p in products if not wanted or p.name in wanted):
-                if product.error is not None:
-                    run.emit("failed", product.name, str(product.error))
-                    continue
-                try:
-                    for ref in client.releases(product):
-                        if ref.error is not None:
-                            run.emit("failed", _key(ref), str(ref.error))
-                        elif run.is_current(ref):
-                            run.emit("unchanged", _key(ref), "same updated_at")
-                        else:
-                            on_changed(ref)
-                except EtlError as exc:
-                    run.emit("failed", f"{product.name} (listing)", str(exc))
-            run.report.stats = dict(client.stats)
-            return run.report
-    finally:
-        state.close()
-
-
-def extract_release(settings: Settings, spool: Spool, ref: ReleaseRef) -> str | None:
-    """Extract ONE listed release into ``ready/``; returns the spool file name, or None when
-    its ``release.json`` answered 304.  Errors are raised, not reported (the caller decides
-    between retrying and failing): :class:`EtlError` subclasses only."""
-    state = SpoolState(spool)
-    try:
-        with SourceClient(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
-            run = _Run(settings, spool, client, state, None)
-            try:
-                kind, detail = run._release(ref, _key(ref))
-            finally:
-                run.files.shutdown(wait=True, cancel_futures=True)
-            return detail if kind == "spooled" else None
-    finally:
-        state.close()

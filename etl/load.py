@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -47,26 +46,15 @@ from etl.errors import (
     SpoolFullError,
     TransientLoadError,
 )
-from etl.loadevents import FileResult, LoadEvent, LoadEventKind, LoadReport
+from etl.loadevents import Clock, FileResult, LoadEvent, LoadEventKind, LoadReport
+from etl.spool import Attempt as FailedAttempt
 from etl.spool import Claim, Spool, SpoolFile, SpoolName
-from etl.spoolformat import Attempt as FailedAttempt
 
 __all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "load_spool"]
 
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
-
-
-class _Clock:
-    """When an attempt started (wall clock, for the record) and how long it has taken."""
-
-    def __init__(self) -> None:
-        self.started_at = datetime.now(UTC)
-        self._t0 = time.perf_counter()
-
-    def seconds(self) -> float:
-        return time.perf_counter() - self._t0
 
 
 # --- one file ------------------------------------------------------------------------
@@ -79,7 +67,7 @@ def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
     and then leaves the claim to the caller (back to ``ready``, or to ``failed``).
     ``conn`` must be in autocommit mode (transactions are explicit).
     """
-    clock = _Clock()
+    clock = Clock()
     key = SpoolName.parse(claim.name).release_key
     meta: fmt.FileMeta | None = None
     try:
@@ -121,15 +109,8 @@ def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
     return "applied"
 
 
-def _apply(
-    conn: Conn,
-    name: str,
-    src: fmt.Source,
-    key: str,
-    meta: fmt.FileMeta,
-    file_bytes: int,
-    clock: _Clock,
-) -> FileResult:
+def _apply(conn: Conn, name: str, src: fmt.Source, key: str, meta: fmt.FileMeta,
+           file_bytes: int, clock: Clock) -> FileResult:  # fmt: skip
     """Everything one file does inside its transaction."""
     releases.lock_release(conn, key)
     outcome = decide(meta, releases.release_state(conn, meta.product, meta.release))
@@ -138,7 +119,6 @@ def _apply(
         releases.replace_release(conn, meta, name)
         crash_point("load-before-copy")
         with conn.cursor() as cur:
-            copystream.register(cur)
             artifacts, drops = copystream.copy_release(
                 cur, name, src, meta, between=lambda: crash_point("load-mid-copy")
             )
@@ -150,16 +130,15 @@ def _apply(
             )
         rows = artifacts + drops
     seconds = clock.seconds()
-    ledger.record_file(conn, meta, name, file_bytes, outcome, seconds)
     attempt = Attempt(name, outcome, clock.started_at, seconds, meta, rows, file_bytes)
-    ledger.record_attempt(conn, attempt)
+    ledger.record_file(conn, meta, file_bytes, attempt)
     if outcome != "applied":
         return FileResult(outcome, seconds=seconds)
     return FileResult(outcome, rows, meta.json_bytes, file_bytes, seconds)
 
 
 def _record_failed(
-    conn: Conn, name: str, meta: fmt.FileMeta | None, clock: _Clock, exc: LoadError | SpoolFileError
+    conn: Conn, name: str, meta: fmt.FileMeta | None, clock: Clock, exc: LoadError | SpoolFileError
 ) -> None:
     """Append the failed attempt to ``load_attempts`` if the database is still there."""
     if conn.closed or conn.broken:
@@ -397,36 +376,3 @@ def load_spool(
             f"{report.error} ({len(report.applied)} file(s) applied before that)"
         ) from run.gave_up
     return report
-
-
-# --- one named file (for etl.workers: one load task per spool file) ----------------------
-
-
-def load_named(spool: Spool, conninfo: str, name: str) -> FileResult | None:
-    """Load ONE spool file, found in ``ready/`` (claimed) or left orphaned in ``loading/``
-    (adopted: completed from the ledger when it was committed).  None when there is nothing
-    to do: already loaded or failed, gone, or held by another loader right now.
-
-    A transient error puts the file back in ``ready`` and is raised (retry later); a fatal
-    one sends it to ``failed/`` with its error sidecar, exactly like :func:`load_spool`,
-    and is raised too.
-    """
-    found = spool.find(name)
-    if found is None or found.state not in ("ready", "loading"):
-        return None
-    orphan = found.state == "loading"
-    claim = spool.adopt(found.name) if orphan else spool.claim(found)
-    if claim is None:
-        return None
-    try:
-        with connect(conninfo) as conn:
-            _migrate(conn)
-            return load_file(conn, claim, orphan=orphan)
-    except TransientLoadError:
-        claim.retry()
-        raise
-    except (FatalLoadError, SpoolFileError) as exc:
-        claim.fail(_failure(exc))
-        raise
-    finally:
-        claim.close()  # no-op after a transition; leaves an orphan on anything unexpected

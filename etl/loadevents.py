@@ -1,13 +1,16 @@
-"""What a load run tells its caller: typed events while it runs, a report at the end."""
+"""What a load run tells its caller: typed events while it runs, a report at the end, and
+the clock that times each file."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from etl.db.ledger import Outcome
 
-__all__ = ["FileResult", "LoadEvent", "LoadEventKind", "LoadReport", "Outcome"]
+__all__ = ["Clock", "FileResult", "LoadEvent", "LoadEventKind", "LoadReport", "Outcome"]
 
 LoadEventKind = Literal[
     "start", "applied", "unchanged", "superseded", "recovered", "failed", "requeued", "retry"
@@ -77,3 +80,14 @@ class FileResult:
     json_bytes: int = 0
     file_bytes: int = 0
     seconds: float = 0.0
+
+
+class Clock:
+    """When an attempt started (wall clock, for the record) and how long it has taken."""
+
+    def __init__(self) -> None:
+        self.started_at = datetime.now(UTC)
+        self._t0 = time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self._t0

@@ -18,28 +18,29 @@ delete and leases on object storage) is in :mod:`etl.spoolstore`.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Literal, get_args
+from typing import IO, TYPE_CHECKING, Any, Literal, get_args
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 
 from etl import spoolformat as fmt
-from etl.errors import SpoolError, SpoolFullError
-from etl.spoolformat import SUFFIX, Attempt, FailureRecord, SpoolName, spool_name
-from etl.spoolstore import Lock, SpoolStore, Upload, open_store
+from etl.errors import SpoolError
+from etl.spoolformat import SUFFIX, SpoolName, spool_name
+from etl.spoolsidecar import Attempt, FailureRecord
+from etl.spoolstore import Lock, SpoolStore, open_store
+
+if TYPE_CHECKING:
+    from etl.spoolwriter import ReleaseWriter
 
 SpoolState = Literal["ready", "loading", "loaded", "failed"]
 STATES: tuple[SpoolState, ...] = get_args(SpoolState)
 SIDECAR = ".error.json"
-__all__ = ["STATES", "Attempt", "Claim", "FailureRecord", "ReconcileReport", "ReleaseWriter"]
+__all__ = ["STATES", "Attempt", "Claim", "FailureRecord", "ReconcileReport"]
 __all__ += ["Spool", "SpoolFile", "SpoolName", "SpoolState", "spool_name"]
 
 
@@ -77,7 +78,6 @@ class Spool:
         path; a :class:`~etl.errors.ConfigError` says so)."""
         self.store: SpoolStore = open_store(location, create=create)
         self.lease_seconds = lease_seconds
-        self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     @property
     def location(self) -> str:
@@ -183,6 +183,9 @@ class Spool:
     def writer(
         self, product: str, release: str, updated_at: datetime, source_url: str
     ) -> ReleaseWriter:
+        """A writer streaming one release's file into the store (see :mod:`etl.spoolwriter`)."""
+        from etl.spoolwriter import ReleaseWriter
+
         return ReleaseWriter(self, product, release, updated_at, source_url)
 
     def clean_tmp(self, grace_seconds: float = 60.0) -> int:
@@ -207,9 +210,10 @@ class Spool:
 
     # --- claiming and moving -------------------------------------------------------
 
-    def claim(self, f: SpoolFile) -> Claim | None:
-        """Take a ready file for loading; None if another loader got it first."""
-        return self._claim(f.name, "ready")
+    def claim(self, f: SpoolFile | str) -> Claim | None:
+        """Take a ready file (listed, or by name) for loading; None if it is not in
+        ``ready`` (any more): another loader got it first, or it was never there."""
+        return self._claim(_bare(f.name if isinstance(f, SpoolFile) else f), "ready")
 
     def adopt_orphans(self, lease_seconds: float | None = None) -> list[Claim]:
         """Files left in ``loading`` by a loader that died (its lock lapsed: locally when
@@ -368,6 +372,12 @@ class Claim:
     def open(self) -> pa.NativeFile | IO[bytes]:
         return self.spool.open(self.file)
 
+    def renew(self) -> None:
+        """Say the claim is still being worked on (call it more often than the spool's
+        ``lease_seconds`` during a long load; on a local spool it costs nothing)."""
+        if self._lock is not None:
+            self._lock.renew()
+
     def complete(self) -> SpoolFile:
         """Committed to the database: ``loading`` → ``loaded``."""
         return self._transition("loaded")
@@ -396,107 +406,3 @@ class Claim:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-
-
-class ReleaseWriter:
-    """Writes one release's artifacts, each as its own row group, then publishes the file.
-
-    Use as a context manager; call :meth:`commit` to publish.  Leaving the block without a
-    commit (an exception, a kill) leaves nothing visible: at most a temp upload that
-    ``clean_tmp`` removes.  The file is streamed to the store as it is written.
-    """
-
-    def __init__(
-        self, spool: Spool, product: str, release: str, updated_at: datetime, source_url: str
-    ) -> None:
-        self.spool = spool
-        self.key = SpoolName.key(product, release)
-        self._args = (product, release, updated_at, source_url)
-        self._upload: Upload | None = None
-        self._file: fmt.ReleaseFileWriter | None = None
-        self.name: str | None = None
-
-    def __enter__(self) -> ReleaseWriter:
-        try:
-            self._upload = self.spool.store.upload(fmt.release_stem(*self._args[:2]))
-            self._file = fmt.ReleaseFileWriter(self._upload.stream, *self._args)
-        except BaseException as exc:
-            error = self._error(exc)
-            self.abort()
-            raise error from exc
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.name is None:
-            self.abort()
-
-    @property
-    def artifacts(self) -> int:
-        return self._file.artifacts if self._file else 0
-
-    @property
-    def drops(self) -> int:
-        return self._file.drops if self._file else 0
-
-    @property
-    def json_bytes(self) -> int:
-        return self._file.json_bytes if self._file else 0
-
-    def add(self, row: fmt.ArtifactRow) -> None:
-        assert self._file is not None, "use ReleaseWriter as a context manager"
-        try:
-            self._file.add(row)
-        except OSError as exc:
-            raise self._error(exc) from exc
-
-    def commit(self) -> SpoolFile:
-        """Footer, then publish into ``ready`` (complete or not at all)."""
-        assert self._file is not None and self._upload is not None
-        try:
-            name = self._file.finish()
-            self._upload.publish("ready", name)
-        except BaseException as exc:
-            error = self._error(exc)
-            self.abort()
-            raise error from exc
-        self.name = name
-        info = self.spool.store.info("ready", name)
-        size, mtime = (info.size, info.mtime) if info else (0, time.time())
-        return SpoolFile("ready", name, size, mtime)
-
-    def abort(self) -> None:
-        """Close and drop the upload, whatever happens (a full disk fails the close)."""
-        try:
-            if self._file is not None:
-                with contextlib.suppress(Exception):  # best effort on the way out
-                    self._file.close()
-                self._file = None
-        finally:
-            if self._upload is not None:
-                with contextlib.suppress(SpoolError, OSError):
-                    self._upload.discard()
-                self._upload = None
-
-    def _error(self, exc: BaseException) -> BaseException:
-        """OSError and SpoolError as a SpoolError naming the release (and, when the store
-        is full, the space this release needs); anything else unchanged."""
-        if isinstance(exc, OSError):
-            exc = self._upload.error(exc) if self._upload else SpoolError(str(exc))
-        if not isinstance(exc, SpoolError):
-            return exc
-        exc.release = self.key
-        if isinstance(exc, SpoolFullError) and "needs about" not in exc.message:
-            pending = self._file.pending if self._file else 0
-            written = self._upload.written() if self._upload else 0
-            exc.message = (
-                f"no space left in spool folder {self.spool.location} "
-                f"({self.spool.store.space_hint()}; this release needs about "
-                f"{max(written + pending, 1)} bytes): free some space "
-                "(e.g. `wheels-etl prune`) and run again"
-            )
-        return exc

@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeAlias
@@ -255,6 +255,11 @@ def _name(source: Source, name: str | None) -> str:
     return name if name is not None else str(getattr(source, "name", source))
 
 
+def parquet_writer(stream: IO[bytes] | pa.NativeFile) -> pq.ParquetWriter:
+    """The Parquet writer of a spool file (zstd level 3) over a stream the spool opened."""
+    return pq.ParquetWriter(stream, SCHEMA, compression="zstd", compression_level=3)
+
+
 def read_meta(source: Source, name: str | None = None) -> FileMeta:
     """Read and validate a spool file's footer (raises :class:`SpoolFileError`).
 
@@ -380,131 +385,3 @@ class SpoolName:
 
 def spool_name(product: str, release: str, updated_at: datetime, content_sha256: str) -> str:
     return str(SpoolName(product, release, updated_at, content_sha256[:16]))
-
-
-# --- writing one file ---------------------------------------------------------------
-
-
-class ReleaseFileWriter:
-    """One release's artifacts, one row group each, into a stream; :meth:`finish` writes
-    the footer and returns the file's name (which carries the content hash)."""
-
-    def __init__(
-        self,
-        stream: IO[bytes] | pa.NativeFile,
-        product: str,
-        release: str,
-        updated_at: datetime,
-        source_url: str,
-    ) -> None:
-        self.product, self.release, self.updated_at = product, release, updated_at
-        self.source_url = source_url
-        self.hasher = ContentHasher(product, release, updated_at)
-        self.artifacts = self.drops = self.json_bytes = 0
-        self.pending = 0  # in-memory bytes of the artifact being written
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
-            stream, SCHEMA, compression="zstd", compression_level=3
-        )
-
-    def add(self, row: ArtifactRow) -> None:
-        assert self._writer is not None, "file already finished"
-        table = artifact_table(self.product, self.release, self.updated_at, row)
-        self.pending = table.nbytes
-        self._writer.write_table(table, row_group_size=1)
-        self.pending = 0
-        self.hasher.add(row)
-        self.artifacts += 1
-        self.drops += len(row.drops)
-        self.json_bytes += sum(
-            len(v.encode()) if v else 0
-            for v in (row.dependency_graph, row.constraints_file, row.build_sequence_summary)
-        )
-
-    def finish(self) -> str:
-        assert self._writer is not None, "file already finished"
-        digest = self.hasher.hexdigest()
-        meta = FileMeta(
-            schema_version=SPOOL_SCHEMA_VERSION,
-            product=self.product,
-            release=self.release,
-            updated_at=self.updated_at,
-            extracted_at=datetime.now(UTC),
-            source_url=self.source_url,
-            content_sha256=digest,
-            artifacts=self.artifacts,
-            drops=self.drops,
-            json_bytes=self.json_bytes,
-        )
-        self._writer.add_key_value_metadata(meta.to_kv())
-        self._writer.close()
-        self._writer = None
-        return spool_name(self.product, self.release, self.updated_at, digest)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-
-# --- the error sidecar ----------------------------------------------------------------
-
-
-def now_ts() -> str:
-    """Now, in the one timestamp format of every record and document (``...Z``)."""
-    return format_ts(datetime.now(UTC))
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One failed attempt at loading a file (an entry of its ``.error.json`` sidecar)."""
-
-    error_class: str
-    message: str
-    at: str = field(default_factory=now_ts)
-    command: str = "load"
-    db_error: str | None = None
-    sqlstate: str | None = None
-    release: str | None = None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Attempt:
-        def opt(key: str) -> str | None:
-            value = data.get(key)
-            return None if value is None else str(value)
-
-        return cls(
-            error_class=str(data.get("error_class") or "unknown"),
-            message=str(data.get("message") or ""),
-            at=str(data.get("at") or ""),
-            command=str(data.get("command") or "load"),
-            db_error=opt("db_error"),
-            sqlstate=opt("sqlstate"),
-            release=opt("release"),
-        )
-
-
-@dataclass
-class FailureRecord:
-    """A file's error sidecar: every attempt, oldest first (``corrupt``: unreadable)."""
-
-    attempts: list[Attempt]
-    corrupt: bool = False
-
-    @property
-    def count(self) -> int:
-        return len(self.attempts)
-
-    @property
-    def last(self) -> Attempt | None:
-        return self.attempts[-1] if self.attempts else None
-
-    def to_json(self) -> dict[str, Any]:
-        attempts = [asdict(a) for a in self.attempts]
-        last = attempts[-1] if attempts else None
-        return {"attempts": attempts, "count": self.count, "last": last}
-
-    @classmethod
-    def from_json(cls, data: Any) -> FailureRecord:
-        if not isinstance(data, dict) or not isinstance(data.get("attempts"), list):
-            return cls([], corrupt=True)
-        return cls([Attempt.from_json(a) for a in data["attempts"] if isinstance(a, dict)])

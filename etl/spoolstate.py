@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from etl.spool import Spool
-from etl.spoolformat import format_ts, name_part, now_ts, parse_ts, release_stem
+from etl.spoolformat import format_ts, name_part, parse_ts, release_stem
+from etl.spoolsidecar import now_ts
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def measure(bench: Bench) -> dict[str, Any]:
             fresh = spoolfiles.fresh_spool(sp / "ready", spool_run)
             m = bench.m_cmd(
                 [ETL, "load", "--spool", str(fresh), "--database-url", url],
-                db="wetl_bench_big",
+                db=bench.dbname("big"),
             )
             rec = m.to_dict()
             counts = benchdb.table_counts(url)
@@ -72,14 +72,14 @@ def _vs_ceiling(bench: Bench, url: str, sp: Path, spool_run: Path) -> dict[str, 
                 m = bench.m_py(
                     "benchmarks.ceiling:server_copy",
                     {"url": url, "paths": rendered["paths"]},
-                    db="wetl_bench_big",
+                    db=bench.dbname("big"),
                 )
             else:
                 fresh = spoolfiles.fresh_spool(sp / "ready", spool_run)
                 m = bench.m_py(
                     "benchmarks.ceiling:etl_load",
                     {"url": url, "spool_dir": str(fresh), "workers": 1},
-                    db="wetl_bench_big",
+                    db=bench.dbname("big"),
                 )
             runs[name].append(m.to_dict())
             log(f"  {name} (one big release): wall={m.wall_s:.2f}s ok={m.ok}")

@@ -24,7 +24,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     gen = generate(tree, cfg.dlt_releases, cfg.dlt_shape, seed=4)
     log(f"  dlt source: {cfg.dlt_releases} releases, {gen['bytes'] / MB:.1f} MB")
     url = bench.db("dlt", "auto")
-    dbname = "wetl_bench_dlt"
+    dbname = bench.dbname("dlt")
     pipes = bench.work / "dlt-pipelines"
     runs: dict[str, list[dict[str, Any]]] = {"wheels-etl": []}
     runs.update({f"dlt {v}": [] for v in cfg.dlt_variants})

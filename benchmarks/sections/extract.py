@@ -17,7 +17,7 @@ from benchmarks.sourceserver import source_server
 def measure(bench: Bench) -> dict[str, Any]:
     cfg = bench.cfg
     url_db = bench.db("extract")
-    dbname = "wetl_bench_extract"
+    dbname = bench.dbname("extract")
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {
         "wheels-etl": {},
         "accumulate-all": {},

@@ -89,7 +89,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         }
     # the original zstd files came from extract itself: use them for the main runs
     url = {"lz4": bench.db("lz4", "lz4"), "pglz": bench.db("pglz", "pglz")}
-    dbn = {"lz4": "wetl_bench_lz4", "pglz": "wetl_bench_pglz"}
+    dbn = {"lz4": bench.dbname("lz4"), "pglz": bench.dbname("pglz")}
     spool_run = bench.work / "spool-run"
 
     def etl(comp: str, workers: int, src: Path) -> Callable[[], Measurement]:

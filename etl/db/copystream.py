@@ -1,13 +1,17 @@
 """COPY streaming: one spool file's row groups into ``artifacts`` and ``drops``.
 
 The JSON documents travel as the bytes already in the spool file: jsonb's binary wire
-format is a version byte ``0x01`` followed by the JSON text, so a dumper that prefixes
-that byte avoids both a ``json.loads`` and a ``json.dumps`` per document.  The drops go
-as CSV written by Arrow's C++ writer (no Python object per drop).
+format is a version byte ``0x01`` followed by the JSON text, so the artifacts' binary COPY
+rows are framed here around views of Arrow's buffers (no ``json.loads``/``json.dumps``,
+no Python object, no copy per document).  The drops go as CSV written by Arrow's C++
+writer (no Python object per drop), handed to libpq as a view of Arrow's buffer.
 """
 
 from __future__ import annotations
 
+import queue
+import struct
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,15 +20,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
-from psycopg.adapt import Buffer, Dumper
-from psycopg.pq import Format
 
 from etl import spoolformat as fmt
 from etl.errors import SpoolFileError
 from etl.spool import SpoolName
 from etl.spoolformat import JSON_COLUMNS
 
-JSONB_OID = 3802
+#: Binary COPY framing (PostgreSQL docs, "COPY", binary format).
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+TRAILER = b"\xff\xff"
+_NULL = b"\xff\xff\xff\xff"
+_I2 = struct.Struct("!h").pack
+_I4 = struct.Struct("!i").pack
+_I8 = struct.Struct("!q").pack
+#: PostgreSQL's timestamps count µs from 2000-01-01 UTC; Arrow's from 1970-01-01.
+_PG_EPOCH_US = 946_684_800_000_000
 
 ARTIFACT_COLUMNS = (
     "product",
@@ -36,7 +46,6 @@ ARTIFACT_COLUMNS = (
     *JSON_COLUMNS,
     "drop_count",
 )
-ARTIFACT_TYPES = ["text"] * 5 + ["timestamptz"] + ["jsonb"] * len(JSON_COLUMNS) + ["int4"]
 
 DROP_FIELDS = (
     "filename",
@@ -70,25 +79,6 @@ ARTIFACT_READ += [*JSON_COLUMNS, "drops"]
 DROP_READ = ["product", "release", "architecture", "variant", "drops"]
 
 
-class JsonText(bytes):
-    """UTF-8 JSON text already serialised (marker type for the dumper registration)."""
-
-
-class JsonbBytesBinaryDumper(Dumper):
-    """jsonb, binary format: version byte 1 + the JSON text as it is."""
-
-    format = Format.BINARY
-    oid = JSONB_OID
-
-    def dump(self, obj: Any) -> Buffer | None:
-        return b"\x01" + bytes(obj)
-
-
-def register(cur: psycopg.Cursor[Any]) -> None:
-    """Make ``set_types([... "jsonb" ...])`` on this cursor take JSON bytes as they are."""
-    cur.adapters.register_dumper(JsonText, JsonbBytesBinaryDumper)
-
-
 def copy_statement(table: str, columns: tuple[str, ...]) -> sql.Composed:
     return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
@@ -99,16 +89,62 @@ def _col(tbl: pa.Table, name: str) -> pa.Array:
     return tbl.column(name).combine_chunks()
 
 
-def artifact_rows(tbl: pa.Table) -> Iterator[tuple[Any, ...]]:
-    """Rows for :data:`ARTIFACT_COLUMNS` from a table of :data:`ARTIFACT_READ` columns."""
-    drops = _col(tbl, "drops")
-    counts = pc.fill_null(pc.list_value_length(drops), 0)
-    cols: list[list[Any]] = [
-        _col(tbl, n).to_pylist() for n in ARTIFACT_READ if n not in JSON_COLUMNS and n != "drops"
-    ]
-    cols += [_col(tbl, n).cast(pa.large_binary()).to_pylist() for n in JSON_COLUMNS]
-    cols.append(counts.to_pylist())
-    yield from zip(*cols, strict=True)
+class _Docs:
+    """The values of a (large) string column as zero-copy views of its Arrow data buffer."""
+
+    def __init__(self, arr: pa.Array) -> None:
+        if arr.type != pa.large_string():
+            arr = arr.cast(pa.large_string())
+        _, offsets, data = arr.buffers()
+        self.offsets = memoryview(offsets).cast("q")[arr.offset : arr.offset + len(arr) + 1]
+        self.data = memoryview(data if data is not None else b"")
+        self.nulls = arr.is_null().to_pylist()
+
+    def view(self, i: int) -> memoryview | None:
+        if self.nulls[i]:
+            return None
+        return self.data[self.offsets[i] : self.offsets[i + 1]]
+
+
+def _text(out: bytearray, value: str | None) -> None:
+    if value is None:
+        out += _NULL
+    else:
+        raw = value.encode()
+        out += _I4(len(raw))
+        out += raw
+
+
+def write_artifacts(cp: psycopg.Copy, tbl: pa.Table) -> int:
+    """Binary COPY rows for :data:`ARTIFACT_COLUMNS` from a table of :data:`ARTIFACT_READ`.
+
+    The JSON documents go to libpq straight from the Arrow data buffer (a jsonb field is
+    the version byte 1 then the JSON text): no Python object and no copy per document on
+    our side.  The caller writes :data:`SIGNATURE` before the first row and
+    :data:`TRAILER` after the last.
+    """
+    keys = [_col(tbl, n).to_pylist() for n in ARTIFACT_READ[:5]]
+    built = pc.cast(_col(tbl, "built_at"), pa.int64()).to_pylist()  # µs since 1970 (UTC)
+    counts = pc.fill_null(pc.list_value_length(_col(tbl, "drops")), 0).to_pylist()
+    docs = [_Docs(_col(tbl, n)) for n in JSON_COLUMNS]
+    for i in range(tbl.num_rows):
+        out = bytearray(_I2(len(ARTIFACT_COLUMNS)))
+        for column in keys:
+            _text(out, column[i])
+        out += _NULL if built[i] is None else _I4(8) + _I8(built[i] - _PG_EPOCH_US)
+        for doc in docs:
+            view = doc.view(i)
+            if view is None:
+                out += _NULL
+                continue
+            out += _I4(len(view) + 1)
+            out += b"\x01"
+            cp.write(out)
+            cp.write(view)
+            out = bytearray()
+        out += _I4(4) + _I4(counts[i])
+        cp.write(out)
+    return int(tbl.num_rows)
 
 
 def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
@@ -138,7 +174,7 @@ def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
             raise SpoolFileError(f"a row's {column} differs from the file's ({want})", path=name)
 
 
-def drops_csv(tbl: pa.Table) -> tuple[bytes, int]:
+def drops_csv(tbl: pa.Table) -> tuple[memoryview, int]:
     """A row group's drops as PostgreSQL CSV, written by Arrow's C++ CSV writer.
 
     No Python object per drop: this is what makes the drops cheap on the client.  NULL is
@@ -147,14 +183,63 @@ def drops_csv(tbl: pa.Table) -> tuple[bytes, int]:
     drops = _col(tbl, "drops")
     items = drops.flatten()
     if len(items) == 0:
-        return b"", 0
+        return memoryview(b""), 0
     parents = pc.list_parent_indices(drops)
     arrays = [pc.take(_col(tbl, n), parents) for n in DROP_COLUMNS[:4]]
     arrays += [_drop_field(items, n) for n in DROP_FIELDS]
     flat = pa.Table.from_arrays(arrays, names=list(DROP_COLUMNS))
     sink = pa.BufferOutputStream()
     pacsv.write_csv(flat, sink, write_options=pacsv.WriteOptions(include_header=False))
-    return sink.getvalue().to_pybytes(), len(items)
+    return memoryview(sink.getvalue()), len(items)
+
+
+_DONE = object()
+
+
+def read_ahead(
+    src: fmt.Source, columns: list[str], name: str, depth: int = 1
+) -> Iterator[pa.Table]:
+    """The file's row groups, decoded by a reader thread ``depth`` row groups ahead.
+
+    Arrow decodes without the GIL, so the next artifact is decompressed while this one
+    goes over the socket and the server parses it.  Memory: ``depth + 1`` row groups.
+    Errors of the reader are raised here; leaving the loop early stops the reader.
+    """
+    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for tbl in fmt.iter_row_groups(src, columns, name):
+                if not put(tbl):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    thread = threading.Thread(target=reader, name=f"read-ahead {name}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, pa.Table)
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def copy_release(
@@ -169,20 +254,19 @@ def copy_release(
     Each row group (one artifact) is decoded once: its JSON goes out at once by binary
     COPY, and only its small ``drops`` column is kept for the second COPY, which Arrow
     renders as CSV.  Memory: one artifact's documents plus the release's drops.  Runs in
-    the caller's transaction (the cursor must have had :func:`register`); ``between`` is
-    called after the first COPY (a crash-test hook).
+    the caller's transaction; ``between`` is called after the first COPY (a crash-test
+    hook).
     """
     kept: list[pa.Table] = []
     artifacts = drops = 0
     try:
         with cur.copy(copy_statement("artifacts", ARTIFACT_COLUMNS)) as cp:
-            cp.set_types(ARTIFACT_TYPES)
-            for tbl in fmt.iter_row_groups(src, ARTIFACT_READ, name):
+            cp.write(SIGNATURE)
+            for tbl in read_ahead(src, ARTIFACT_READ, name):
                 _check_keys(tbl, meta, name)
-                for row in artifact_rows(tbl):
-                    cp.write_row(row)
-                    artifacts += 1
+                artifacts += write_artifacts(cp, tbl)
                 kept.append(tbl.select(DROP_READ))
+            cp.write(TRAILER)
         if between is not None:
             between()
         stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
@@ -190,7 +274,7 @@ def copy_release(
         )
         with cur.copy(stmt) as cp:
             while kept:
-                data, n = drops_csv(kept.pop(0))
+                data, n = drops_csv(kept.pop(0))  # a view of Arrow's buffer, not a copy
                 if n:
                     cp.write(data)
                 drops += n

@@ -47,14 +47,44 @@ class Attempt:
 # --- writes --------------------------------------------------------------------------
 
 
-def record_file(conn: Conn, meta: FileMeta, file_name: str, file_bytes: int, outcome: str,
-                seconds: float) -> None:  # fmt: skip
-    """Insert the file's ledger row, or bump it; an ``applied`` outcome is never replaced."""
+_ATTEMPT_INSERT = """INSERT INTO load_attempts (file_name, content_sha256, product, release,
+        outcome, started_at, seconds, rows, file_bytes, json_bytes, error, sqlstate)
+    VALUES (%(a_file)s, %(a_sha)s, %(a_product)s, %(a_release)s, %(a_outcome)s,
+        %(a_started)s, %(a_seconds)s, %(a_rows)s, %(a_file_bytes)s, %(a_json_bytes)s,
+        %(a_error)s, %(a_sqlstate)s)"""
+
+
+def _attempt_params(attempt: Attempt) -> dict[str, Any]:
+    meta = attempt.meta
+    return {
+        "a_file": attempt.file_name,
+        "a_sha": meta and meta.content_sha256,
+        "a_product": meta and meta.product,
+        "a_release": meta and meta.release,
+        "a_outcome": attempt.outcome,
+        "a_started": attempt.started_at,
+        "a_seconds": attempt.seconds,
+        "a_rows": attempt.rows,
+        "a_file_bytes": attempt.file_bytes,
+        "a_json_bytes": meta and meta.json_bytes,
+        "a_error": attempt.error,
+        "a_sqlstate": attempt.sqlstate,
+    }
+
+
+def record_file(conn: Conn, meta: FileMeta, file_bytes: int, attempt: Attempt) -> None:
+    """Insert or bump the file's ledger row and append ``attempt``, in one statement.
+
+    An ``applied`` outcome is never replaced (``last_outcome`` has the latest load).
+    """
     conn.execute(
+        "WITH attempt AS (" + _ATTEMPT_INSERT + ")"
         """INSERT INTO spool_files AS s (file_name, content_sha256, product, release,
                updated_at, extracted_at, artifact_count, drop_count, json_bytes, file_bytes,
                outcome, last_outcome, seconds)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           VALUES (%(file)s, %(sha)s, %(product)s, %(release)s, %(updated_at)s,
+               %(extracted_at)s, %(artifacts)s, %(drops)s, %(json_bytes)s, %(file_bytes)s,
+               %(outcome)s, %(outcome)s, %(seconds)s)
            ON CONFLICT (file_name) DO UPDATE SET
                content_sha256 = EXCLUDED.content_sha256, extracted_at = EXCLUDED.extracted_at,
                artifact_count = EXCLUDED.artifact_count, drop_count = EXCLUDED.drop_count,
@@ -63,24 +93,17 @@ def record_file(conn: Conn, meta: FileMeta, file_name: str, file_bytes: int, out
                               ELSE EXCLUDED.outcome END,
                last_outcome = EXCLUDED.last_outcome, seconds = EXCLUDED.seconds,
                last_loaded_at = now(), load_count = s.load_count + 1""",
-        [file_name, meta.content_sha256, meta.product, meta.release, meta.updated_at,
-         meta.extracted_at, meta.artifacts, meta.drops, meta.json_bytes, file_bytes, outcome,
-         outcome, seconds],
+        {"file": attempt.file_name, "sha": meta.content_sha256, "product": meta.product,
+         "release": meta.release, "updated_at": meta.updated_at,
+         "extracted_at": meta.extracted_at, "artifacts": meta.artifacts, "drops": meta.drops,
+         "json_bytes": meta.json_bytes, "file_bytes": file_bytes, "outcome": attempt.outcome,
+         "seconds": attempt.seconds, **_attempt_params(attempt)},
     )  # fmt: skip
 
 
 def record_attempt(conn: Conn, attempt: Attempt) -> None:
     """Append one row to ``load_attempts`` (never updated, never deleted)."""
-    meta = attempt.meta
-    conn.execute(
-        """INSERT INTO load_attempts (file_name, content_sha256, product, release, outcome,
-               started_at, seconds, rows, file_bytes, json_bytes, error, sqlstate)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        [attempt.file_name, meta and meta.content_sha256, meta and meta.product,
-         meta and meta.release, attempt.outcome, attempt.started_at, attempt.seconds,
-         attempt.rows, attempt.file_bytes, meta and meta.json_bytes, attempt.error,
-         attempt.sqlstate],
-    )  # fmt: skip
+    conn.execute(_ATTEMPT_INSERT, _attempt_params(attempt))
 
 
 # --- reads ---------------------------------------------------------------------------

@@ -29,19 +29,25 @@ def release_state(conn: Conn, product: str, release: str) -> tuple[Any, ...] | N
 
 
 def replace_release(conn: Conn, meta: FileMeta, file_name: str) -> None:
-    """Delete the release's drops and artifacts and upsert its ``releases`` row."""
-    key = [meta.product, meta.release]
-    conn.execute("DELETE FROM drops WHERE product = %s AND release = %s", key)
-    conn.execute("DELETE FROM artifacts WHERE product = %s AND release = %s", key)
+    """Delete the release's drops and artifacts and upsert its ``releases`` row.
+
+    One statement (one round trip): the two DELETEs are data-modifying CTEs of the upsert.
+    """
     conn.execute(
-        """INSERT INTO releases (product, release, updated_at, extracted_at, content_sha256,
+        """WITH gone_drops AS (
+               DELETE FROM drops WHERE product = %(product)s AND release = %(release)s),
+           gone_artifacts AS (
+               DELETE FROM artifacts WHERE product = %(product)s AND release = %(release)s)
+           INSERT INTO releases (product, release, updated_at, extracted_at, content_sha256,
                spool_file, source_url, artifact_count, drop_count, loaded_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+           VALUES (%(product)s, %(release)s, %(updated_at)s, %(extracted_at)s, %(sha)s,
+               %(file)s, %(source_url)s, %(artifacts)s, %(drops)s, now())
            ON CONFLICT (product, release) DO UPDATE SET
                updated_at = EXCLUDED.updated_at, extracted_at = EXCLUDED.extracted_at,
                content_sha256 = EXCLUDED.content_sha256, spool_file = EXCLUDED.spool_file,
                source_url = EXCLUDED.source_url, artifact_count = EXCLUDED.artifact_count,
                drop_count = EXCLUDED.drop_count, loaded_at = now()""",
-        [*key, meta.updated_at, meta.extracted_at, meta.content_sha256, file_name,
-         meta.source_url, meta.artifacts, meta.drops],
+        {"product": meta.product, "release": meta.release, "updated_at": meta.updated_at,
+         "extracted_at": meta.extracted_at, "sha": meta.content_sha256, "file": file_name,
+         "source_url": meta.source_url, "artifacts": meta.artifacts, "drops": meta.drops},
     )  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from etl.errors import ConfigError
+from etl.errors import ConfigError, LoadError
 from etl.spoolformat import JSON_COLUMNS
 
 #: ``pg_advisory_xact_lock(bigint)`` key of wheels-etl migrations ("wheelmig" in ASCII).
@@ -218,7 +218,7 @@ def migrate(conn: psycopg.Connection[Any], compression: str = "auto") -> int:
     so concurrent callers are serialised and re-runs are no-ops); opens none itself.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
-        raise RuntimeError("schema.migrate must run inside a transaction (see etl.load)")
+        raise LoadError("schema.migrate must run inside a transaction (etl.load opens it)")
     conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK_KEY])
     conn.execute(_SCHEMA_TABLE)
     current = schema_version(conn)

@@ -13,6 +13,10 @@ One concern per module:
 * :mod:`~etl.source.documents`: validation of ``release.json``, constraints, wheels and
   the JSON documents;
 * :mod:`~etl.source.wheelname`: the wheel file name rules;
+* :mod:`~etl.source.origins`: the unit of trust for credentials (token per origin);
+* :mod:`~etl.source.jsontext`: strict JSON decoding (orjson first, json as the reference);
+* :mod:`~etl.source.constraints`: constraints.txt to the stored JSON array;
+* :mod:`~etl.source.deadline`: the overall deadline per document, and cancelling fetches;
 * :mod:`~etl.source.stats`: request counters.
 """
 

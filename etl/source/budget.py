@@ -132,7 +132,7 @@ class ByteBudget:
             return
         with self._cond:
             if r.released:
-                raise RuntimeError("reservation already released")
+                raise ValueError("reservation already released")
             r.waiting = True
             self._cond.notify_all()  # one more waiter may complete the "all stuck" picture
             try:

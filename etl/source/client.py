@@ -41,9 +41,10 @@ from etl.source import documents as parse
 from etl.source.budget import ByteBudget, Reservation
 from etl.source.files import read_file
 from etl.source.jsontext import parse_json
+from etl.source.origins import BearerAuth
 from etl.source.responses import Validators
 from etl.source.stats import Counters
-from etl.source.transport import BearerAuth, HttpTransport
+from etl.source.transport import HttpTransport
 
 __all__ = ["Document", "ProductRef", "ReleaseRef", "SourceClient", "normalize_base"]
 

@@ -68,9 +68,11 @@ def _fail(message: str, *, url: str, release: str | None) -> NoReturn:
     raise FatalFetchError(message, release=release, url=url)
 
 
-class _IntTooLong(ValueError):
+class _IntTooLong(FatalFetchError):
+    """Raised from inside ``json.loads`` (its ``parse_int`` hook); given a URL outside."""
+
     def __init__(self, digits: int) -> None:
-        super().__init__(digits)
+        super().__init__(f"JSON integer of {digits} digits")
         self.digits = digits
 
 

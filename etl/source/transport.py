@@ -32,6 +32,7 @@ from etl.redact import redact_url, scrub, strip_userinfo
 from etl.source import deadline
 from etl.source.budget import Reservation
 from etl.source.files import CHUNK, Fetched
+from etl.source.origins import same_origin
 from etl.source.responses import (
     Decision,
     Validators,
@@ -46,35 +47,6 @@ log = logging.getLogger("etl.source")
 
 MAX_REDIRECTS = 5
 BACKOFF_CAP = 30.0
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the default port filled in: the unit of trust for tokens."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return scheme, host, port if port is not None else DEFAULT_PORTS.get(scheme)
-
-
-def same_origin(a: str, b: str) -> bool:
-    return origin(a) == origin(b)
-
-
-class BearerAuth(requests.auth.AuthBase):
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self._token}"
-        return r
-
-    def __repr__(self) -> str:
-        return "BearerAuth(***)"
 
 
 class _ScrubFilter(logging.Filter):
@@ -95,13 +67,14 @@ class _ScrubFilter(logging.Filter):
 _URLLIB3_LOG = logging.getLogger("urllib3.connectionpool")
 
 
-class _Retry(Exception):
-    """One attempt failed in a way worth retrying."""
+class _Retry(TransientFetchError):
+    """One attempt failed in a way worth retrying (never leaves :meth:`HttpTransport.fetch`:
+    it becomes a retry, or a :class:`TransientFetchError` with the URL redacted)."""
 
     def __init__(self, reason: str, url: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
+        super().__init__(reason, url=url)
         self.reason = reason
-        self.url = url
+        self.target = url
         self.retry_after = retry_after
 
 
@@ -179,7 +152,7 @@ class HttpTransport:
                     got = self._attempt(url, res, release, conditional)
                 except _Retry as exc:
                     if watch.expired is not None:
-                        raise self._expired(watch, exc.url, release) from exc
+                        raise self._expired(watch, exc.target, release) from exc
                     res.reset()
                     self._wait_before_retry(exc, backoff, release, watch)
                     continue
@@ -205,7 +178,7 @@ class HttpTransport:
     def _wait_before_retry(
         self, exc: _Retry, backoff: Backoff, release: str | None, watch: deadline.Watch
     ) -> None:
-        shown = self.show(exc.url)
+        shown = self.show(exc.target)
         reason = scrub(exc.reason, self._secrets)
         delay = backoff.next_delay(minimum=exc.retry_after)
         if delay is not None and delay > watch.remaining():

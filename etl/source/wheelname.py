@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
+from etl.errors import FatalFetchError
+
 __all__ = ["InvalidWheelName", "WheelName", "normalize_name", "split_wheel_filename"]
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?"
@@ -41,7 +43,7 @@ _WHEEL_RE = re.compile(rf"({_NAME})-([^-]+)(?:-({_BUILD}))?-({_TAG})-({_TAG})-({
 _SEPARATORS_RE = re.compile(r"[-_.]+")
 
 
-class InvalidWheelName(ValueError):
+class InvalidWheelName(FatalFetchError):
     """Not a valid wheel file name; the message says which field and why."""
 
 
@@ -79,7 +81,7 @@ def _normal_version(text: str) -> str:
     return found
 
 
-@functools.lru_cache(maxsize=16384)  # a release's artifacts share many wheels ("none-any")
+@functools.lru_cache(maxsize=2048)  # a release's artifacts share wheels ("none-any"); small: RSS
 def split_wheel_filename(filename: str) -> WheelName:
     """The fields of a wheel file name; raises :class:`InvalidWheelName`."""
     m = _WHEEL_RE.fullmatch(filename)

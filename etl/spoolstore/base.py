@@ -45,6 +45,10 @@ class Lock(Protocol):
 
     def release(self) -> None: ...
 
+    def renew(self) -> None:
+        """Still at work: push the lapse back (a no-op where the lock cannot lapse)."""
+        ...
+
 
 class Upload(Protocol):
     """An object being written; invisible to every reader until :meth:`publish`."""

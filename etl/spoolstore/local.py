@@ -75,6 +75,9 @@ class FlockLock:
     def __init__(self, fd: int) -> None:
         self._fd: int | None = fd
 
+    def renew(self) -> None:
+        """An flock lasts as long as its holder: nothing to renew."""
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

@@ -34,6 +34,7 @@ import contextlib
 import io
 import json
 import os
+import socket
 import time
 import uuid
 from typing import Any
@@ -46,7 +47,25 @@ from etl.crashpoint import crash_point
 from etl.errors import ConfigError, SpoolError, SpoolUnavailableError
 from etl.spoolstore.base import STATE_FOLDERS, ObjectInfo
 
+CALL_ATTEMPTS = 3
 TMP_GRACE_FLOOR = 60.0  # a complete temp object lives seconds: older ones are a dead writer's
+
+
+HOST = socket.gethostname()
+
+
+def _process_gone(host_pid: list[str]) -> bool:
+    """True when ``[host, pid]`` names a process of this host that no longer runs (its
+    lease or temp object is then a dead one's, whatever its age)."""
+    if len(host_pid) < 2 or host_pid[0] != HOST or not host_pid[1].isdigit():
+        return False
+    try:
+        os.kill(int(host_pid[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class GuardedInput(io.RawIOBase):
@@ -100,6 +119,10 @@ class S3Lease:
     def __init__(self, store: S3Store, name: str, owner: str) -> None:
         self.store, self.name, self.owner = store, name, owner
 
+    def renew(self) -> None:
+        """Still at work: rewrite the lease with the current time."""
+        self.store.write_json("leases", self.name, {"owner": self.owner, "renewed_at": time.time()})
+
     def release(self) -> None:
         """Drop the lease if it is still ours (best effort: an unreachable store lets it
         lapse instead)."""
@@ -114,7 +137,7 @@ class S3Upload:
 
     def __init__(self, store: S3Store, hint: str) -> None:
         self.store = store
-        self.tmp = f"{hint}.{os.getpid()}.{time.time_ns()}.part"
+        self.tmp = f"{hint},{HOST},{os.getpid()},{time.time_ns()}.part"
         self._stream: pa.NativeFile | None = store.call(
             "cannot start upload",
             self.tmp,
@@ -198,13 +221,19 @@ class S3Store:
         return SpoolUnavailableError(f"{what} in {self.location}: {exc}", path=name)
 
     def call(self, what: str, name: str, fn: Any, *args: Any) -> Any:
-        """Run one pyarrow call; FileNotFoundError passes, other OSError → SpoolUnavailable."""
-        try:
-            return fn(*args)
-        except FileNotFoundError:
-            raise
-        except (OSError, pa.ArrowException) as exc:
-            raise self.unavailable(exc, name, what) from exc
+        """Run one idempotent pyarrow call, tried again twice after a short pause (S3
+        servers answer 500 "try again" under load); FileNotFoundError passes at once,
+        other failures become :class:`SpoolUnavailableError`."""
+        for attempt in range(CALL_ATTEMPTS):
+            try:
+                return fn(*args)
+            except FileNotFoundError:
+                raise
+            except (OSError, pa.ArrowException) as exc:
+                if attempt == CALL_ATTEMPTS - 1:
+                    raise self.unavailable(exc, name, what) from exc
+                time.sleep(0.25 * 3**attempt)
+        raise AssertionError("unreachable")
 
     def space_hint(self) -> str:
         return "object storage quota"
@@ -272,14 +301,15 @@ class S3Store:
             self.call("cannot delete", name, self.fs.delete_file, self.path(folder, name))
 
     def read_json(self, folder: str, name: str) -> Any:
+        def get() -> bytes:
+            with self.fs.open_input_stream(self.path(folder, name)) as f:
+                return bytes(f.read())
+
         try:
-            with self.call(
-                "cannot read", name, self.fs.open_input_stream, self.path(folder, name)
-            ) as f:
-                data = self.call("cannot read", name, f.read)
+            data = self.call("cannot read", name, get)
         except FileNotFoundError:
             return None
-        return json.loads(bytes(data))
+        return json.loads(data)
 
     def write_json(self, folder: str, name: str, data: Any) -> None:
         """One PUT: S3 shows the whole object or the previous one, never half."""
@@ -302,9 +332,10 @@ class S3Store:
             if (
                 isinstance(held, dict)
                 and time.time() - float(held.get("renewed_at", 0)) < lease_seconds
+                and not _process_gone(str(held.get("owner", "")).split(":"))
             ):
                 return None
-        owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex}"
+        owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex}"
         self.write_json("leases", name, {"owner": owner, "renewed_at": time.time()})
         back = self.read_json("leases", name)
         if not isinstance(back, dict) or back.get("owner") != owner:
@@ -312,8 +343,14 @@ class S3Store:
         return S3Lease(self, name, owner)
 
     def clean_tmp(self, grace_seconds: float) -> int:
+        """Delete temp objects of dead writers: of a process of this host that is gone, or
+        older than the grace period (a complete temp object lives only seconds)."""
         cutoff = time.time() - max(grace_seconds, TMP_GRACE_FLOOR if grace_seconds else 0.0)
-        old = [o for o in self._list("tmp") if o.mtime <= cutoff]
+        old = [
+            o
+            for o in self._list("tmp")
+            if o.mtime <= cutoff or _process_gone(o.name.removesuffix(".part").split(",")[1:3])
+        ]
         for o in old:
             self.delete("tmp", o.name)
         return len(old)

@@ -18,6 +18,7 @@ from etl.config import Settings
 from etl.db import ledger as db_ledger
 from etl.errors import SpoolError
 from etl.spool import Spool, SpoolFile
+from etl.summary import replay_command
 from etl.workers import notes
 from etl.workers.app import app, broker_errors
 
@@ -148,6 +149,24 @@ def wait(
         outcomes = db_ledger.outcomes(conninfo, sorted(summary.loaded))
         summary.loaded = {n: outcomes.get(n, "applied") for n in summary.loaded}
     return summary
+
+
+def render(s: RunSummary, where: str) -> tuple[str, list[str]]:
+    """The summary as ``extract`` + ``load`` print it, and the lines for stderr."""
+    out = (
+        f"extract: {len(s.spooled)} spooled, {len(s.unchanged)} unchanged, "
+        f"{len(s.extract_failed)} failed -> {where}/ready\n"
+        f"load: {s.count('applied')} applied, {s.count('unchanged')} unchanged, "
+        f"{s.count('superseded')} superseded, {len(s.load_failed)} failed"
+    )
+    err = [f"  failed {release}: {reason}" for release, reason in s.extract_failed]
+    for name, reason in s.load_failed:
+        err += [f"  failed {name}: {reason}", f"    replay with: {replay_command(name)}"]
+    if s.listing_error is not None:
+        err.append(f"enqueue: listing failed: {s.listing_error}")
+    if not s.settled:
+        err.append(f"enqueue: {len(s.pending)} still pending after the timeout")
+    return out, err
 
 
 def poll_seconds() -> float:

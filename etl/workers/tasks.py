@@ -17,7 +17,6 @@ from typing import Any
 
 from celery import Task
 
-from etl import extract, load
 from etl.backoff import exponential_delay
 from etl.config import Settings
 from etl.db.url import resolve_database_url
@@ -31,7 +30,7 @@ from etl.errors import (
 )
 from etl.source import ReleaseRef
 from etl.spool import Spool
-from etl.workers import notes
+from etl.workers import notes, steps
 from etl.workers.app import app, worker_spool
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ def list_releases(self: Task, run_id: str, products: list[str], full: bool) -> N
         enqueued.append(data)
 
     try:
-        report = extract.list_changed(settings, spool, send)
+        report = steps.list_changed(settings, spool, send)
     except TransientFetchError as exc:
         _retry_or_none(self, exc)
         listing = notes.Listing(enqueued, [], [], fatal=str(exc), transient=True)
@@ -115,7 +114,7 @@ def extract_release(self: Task, run_id: str, data: dict[str, Any]) -> None:
             load_file.apply_async((run_id, found.name))
     else:
         try:
-            name = extract.extract_release(settings, spool, ref)
+            name = steps.extract_release(settings, spool, ref)
         except TransientFetchError as exc:
             _retry_or_none(self, exc)
             _failed(spool, run_id, key, exc)
@@ -144,7 +143,7 @@ def load_file(self: Task, run_id: str, name: str) -> None:
     settings = Settings.from_env()
     spool = worker_spool(settings)
     try:
-        result = load.load_named(spool, resolve_database_url(settings.database_url), name)
+        result = steps.load_named(spool, resolve_database_url(settings.database_url), name)
     except TransientLoadError as exc:  # the file is back in ready/
         _retry_or_none(self, exc)
         log.error("load %s: gave up for now (reconcile sends it again): %s", name, exc)

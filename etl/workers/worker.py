@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from etl.config import options_for
 from etl.workers.app import app, broker_errors
 
 
@@ -16,6 +18,20 @@ def run_worker(celery_args: Sequence[str], env: Mapping[str, str] | None = None)
     with broker_errors():
         app.worker_main(["worker", *celery_args])
     return 0
+
+
+def flags_as_env(given: Mapping[str, Any]) -> dict[str, str]:
+    """The settings given as ``worker`` flags, as the variables the tasks read."""
+    out: dict[str, str] = {}
+    for opt in options_for("worker"):
+        value = given.get(opt.field)
+        if opt.env and value is not None and value is not False:
+            out[opt.env] = (
+                ",".join(value)
+                if isinstance(value, list)
+                else ("1" if value is True else str(value))
+            )
+    return out
 
 
 def healthcheck(timeout: float = 5.0) -> bool:

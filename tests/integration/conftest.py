@@ -55,7 +55,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 @pytest.fixture
 def s3_spool(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
-    """``s3://<a fresh bucket>/spool``, with this process's AWS_* set to reach it."""
+    """``s3://<bucket>/<a fresh prefix>/spool``, with this process's AWS_* set to reach it."""
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
-    return f"s3://{s3_server.new_bucket()}/spool"
+    return f"{s3_server.new_spool_url()}/spool"

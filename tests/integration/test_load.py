@@ -21,7 +21,7 @@ from etl import cli, load
 from etl import spoolformat as fmt
 from etl.db import ledger as db_ledger
 from etl.db import releases, schema
-from etl.errors import ConfigError, TransientLoadError
+from etl.errors import ConfigError, LoadError, TransientLoadError
 from etl.spool import Spool, SpoolState
 from tests.support.env import child_env
 
@@ -620,7 +620,7 @@ def test_compression_auto_follows_server_and_explicit_choices_stick(db_url: str)
             "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
         ).fetchone()
         assert supported == (enumvals is not None and "lz4" in enumvals[0])
-        with pytest.raises(RuntimeError, match="inside a transaction"):
+        with pytest.raises(LoadError, match="inside a transaction"):
             schema.migrate(conn)  # only etl.load opens transactions
 
         def migrate(compression: str = "auto") -> None:

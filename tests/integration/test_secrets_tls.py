@@ -1,8 +1,8 @@
 """Secrets and TLS, end to end through the CLI, against a real HTTPS server and Postgres.
 
 * The token (``ETL_SOURCE_TOKEN``) reaches the source's own origin and nowhere else: not
-  the logs of ``-v`` runs, not error lines, not a byte of any spool file (state.sqlite and
-  its journal included; Parquet files also decoded, since they are compressed), not a row of
+  the logs of ``-v`` runs, not error lines, not a byte of any spool file (the state/ records
+  included; Parquet files also decoded, since they are compressed), not a row of
   any table after ``wheels-etl load``.
 * TLS is verified by default: a self-signed server is refused with a clear TLS error, and
   accepted with ``--ca-bundle`` or ``ETL_CA_BUNDLE`` naming its certificate.

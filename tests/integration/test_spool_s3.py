@@ -193,3 +193,15 @@ def test_load_spool_from_s3_equals_source(source: Path, s3_spool: str, db_url: s
     assert report.ok and len(report.applied) == 6, report
     expected, actual = expected_snapshot(source), db_snapshot(db_url)
     assert not diff(expected, actual) and counts(actual) == counts(expected)
+
+
+def test_a_renewed_lease_keeps_the_claim(s3_spool: str) -> None:
+    spool = Spool(s3_spool)
+    _write(spool, "1.0")
+    claim = spool.claim(spool.files("ready")[0])
+    assert claim is not None
+    time.sleep(1.5)
+    claim.renew()
+    assert Spool(s3_spool).adopt_orphans(lease_seconds=1) == []  # renewed just now
+    claim.complete()
+    assert not _store(spool).list_folder("leases")

@@ -6,9 +6,12 @@ the working folder is empty, and the sample collection must come from inside the
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +23,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A venv with the freshly built wheel installed; yields its bin/ folder."""
-    root = tmp_path_factory.mktemp("wheel")
+def installed() -> Iterator[Path]:
+    """A venv with the freshly built wheel installed; yields its bin/ folder.  It lives in
+    a folder of its own under /tmp that other users may traverse, as a user's venv would:
+    as root, the embedded server runs as an unprivileged account that must reach it."""
+    root = Path(tempfile.mkdtemp(prefix="wheels-etl-venv-"))
+    os.chmod(root, 0o755)
+    try:
+        yield _install(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _install(root: Path) -> Path:
     dist = root / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
@@ -40,7 +53,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         check=True,
         capture_output=True,
     )
-    yield venv / "bin"
+    return venv / "bin"
 
 
 def _run(
@@ -60,6 +73,41 @@ def _clean_env(bin_: Path, home: Path, **extra: str) -> dict[str, str]:
     env = {"PATH": f"{bin_}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
     env.update(extra)
     return env
+
+
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    """A data folder for the embedded server the installed wheel starts by itself (under
+    /tmp, which the unprivileged server account can traverse); stopped and removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="wheels-etl-wheel-"))
+    os.chmod(folder, 0o755)
+    yield folder / "pg"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_installed_wheel_runs_the_demo_on_its_embedded_database(
+    installed: Path, tmp_path: Path, embedded_dir: Path
+) -> None:
+    """The README's `make demo`, as an installed tool: no DATABASE_URL, no source, an empty
+    folder; the embedded server's data goes where ETL_EMBEDDED_PG_DIR says, and `db stop`
+    stops it."""
+    work = tmp_path / "empty"
+    work.mkdir()
+    env = _clean_env(installed, tmp_path / "home", ETL_EMBEDDED_PG_DIR=str(embedded_dir))
+    try:
+        for command in ("extract", "load"):
+            done = _run(installed, work, command, "--json", env=env)
+            assert done.returncode == 0, done.stderr
+        status = _run(installed, work, "status", "--json", env=env)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["database"]["drops"] == 2932
+        assert _run(installed, work, "db", "status", env=env).returncode == 0
+    finally:
+        stop = _run(installed, work, "db", "stop", env=env)
+    assert stop.returncode == 0, stop.stderr
+    assert "stopped" in _run(installed, work, "db", "status", env=env).stdout
+    assert (embedded_dir / "PG_VERSION").exists() or any(embedded_dir.rglob("PG_VERSION"))
+    assert sorted(p.name for p in work.iterdir()) == ["spool"]
 
 
 def test_installed_wheel_runs_the_demo_from_an_empty_folder(

@@ -11,6 +11,7 @@ are left out: they never run.
 from __future__ import annotations
 
 import ast
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -222,9 +223,83 @@ def _aliases(tree: ast.AST) -> dict[str, str]:
     return out
 
 
+#: Attributes that name a path by convention (``claim.path``, ``self.root``, ``spool_dir``).
+_PATHY = re.compile(r"(^|_)(path|dir|root|folder)s?$")
+_PATH_BUILDERS = {"Path", "pathlib.Path", "PurePath", "PosixPath"}
+_PATH_DERIVED = {"with_name", "with_suffix", "with_stem", "joinpath", "resolve", "absolute"}
+
+
+def _annotated_path(annotation: ast.expr | None) -> bool:
+    """``Path`` or ``Path | None`` (not ``Path | IO[bytes]``: that may be a stream)."""
+    if annotation is None:
+        return False
+    kinds = {part.strip() for part in ast.unparse(annotation).split("|")} - {"None"}
+    return bool(kinds) and kinds <= {"Path", "pathlib.Path"}
+
+
+def _path_names(tree: ast.AST) -> set[str]:
+    """Names this module annotates as ``Path`` (parameters, annotated assignments) or
+    assigns from an evident path expression."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and _annotated_path(node.annotation):
+            names.add(node.arg)
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and _annotated_path(node.annotation)
+        ):
+            names.add(node.target.id)
+    for node in ast.walk(tree):  # one pass of propagation: p = root / "x"
+        if isinstance(node, ast.Assign) and _is_path(node.value, names):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _is_path(node: ast.expr, names: set[str]) -> bool:
+    """Whether ``node`` evidently evaluates to a ``pathlib`` path (no type inference: the
+    forms a reader recognises at a glance)."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        if dotted(func) in _PATH_BUILDERS:
+            return True
+        return (
+            isinstance(func, ast.Attribute)
+            and func.attr in _PATH_DERIVED
+            and _is_path(func.value, names)
+        )
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return _is_path(node.left, names)
+    if isinstance(node, ast.Name):
+        return node.id in names or bool(_PATHY.search(node.id))
+    if isinstance(node, ast.Attribute):
+        if node.attr == "parent":
+            return _is_path(node.value, names)
+        return bool(_PATHY.search(node.attr))
+    return False
+
+
+def _is_path_argument(node: ast.expr, names: set[str]) -> bool:
+    """A file name handed to a library: a string literal or f-string, ``str(path)``, a
+    path expression."""
+    if isinstance(node, ast.JoinedStr) or (
+        isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ):
+        return True
+    if isinstance(node, ast.Call) and dotted(node.func) in ("str", "os.fspath") and node.args:
+        return _is_path(node.args[0], names)
+    return _is_path(node, names)
+
+
 def fs_operations(module: Module) -> list[tuple[int, str]]:
-    """``(line, what)`` for every call in ``module`` that touches the file system."""
+    """``(line, what)`` for every call in ``module`` that touches the file system.
+
+    Module functions (``os.replace``, ``shutil.*``, ``fcntl.*`` ...) always count; methods
+    of ``pathlib.Path`` and Parquet readers/writers count when what they act on is evidently
+    a path (:func:`_is_path`), so a stream a spool opened, or ``claim.open()``, does not.
+    """
     aliases = _aliases(module.tree)
+    paths = _path_names(module.tree)
     found: list[tuple[int, str]] = []
     for call, name in calls(module.tree):
         head, _, rest = name.partition(".")
@@ -232,26 +307,21 @@ def fs_operations(module: Module) -> list[tuple[int, str]]:
         owner, _, func = full.rpartition(".")
         if name == "open" or full in ("io.open", "builtins.open"):
             found.append((call.lineno, "open()"))
+        elif owner == "pyarrow.parquet":
+            if func in _FS_MODULE_CALLS[owner] and (  # type: ignore[operator]
+                call.args and _is_path_argument(call.args[0], paths)
+            ):
+                found.append((call.lineno, full))
         elif owner in _FS_MODULE_CALLS:
             allowed = _FS_MODULE_CALLS[owner]
             if allowed is None or func in allowed:
                 found.append((call.lineno, full))
         elif any(full.startswith(f"{m}.") for m in ("shutil", "fcntl", "tempfile", "pyarrow.fs")):
             found.append((call.lineno, full))
-        elif (
-            isinstance(call.func, ast.Attribute)
-            and call.func.attr in _PATH_METHODS
-            and owner not in aliases.values()
-            and not (isinstance(call.func.value, ast.Name) and call.func.value.id == "self")
-        ):
-            found.append((call.lineno, f"Path.{call.func.attr}"))
-        elif (
-            isinstance(call.func, ast.Attribute)
-            and call.func.attr == "replace"
-            and len(call.args) == 1  # Path.replace(target); str.replace takes two
-            and not call.keywords
-        ):
-            found.append((call.lineno, "Path.replace"))
+        elif isinstance(call.func, ast.Attribute) and _is_path(call.func.value, paths):
+            method = call.func.attr
+            if method in _PATH_METHODS or (method == "replace" and len(call.args) == 1):
+                found.append((call.lineno, f"Path.{method}"))
     for node in runtime_nodes(module.tree):
         if (
             isinstance(node, ast.Constant)

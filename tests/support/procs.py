@@ -29,14 +29,15 @@ from etl.spool import STATES
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: Columns that differ between two correct runs: when a row was loaded / extracted.
+#: Columns that differ between two correct runs: when a row was loaded / extracted, and
+#: how long its load took.
 LOAD_TIMES = {
     "releases": ("loaded_at",),
-    "spool_files": ("first_loaded_at", "last_loaded_at"),
+    "spool_files": ("first_loaded_at", "last_loaded_at", "seconds"),
 }
 EXTRACT_TIMES = {
     "releases": ("loaded_at", "extracted_at"),
-    "spool_files": ("first_loaded_at", "last_loaded_at", "extracted_at"),
+    "spool_files": ("first_loaded_at", "last_loaded_at", "extracted_at", "seconds"),
 }
 TABLE_KEYS = {
     "releases": 2,

@@ -69,6 +69,7 @@ class S3Server:
         self.binary = weed_binary()
         self.master, self.volume, self.filer, self.s3 = free_ports(4)
         self.proc: subprocess.Popen[bytes] | None = None
+        self._bucket: str | None = None
         (folder / "data").mkdir(parents=True, exist_ok=True)
         (folder / "tmp").mkdir(exist_ok=True)
         self.config = folder / "identities.json"
@@ -115,7 +116,7 @@ class S3Server:
             f"-volume.port.grpc={self.volume + 10000}", "-filer", f"-filer.port={self.filer}",
             f"-filer.port.grpc={self.filer + 10000}", "-s3", f"-s3.port={self.s3}",
             f"-s3.config={self.config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-master.volumeSizeLimitMB=256", "-volume.max=50",
+            "-master.volumeSizeLimitMB=64", "-volume.max=100",
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["TMPDIR"] = str(self.folder / "tmp")
@@ -183,3 +184,11 @@ class S3Server:
         name = f"t{uuid.uuid4().hex[:12]}"
         self.filesystem().create_dir(name)
         return name
+
+    def new_spool_url(self) -> str:
+        """``s3://<the server's test bucket>/<a fresh prefix>``.  Tests share one bucket:
+        SeaweedFS gives each bucket its own volumes, and a bucket per test soon exhausts
+        the volume slots (writes then fail with "internal error")."""
+        if self._bucket is None:
+            self._bucket = self.new_bucket()
+        return f"s3://{self._bucket}/{uuid.uuid4().hex[:12]}"

@@ -92,7 +92,7 @@ def test_modules_import() -> None:
 def test_sections_are_found_in_order() -> None:
     from benchmarks.sections import all_sections
 
-    assert [s.name for s in all_sections()] == ["extract", "load", "bigload", "dlt"]
+    assert [s.name for s in all_sections()] == ["extract", "load", "bigload", "dlt", "workers"]
 
 
 def test_report_renders_fake_numbers(tmp_path: Path) -> None:
@@ -147,3 +147,20 @@ def test_report_shows_before_and_after(tmp_path: Path) -> None:
     assert "| 150.00 MB | 300.00 MB | +100% | worse |" in row
     write_report(second, out)  # re-rendering the same run keeps the same "before"
     assert out.read_text() == text
+
+
+def test_workers_section_renders(tmp_path: Path) -> None:
+    from benchmarks.sections.workers import render
+
+    runs = {
+        "cli": [{"seconds": 10.0, "peak_rss_mb": 150.0}],
+        "celery x2": [{"seconds": 5.0, "peak_rss_mb": 120.0, "per_worker_mb": [120.0, 110.0]}],
+    }
+    shape = {"artifacts": 4, "packages": 120, "drops": 200}
+    out = render({"releases": 8, "shape": shape, "runs": runs}, tmp_path)
+    text = "\n".join(out.body)
+    assert "## 5. Celery workers vs the CLI" in text
+    assert "| celery x2 | 5.0 | 2.00 | 120 | 1 |" in text
+    assert out.metrics["workers-2-speedup"].value == 2.0
+    failed = render({"error": "RuntimeError: no broker"}, tmp_path)
+    assert "Section failed: `RuntimeError: no broker`" in "\n".join(failed.body)

@@ -15,6 +15,7 @@ from etl.backoff import exponential_delay
 from etl.errors import ConfigError
 from etl.source import ByteBudget, Document, Validators, normalize_base
 from etl.source.files import file_validators
+from etl.source.origins import origin, same_origin
 from etl.source.responses import (
     Decision,
     classify_status,
@@ -23,7 +24,6 @@ from etl.source.responses import (
     unchanged,
 )
 from etl.source.stats import Counters
-from etl.source.transport import origin, same_origin
 
 NOW = datetime(2026, 10, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -215,7 +215,7 @@ def test_budget_counts_and_release_is_idempotent() -> None:
     r.release()
     r.release()
     assert (budget.in_use, budget.peak) == (0, 60)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="already released"):
         r.reserve(1)
 
 

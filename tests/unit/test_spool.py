@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from etl import spoolformat as fmt
 from etl.errors import SpoolError, SpoolFileError
-from etl.spool import Attempt, Spool, SpoolFile, SpoolName, spool_name
+from etl.spool import Attempt, FailureRecord, Spool, SpoolFile, SpoolName, spool_name
 from tests.support.env import child_env
 
 UPDATED = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
@@ -205,3 +206,48 @@ def test_sidecar_left_behind_by_a_kill_between_the_two_renames(tmp_path: Path) -
     side = spool.failure(name)
     assert side is not None and [a.message for a in side.attempts] == ["first", "second"]
     assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == [name, name + ".error.json"]
+
+
+def test_failure_record_roundtrip_and_unknown_keys() -> None:
+    record = FailureRecord([Attempt("DataError", "bad", sqlstate="22P05")])
+    data = json.loads(json.dumps(record.to_json()))
+    assert data["count"] == 1 and data["last"]["sqlstate"] == "22P05"
+    assert data["last"]["at"].endswith("Z")  # the one timestamp format
+    data["attempts"][0]["from_a_newer_version"] = 1
+    back = FailureRecord.from_json(data)
+    assert back.last is not None and back.last.message == "bad" and not back.corrupt
+    assert FailureRecord.from_json({"no": "attempts"}).corrupt
+
+
+def test_corrupt_sidecar_is_reported_not_raised(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    f = write(spool)
+    (tmp_path / "ready" / (f.name + ".error.json")).write_text("{not json")
+    record = spool.failure(f)
+    assert record is not None and record.corrupt and record.count == 0
+
+
+def test_status_document_is_typed_and_keeps_whole_reasons(tmp_path: Path) -> None:
+    from etl import status
+
+    spool = Spool(tmp_path)
+    f = write(spool)
+    claim = spool.claim(f)
+    assert claim is not None
+    reason = "a long reason " * 30 + "that ends here\nsecond line"
+    claim.fail(Attempt("FatalLoadError", reason))
+    doc = status.collect(spool, None)
+    data = json.loads(json.dumps(doc.to_json()))
+    assert data["schema_version"] == 1 and data["spool"] == spool.location
+    assert data["states"]["failed"] == {"files": 1, "releases": 1, "bytes": f.size}
+    [failed] = data["failed"]
+    assert failed["reason"].endswith("that ends here second line")  # whole, on one line
+    [line] = [ln for ln in status.render(doc).splitlines() if ln.startswith(f"  {f.name}: ")]
+    shown = line.split(" …")[0]  # the text render shortens it, at a word boundary
+    assert shown != line and shown.rsplit(" ", 1)[-1] in {"a", "long", "reason"}
+
+
+def test_move_wraps_missing_files_in_the_error_tree(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    with pytest.raises(SpoolError, match="no such spool file"):
+        spool.move("prod~1.0~20261001T120000Z~0123456789abcdef.parquet", "ready")

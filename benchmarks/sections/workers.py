@@ -1,6 +1,4 @@
-"""Celery workers vs the single-process CLI on the same data (issue 12, "Measure").
-
-``python -m benchmarks.workers [--releases N] [--workers 1,2,4] [--json FILE]``
+"""Section 5: Celery workers vs the single-process CLI on the same data (issue 12).
 
 For each configuration, on a fresh database and a fresh local spool, against the same
 generated source served over HTTP:
@@ -12,15 +10,13 @@ generated source served over HTTP:
 
 Reported: end-to-end wall time, and peak RSS per process (sampled every 20 ms with psutil:
 the largest of the extract/load processes, the largest worker).  Needs Redis on
-127.0.0.1:6379 (database 7 is used and flushed) and ``ETL_BENCH_DATABASE_URL`` or
-``ETL_TEST_DATABASE_URL`` (a server where databases can be created).
-Section module for the harness once it is split by section: :func:`run_section`.
+127.0.0.1:6379 (database 7 is used and flushed).  Alone:
+``python -m benchmarks.sections.workers [--releases N] [--workers 1,2,4]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -29,22 +25,22 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
-from benchmarks.harness import generate
+from benchmarks import benchdb
+from benchmarks.harness import DEFAULT_SERVER, Bench, generate, log
+from benchmarks.mdtable import Target, fmt, median, table
+from benchmarks.sections import Rendered, Section, target_metrics
 from benchmarks.sourceserver import source_server
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BROKER = "redis://127.0.0.1:6379/7"
 SHAPE = {"artifacts": 4, "packages": 120, "drops": 200}
+WORKER_COUNTS = (1, 2, 4)
 
 
 class RssPoller(threading.Thread):
@@ -65,20 +61,6 @@ class RssPoller(threading.Thread):
                     continue
                 self.peak[proc.pid] = max(self.peak[proc.pid], rss)
             self.stop.wait(0.02)
-
-
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    name = f"wetl_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def _env(spool: Path, source: str, db_url: str, queue: str) -> dict[str, str]:
@@ -129,8 +111,8 @@ def run_workers(source: str, db_url: str, work: Path, count: int) -> dict[str, A
     env = _env(work / "spool", source, db_url, f"bench-{uuid.uuid4().hex[:6]}")
     logs = [work / f"worker-{i}.log" for i in range(count)]
     procs = []
-    for i, log in enumerate(logs):
-        with open(log, "wb") as out:
+    for i, log_path in enumerate(logs):
+        with open(log_path, "wb") as out:
             argv = [sys.executable, "-m", "etl", "worker", "-P", "solo", "-n", f"b{i}@%h"]
             argv += ["-l", "info", "--without-gossip", "--without-mingle"]
             procs.append(
@@ -145,7 +127,7 @@ def run_workers(source: str, db_url: str, work: Path, count: int) -> dict[str, A
             )
     try:
         deadline = time.monotonic() + 60
-        while not all("ready." in log.read_text(errors="replace") for log in logs):
+        while not all("ready." in p.read_text(errors="replace") for p in logs):
             if time.monotonic() > deadline:
                 raise RuntimeError("workers did not start")
             time.sleep(0.1)
@@ -172,60 +154,79 @@ def run_workers(source: str, db_url: str, work: Path, count: int) -> dict[str, A
                 p.wait()
 
 
-def run_section(
-    server_url: str, releases: int, worker_counts: Sequence[int], rounds: int = 1
+def run_all(
+    server_url: str, work: Path, releases: int, counts: Sequence[int], rounds: int = 1
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"releases": releases, "shape": SHAPE, "runs": {}}
-    with tempfile.TemporaryDirectory(prefix="wetl-bench-workers-") as tmp:
-        root = Path(tmp) / "source"
-        out["source"] = generate(root, releases, SHAPE)
-        with source_server(root) as url:
-            configs = [("cli", 0), *((f"celery x{n}", n) for n in worker_counts)]
-            for r in range(rounds):
-                for name, n in configs:
-                    work = Path(tmp) / f"{name.replace(' ', '')}-{r}"
-                    work.mkdir()
-                    with fresh_database(server_url) as db_url:
-                        if n == 0:
-                            res = run_cli(url, db_url, work)
-                        else:
-                            res = run_workers(url, db_url, work, n)
-                    print(f"{name:<10} {res['seconds']:6.1f} s  peak RSS "
-                          f"{res['peak_rss_mb']:5.0f} MB", file=sys.stderr)  # fmt: skip
-                    out["runs"].setdefault(name, []).append(res)
+    root = work / "src-workers"
+    out["source"] = generate(root, releases, SHAPE, seed=5)
+    with source_server(root) as url:
+        configs = [("cli", 0), *((f"celery x{n}", n) for n in counts)]
+        for r in range(rounds):
+            for name, n in configs:
+                run_dir = work / f"workers-{name.replace(' ', '')}-{r}"
+                run_dir.mkdir(parents=True)
+                dbname = f"wetl_bench_workers_{uuid.uuid4().hex[:6]}"
+                db_url = benchdb.create_db(server_url, dbname)
+                try:
+                    res = (
+                        run_cli(url, db_url, run_dir)
+                        if n == 0
+                        else (run_workers(url, db_url, run_dir, n))
+                    )
+                finally:
+                    benchdb.drop_db(server_url, dbname)
+                log(f"  {name:<10} {res['seconds']:6.1f} s  peak RSS {res['peak_rss_mb']:5.0f} MB")
+                out["runs"].setdefault(name, []).append(res)
     return out
 
 
-def render(res: dict[str, Any]) -> str:
-    lines = [
-        f"{res['releases']} releases x {res['shape']['artifacts']} artifacts, local spool, "
-        "Redis broker, HTTP source on this machine",
+def measure(bench: Bench) -> dict[str, Any]:
+    releases = 20 if bench.cfg.name == "quick" else 40
+    rounds = 1 if bench.cfg.name == "quick" else 2
+    return run_all(bench.server_url, bench.work, releases, WORKER_COUNTS, rounds)
+
+
+def render(data: dict[str, Any], out_dir: Path) -> Rendered:
+    runs: dict[str, list[dict[str, Any]]] = data.get("runs", {})
+    cli = median([r["seconds"] for r in runs.get("cli", [])])
+    rows = []
+    for name, recs in runs.items():
+        secs = median([r["seconds"] for r in recs])
+        rss = max(r["peak_rss_mb"] for r in recs)
+        rows.append([name, fmt(secs), fmt(cli / secs, 2), fmt(rss, 0)])
+    workers = [r for name, recs in runs.items() if name != "cli" for r in recs]
+    worst = max((r["peak_rss_mb"] for r in workers), default=float("nan"))
+    targets = [
+        Target("worker-rss", "Celery worker peak RSS (one task at a time)", worst, "<=", 200.0,
+               unit="MB", note="must fit the 512Mi pod"),
+    ]  # fmt: skip
+    body = [
+        "## 5. Celery workers against the single-process CLI",
         "",
-        "| run | wall s (median) | peak RSS per process MB (max) |",
-        "|---|---|---|",
+        f"{data.get('releases')} releases x {SHAPE['artifacts']} artifacts, local spool, Redis"
+        " broker, source over HTTP on this machine; each worker `-P solo` (one task at a"
+        " time); wall time from `enqueue --wait` to its end, workers already running.",
+        "",
+        table(["run", "wall s (median)", "speed vs CLI", "peak RSS per process MB"], rows),
     ]
-    for name, runs in res["runs"].items():
-        secs = sorted(r["seconds"] for r in runs)[len(runs) // 2]
-        rss = max(r["peak_rss_mb"] for r in runs)
-        lines.append(f"| {name} | {secs:.1f} | {rss:.0f} |")
-    return "\n".join(lines)
+    return Rendered(targets=targets, body=body, metrics=target_metrics(targets))
+
+
+SECTION = Section(name="workers", order=50, measure=measure, render=render)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description="Celery workers vs the CLI (benchmark section)")
     ap.add_argument("--releases", type=int, default=40)
     ap.add_argument("--workers", default="1,2,4")
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    server = os.environ.get("ETL_BENCH_DATABASE_URL") or os.environ.get("ETL_TEST_DATABASE_URL")
-    if not server:
-        ap.error("set ETL_BENCH_DATABASE_URL (or ETL_TEST_DATABASE_URL)")
-    counts = [int(x) for x in args.workers.split(",") if x]
-    res = run_section(server, args.releases, counts, args.rounds)
-    if args.json:
-        args.json.write_text(json.dumps(res, indent=2))
-    print(render(res))
+    server = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_SERVER
+    with tempfile.TemporaryDirectory(prefix="wetl-bench-workers-") as tmp:
+        counts = [int(x) for x in args.workers.split(",") if x]
+        res = run_all(server, Path(tmp), args.releases, counts, args.rounds)
+    print("\n".join(render(res, Path(".")).body))
     return 0
 
 

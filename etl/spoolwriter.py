@@ -1,0 +1,196 @@
+"""Writing one release's spool file: Parquet row groups streamed into the spool's store.
+
+:class:`ReleaseFileWriter` is the format side (one row group per artifact, the content
+hash, the footer metadata, the file's name); :class:`ReleaseWriter` the spool side (an
+upload that becomes visible in ``ready`` only complete, errors named after the release).
+Get one from :meth:`etl.spool.Spool.writer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl.errors import SpoolError, SpoolFullError
+from etl.spool import Spool, SpoolFile
+from etl.spoolformat import (
+    SPOOL_SCHEMA_VERSION,
+    ArtifactRow,
+    ContentHasher,
+    FileMeta,
+    SpoolName,
+    artifact_table,
+    parquet_writer,
+    release_stem,
+    spool_name,
+)
+from etl.spoolstore import Upload
+
+
+class ReleaseFileWriter:
+    """One release's artifacts, one row group each, into a stream; :meth:`finish` writes
+    the footer and returns the file's name (which carries the content hash)."""
+
+    def __init__(
+        self,
+        stream: IO[bytes] | pa.NativeFile,
+        product: str,
+        release: str,
+        updated_at: datetime,
+        source_url: str,
+    ) -> None:
+        self.product, self.release, self.updated_at = product, release, updated_at
+        self.source_url = source_url
+        self.hasher = ContentHasher(product, release, updated_at)
+        self.artifacts = self.drops = self.json_bytes = 0
+        self.pending = 0  # in-memory bytes of the artifact being written
+        self._writer: pq.ParquetWriter | None = parquet_writer(stream)
+
+    def add(self, row: ArtifactRow) -> None:
+        assert self._writer is not None, "file already finished"
+        table = artifact_table(self.product, self.release, self.updated_at, row)
+        self.pending = table.nbytes
+        self._writer.write_table(table, row_group_size=1)
+        self.pending = 0
+        self.hasher.add(row)
+        self.artifacts += 1
+        self.drops += len(row.drops)
+        self.json_bytes += sum(
+            len(v.encode()) if v else 0
+            for v in (row.dependency_graph, row.constraints_file, row.build_sequence_summary)
+        )
+
+    def finish(self) -> str:
+        assert self._writer is not None, "file already finished"
+        digest = self.hasher.hexdigest()
+        meta = FileMeta(
+            schema_version=SPOOL_SCHEMA_VERSION,
+            product=self.product,
+            release=self.release,
+            updated_at=self.updated_at,
+            extracted_at=datetime.now(UTC),
+            source_url=self.source_url,
+            content_sha256=digest,
+            artifacts=self.artifacts,
+            drops=self.drops,
+            json_bytes=self.json_bytes,
+        )
+        self._writer.add_key_value_metadata(meta.to_kv())
+        self._writer.close()
+        self._writer = None
+        return spool_name(self.product, self.release, self.updated_at, digest)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class ReleaseWriter:
+    """Writes one release's artifacts, each as its own row group, then publishes the file.
+
+    Use as a context manager; call :meth:`commit` to publish.  Leaving the block without a
+    commit (an exception, a kill) leaves nothing visible: at most a temp upload that
+    ``clean_tmp`` removes.  The file is streamed to the store as it is written.
+    """
+
+    def __init__(
+        self, spool: Spool, product: str, release: str, updated_at: datetime, source_url: str
+    ) -> None:
+        self.spool = spool
+        self.key = SpoolName.key(product, release)
+        self._args = (product, release, updated_at, source_url)
+        self._upload: Upload | None = None
+        self._file: ReleaseFileWriter | None = None
+        self.name: str | None = None
+
+    def __enter__(self) -> ReleaseWriter:
+        try:
+            self._upload = self.spool.store.upload(release_stem(*self._args[:2]))
+            self._file = ReleaseFileWriter(self._upload.stream, *self._args)
+        except BaseException as exc:
+            error = self._error(exc)
+            self.abort()
+            raise error from exc
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.name is None:
+            self.abort()
+
+    @property
+    def artifacts(self) -> int:
+        return self._file.artifacts if self._file else 0
+
+    @property
+    def drops(self) -> int:
+        return self._file.drops if self._file else 0
+
+    @property
+    def json_bytes(self) -> int:
+        return self._file.json_bytes if self._file else 0
+
+    def add(self, row: ArtifactRow) -> None:
+        assert self._file is not None, "use ReleaseWriter as a context manager"
+        try:
+            self._file.add(row)
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def commit(self) -> SpoolFile:
+        """Footer, then publish into ``ready`` (complete or not at all)."""
+        assert self._file is not None and self._upload is not None
+        try:
+            name = self._file.finish()
+            self._upload.publish("ready", name)
+        except BaseException as exc:
+            error = self._error(exc)
+            self.abort()
+            raise error from exc
+        self.name = name
+        info = self.spool.store.info("ready", name)
+        size, mtime = (info.size, info.mtime) if info else (0, time.time())
+        return SpoolFile("ready", name, size, mtime)
+
+    def abort(self) -> None:
+        """Close and drop the upload, whatever happens (a full disk fails the close)."""
+        try:
+            if self._file is not None:
+                with contextlib.suppress(Exception):  # best effort on the way out
+                    self._file.close()
+                self._file = None
+        finally:
+            if self._upload is not None:
+                with contextlib.suppress(SpoolError, OSError):
+                    self._upload.discard()
+                self._upload = None
+
+    def _error(self, exc: BaseException) -> BaseException:
+        """OSError and SpoolError as a SpoolError naming the release (and, when the store
+        is full, the space this release needs); anything else unchanged."""
+        if isinstance(exc, OSError):
+            exc = self._upload.error(exc) if self._upload else SpoolError(str(exc))
+        if not isinstance(exc, SpoolError):
+            return exc
+        exc.release = self.key
+        if isinstance(exc, SpoolFullError) and "needs about" not in exc.message:
+            pending = self._file.pending if self._file else 0
+            written = self._upload.written() if self._upload else 0
+            exc.message = (
+                f"no space left in spool folder {self.spool.location} "
+                f"({self.spool.store.space_hint()}; this release needs about "
+                f"{max(written + pending, 1)} bytes): free some space "
+                "(e.g. `wheels-etl prune`) and run again"
+            )
+        return exc
