@@ -106,24 +106,17 @@ class Spool:
         return None
 
     def failed_as_corrupt(self, f: SpoolFile) -> bool:
-        """A file in ``failed/`` because it could not be read (truncated, not Parquet):
-        its release must be fetched again, the file holds nothing to replay."""
-        if f.state != "failed":
-            return False
-        record = self.failure(f)
-        last = record.last if record else None
+        """In ``failed/`` as unreadable (truncated, not Parquet): nothing to replay, its
+        release is to be fetched again."""
+        last = (self.failure(f) or FailureRecord([])).last if f.state == "failed" else None
         return last is not None and last.error_class == "SpoolFileError"
 
     def holds(self, name: str) -> bool:
-        """Whether a usable copy of ``name`` is in the spool: in any state but failed as
-        corrupt (a pruned file is not held)."""
-        for state in STATES:
-            info = self.store.info(state, name)
-            if info is not None:
-                f = SpoolFile(state, name, info.size, info.mtime)
-                if not self.failed_as_corrupt(f):
-                    return True
-        return False
+        """A usable copy of ``name`` is in some state (not one failed as corrupt)."""
+        files = [(s, i) for s in STATES if (i := self.store.info(s, name)) is not None]
+        return any(
+            not self.failed_as_corrupt(SpoolFile(s, name, i.size, i.mtime)) for s, i in files
+        )
 
     def spooled_versions(self) -> dict[str, set[datetime]]:
         """``product/release`` → the ``updated_at`` values present in any state (a file
@@ -248,10 +241,8 @@ class Spool:
         for state in ([prefer] if prefer else []) + [s for s in STATES if s != prefer]:
             if self.store.info(state, side) is None:
                 continue
-            if state == prefer or self.store.info(state, name) is None:
-                return state
-            # else it belongs to another file of the same name still sitting there (e.g. a
-            # corrupt copy in failed/ while `extract --full` spooled a new one): never ours
+            if state == prefer or self.store.info(state, name) is None:  # else another
+                return state  # file of that name sits there (a failed copy): not ours
         return None
 
     def _move_sidecar(self, name: str, dst: SpoolState) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from etl.errors import SpoolFileError
+from etl.errors import SpoolError
 from etl.spool import Spool, SpoolFile
 
 ReleaseOutcome = Literal["spooled", "unchanged", "failed", "spool-full"]
@@ -83,9 +83,11 @@ def spool_index(spool: Spool) -> SpoolIndex:
     for f in spool.all_files():
         try:
             n = f.parsed
-        except SpoolFileError:
+            meta = spool.read_meta(f) if n.shortened else None  # long names: full in footer
+        except SpoolError:
             continue
-        out[(n.product, n.release, n.updated_at)] = f
+        ident = (meta.product, meta.release) if meta else (n.product, n.release)
+        out[(*ident, n.updated_at)] = f
     return out
 
 

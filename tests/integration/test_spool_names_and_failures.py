@@ -243,3 +243,25 @@ def test_status_json_has_exactly_the_documented_fields(tmp_path: Path, db_url: s
     assert set(doc["products"][0]) == _documented("Product")
     assert set(doc["products"][0]["failures"][0]) == _documented("Extract failure")
     assert set(doc["database"]) == _documented("Database")
+
+
+def test_extract_failures_and_long_names_live_in_an_s3_spool(
+    tmp_path: Path, s3_spool: str, db_url: str
+) -> None:
+    src = write_source_tree(tmp_path / "src", {PRODUCT: [RELEASE, "2.0"]})
+    (src / PRODUCT / "2.0" / "release.json").write_text("{")
+    env = cli_env(spool=s3_spool, source=src, database_url=db_url)
+    ex = run_cli("extract", env=env)
+    assert ex.returncode == 1, ex
+    again = run_cli("extract", "--json", env=env)
+    assert json.loads(again.stdout)["unchanged"] == 1, again  # memory of the long release
+    assert run_cli("load", env=env).returncode == 0
+    st = run_cli("status", "--json", env=env)
+    assert st.returncode == 0, st
+    [product] = json.loads(st.stdout)["products"]
+    assert product["product"] == PRODUCT
+    assert [f["release"] for f in product["failures"]] == ["2.0"]
+    refused = run_cli("inspect", "--sql", "COPY (select 1) TO 'x.csv'", env=env, cwd=tmp_path)
+    assert refused.returncode == 2 and not (tmp_path / "x.csv").exists(), refused
+    rows = run_cli("inspect", "--json", "--sql", "select release from artifacts limit 1", env=env)
+    assert json.loads(rows.stdout) == [{"release": RELEASE}], rows

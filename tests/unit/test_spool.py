@@ -242,7 +242,7 @@ def test_status_document_is_typed_and_keeps_whole_reasons(tmp_path: Path) -> Non
     assert data["states"]["failed"] == {"files": 1, "releases": 1, "bytes": f.size}
     [failed] = data["failed"]
     assert failed["reason"].endswith("that ends here second line")  # whole, on one line
-    [line] = [ln for ln in status.render(doc).splitlines() if f"{f.name}: " in ln]
+    [line] = [ln for ln in status.render(doc).splitlines() if ln.startswith(f"  failed/{f.name}: ")]
     shown = line.split(" …")[0]  # the text render shortens it, at a word boundary
     assert shown != line and shown.rsplit(" ", 1)[-1] in {"a", "long", "reason"}
 
