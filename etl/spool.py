@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, get_args
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from etl import spoolformat as fmt
 from etl.errors import SpoolError
@@ -29,6 +28,8 @@ from etl.spoolsidecar import Attempt, FailureRecord
 from etl.spoolstore import Lock, SpoolStore, open_store
 
 if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+
     from etl.spoolwriter import ReleaseWriter
 
 SpoolState = Literal["ready", "loading", "loaded", "failed"]
@@ -151,6 +152,8 @@ class Spool:
         raise SpoolError("no such spool file (moved or deleted meanwhile)", path=name)
 
     def dataset(self, files: list[SpoolFile]) -> ds.Dataset:
+        import pyarrow.dataset as ds  # only inspect needs it: extract and load stay lean
+
         """The files as one Arrow dataset with ``state`` and ``file`` columns added."""
         fs, paths = self.store.arrow_paths([(f.state, f.name) for f in files])
         schema = fmt.SCHEMA.append(pa.field("state", pa.string())).append(

@@ -21,12 +21,14 @@ Missing objects are reported as :class:`FileNotFoundError` (the spool treats the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 
 from etl.errors import SpoolError
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 #: Every folder a store holds.  ``state/`` is the incremental-extract memory.
 STATE_FOLDERS = ("ready", "loading", "loaded", "failed")

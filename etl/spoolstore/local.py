@@ -22,14 +22,16 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 
 from etl.crashpoint import crash_point
 from etl.errors import ConfigError, SpoolError, SpoolFullError
 from etl.spoolstore.base import FOLDERS, STATE_FOLDERS, ObjectInfo
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -291,4 +293,6 @@ class LocalStore:
         return []
 
     def arrow_paths(self, refs: list[tuple[str, str]]) -> tuple[pafs.FileSystem, list[str]]:
+        import pyarrow.fs as pafs  # only inspect needs it
+
         return pafs.LocalFileSystem(), [str(self.root / f / n) for f, n in refs]
