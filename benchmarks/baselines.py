@@ -6,7 +6,7 @@
 * :func:`per_release` -- a per-release callback: fetch one release, write it with
   ``executemany`` bulk inserts, commit, next.
 
-Both read the same source (protocol version 1, see shared/source-protocol.md) and write
+Both read the same source (protocol version 1, see docs/source-protocol.md) and write
 the same tables as wheels-etl (``releases``, ``artifacts``, ``drops`` created by
 ``etl.db.schema.migrate``), storing the same values: constraints as the JSON array of
 ``{name, specifier, marker}``, drops split from the wheel filename.  They do not validate

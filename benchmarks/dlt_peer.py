@@ -5,7 +5,7 @@ as :mod:`benchmarks.baselines`) and yields one row per release, artifact and dro
 three JSON documents are yielded parsed, with a ``json`` column hint, so dlt stores each as
 one ``jsonb`` column (as wheels-etl does) rather than exploding it into child tables.
 
-Variants (see /work/shared/notes/peers.md for why these knobs):
+Variants (the knobs are the ones dlt's "Optimizing dlt" docs page names):
 
 * ``defaults``: ``pipeline.run(...)`` as documented, nothing tuned (insert_values, gzip,
   5000-item buffers, 20 load threads);

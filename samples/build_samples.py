@@ -2,10 +2,10 @@
 
     python samples/build_samples.py [FROMAGER_SAMPLES_DIR] [--out etl/sample_collection]
 
-FROMAGER_SAMPLES_DIR defaults to ``samples/fromager``, a verbatim copy of
-``../shared/samples/fromager``.
-The output is deterministic (same input, same bytes) and is committed, because a user's
-clone has no ``../shared``. ``samples/README.md`` documents where every file comes from.
+FROMAGER_SAMPLES_DIR defaults to ``samples/fromager``, real fromager output kept in the
+repository (see its README).  The output is deterministic (same input, same bytes) and is
+committed inside the package, so the installed wheel carries it.  ``samples/README.md``
+documents where every file comes from.
 
 Real files (graph.json, constraints.txt, build-sequence-summary.json) are copied byte for
 byte. Only what fromager does not write is made here, from the real files:
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.gen import install_reachable  # the generator's own walk
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SRC = REPO / "samples" / "fromager"  # a copy of ../shared/samples/fromager
+DEFAULT_SRC = REPO / "samples" / "fromager"  # real fromager output, see its README
 DEFAULT_OUT = REPO / "etl" / "sample_collection"
 WHEEL_DIR = "/opt/builder/wheels-repo/downloads/"
 

@@ -164,7 +164,7 @@ def render(data: dict[str, Any], out_dir: Path) -> Rendered:
             f" {(dl.get('shape') or {}).get('packages')} packages per graph,"
             f" {(dl.get('shape') or {}).get('drops')} wheels per artifact."
             " Variants: *defaults* = `pipeline.run()` untouched; *tuned* = its documented"
-            ' memory knobs (shared/notes/peers.md): `loader_file_format="csv"`,'
+            ' memory knobs (its "Optimizing dlt" docs page): `loader_file_format="csv"`,'
             " `DATA_WRITER__BUFFER_MAX_ITEMS=50`, `DATA_WRITER__FILE_MAX_ITEMS=100`, and"
             " `DATA_WRITER__DISABLE_COMPRESSION=true` (*small-buffers*, when run, = the same"
             " without the last). wheels-etl = `wheels-etl extract` then `wheels-etl load` (two"

@@ -150,6 +150,23 @@ def test_settings_table_matches_the_option_table() -> None:
         assert var in known or var.startswith("AWS_"), f"README documents unknown {var}"
 
 
+def test_nothing_points_outside_the_repository() -> None:
+    """No file refers to the machine it was written on or to folders beside the clone."""
+    skip = {".venv", ".git", ".mypy_cache", ".ruff_cache", "__pycache__", "build", "dist", "spool"}
+    here = Path(__file__).resolve()
+    for path in REPO.rglob("*"):
+        parts = path.relative_to(REPO).parts
+        if skip & set(parts) or any(p.endswith(".egg-info") for p in parts):
+            continue
+        if path == here or not path.is_file():
+            continue
+        if path.suffix not in {".py", ".md", ".toml", ".yaml", ".yml", ".cfg", ".txt"}:
+            continue
+        text = path.read_text(errors="replace")
+        for needle in ("../shared", "/work/", "shared/notes", "shared/samples"):
+            assert needle not in text, f"{path.relative_to(REPO)} mentions {needle}"
+
+
 def test_no_link_leaves_the_repository() -> None:
     for path in [REPO / "README.md", *REPO.glob("docs/*.md")]:
         text = path.read_text()

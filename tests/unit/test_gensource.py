@@ -1,5 +1,5 @@
 """The source generator (tests/support/gen/) and the shipped sample tree follow the
-source protocol (/work/shared/source-protocol.md) and look like real fromager output."""
+source protocol (docs/source-protocol.md) and look like real fromager output."""
 
 from __future__ import annotations
 
