@@ -17,7 +17,10 @@ from etl.spool import Spool
 from tests.support.cli import cli_env, run_cli
 from tests.support.gen import GenSpec, generate, mutate_release
 from tests.support.httpserver import Fault, SourceServer
-from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
+from tests.support.oracle import (
+    assert_db_equals_source,
+    db_snapshot,
+)
 
 Where = Callable[..., "str | Path"]
 
@@ -45,14 +48,6 @@ def run(
     ext = extract(settings(url, spool_dir, **kw), spool)
     ld = load_spool(spool, db_url, retry_seconds=5.0)
     return ext, ld
-
-
-def assert_db_equals_source(root: Path, db_url: str) -> None:
-    expected = expected_snapshot(root)
-    actual = db_snapshot(db_url)
-    problems = diff(expected, actual)
-    assert not problems, "\n".join(problems)
-    assert counts(actual) == counts(expected)
 
 
 @pytest.fixture

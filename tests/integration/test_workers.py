@@ -15,7 +15,9 @@ import pytest
 from tests.support.cli import cli_env, run_cli
 from tests.support.gen import GenSpec, generate
 from tests.support.httpserver import Fault, SourceServer
-from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
+from tests.support.oracle import (
+    assert_db_equals_source,
+)
 from tests.support.procs import spool_snapshot
 from tests.support.s3server import S3Server
 from tests.support.workers import (
@@ -29,14 +31,6 @@ from tests.support.workers import (
 )
 
 SPEC = GenSpec(products=2, releases=5, artifacts=3, packages=30, drops=40, seed=11, page_size=2)
-
-
-def assert_db_equals_source(root: Path, db_url: str) -> None:
-    expected = expected_snapshot(root)
-    actual = db_snapshot(db_url)
-    problems = diff(expected, actual)
-    assert not problems, "\n".join(problems)
-    assert counts(actual) == counts(expected)
 
 
 @pytest.fixture

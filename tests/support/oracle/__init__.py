@@ -14,7 +14,14 @@ from tests.support.oracle.expected import (
     iter_expected,
     parse_constraints,
 )
-from tests.support.oracle.snapshot import Snapshot, counts, db_snapshot, diff, expected_snapshot
+from tests.support.oracle.snapshot import (
+    Snapshot,
+    assert_db_equals_source,
+    counts,
+    db_snapshot,
+    diff,
+    expected_snapshot,
+)
 from tests.support.oracle.wheelname import WheelName, pep503, split_wheel_name
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "ExpectedRelease",
     "Snapshot",
     "WheelName",
+    "assert_db_equals_source",
     "counts",
     "db_snapshot",
     "diff",

@@ -141,3 +141,12 @@ def diff(expected: Snapshot, actual: Snapshot, limit: int = 5) -> list[str]:
 
 def counts(snapshot: Snapshot) -> tuple[int, int, int]:
     return (len(snapshot["releases"]), len(snapshot["artifacts"]), len(snapshot["drops"]))
+
+
+def assert_db_equals_source(root: Path, db_url: str) -> None:
+    """The database holds exactly what the source tree at ``root`` says, field by field."""
+    expected = expected_snapshot(root)
+    actual = db_snapshot(db_url)
+    problems = diff(expected, actual)
+    assert not problems, "\n".join(problems)
+    assert counts(actual) == counts(expected)
