@@ -172,4 +172,14 @@ class SpoolState:
                     self.failures(data["product"]),
                 )
             )
+        # a release that failed on a Celery worker: its product has no run record yet
+        known = {p.product for p in out}
+        for name in self.spool.records("failure~"):
+            data = self.spool.read_record(name)
+            product = data.get("product") if isinstance(data, dict) else None
+            if isinstance(product, str) and product not in known:
+                known.add(product)
+                failures = self.failures(product)
+                last = max((f.at for f in failures), default="")
+                out.append(ProductState(product, last, 0, len(failures), failures))
         return sorted(out, key=lambda p: p.product)

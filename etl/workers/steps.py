@@ -8,11 +8,19 @@ the same failure record.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from etl.config import Settings
 from etl.db.connect import connect
-from etl.errors import EtlError, FatalLoadError, SpoolFileError, TransientLoadError
+from etl.errors import (
+    EtlError,
+    FatalLoadError,
+    SpoolFileError,
+    SpoolFullError,
+    TransientFetchError,
+    TransientLoadError,
+)
 from etl.extract import ExtractReport, _key, _Run
 from etl.load import FileResult, _failure, _migrate, load_file
 from etl.source import ByteBudget, ReleaseRef, SourceClient
@@ -65,6 +73,12 @@ def extract_release(settings: Settings, spool: Spool, ref: ReleaseRef) -> str | 
             run = _Run(settings, spool, client, state, None)
             try:
                 kind, detail = run._release(ref, _key(ref))
+            except (TransientFetchError, SpoolFullError):
+                raise  # retried by the task / reported as the run's stop, not the release's
+            except EtlError as exc:  # kept for `status`, as `wheels-etl extract` keeps it
+                with contextlib.suppress(EtlError):
+                    state.release_failed(ref.product, ref.version, ref.url, str(exc))
+                raise
             finally:
                 run.files.shutdown(wait=True, cancel_futures=True)
             return detail if kind == "spooled" else None

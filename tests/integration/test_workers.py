@@ -149,6 +149,12 @@ def test_hostile_release_fails_alone_through_celery(
     snap = spool_snapshot(spool)
     assert not any(version in n and product in n for n in snap.all_files)
     assert not snap.problems()
+    # the failure is kept for `status`, as a `wheels-etl extract` run keeps it
+    status = run_cli("status", "--json", env=env)
+    doc = json.loads(status.stdout)
+    [prod] = [p for p in doc["products"] if p["product"] == product]
+    [failure] = prod["failures"]
+    assert failure["release"] == version and graph in failure["reason"], failure
 
 
 def test_corrupt_spool_file_goes_to_failed_with_its_sidecar(
