@@ -46,6 +46,7 @@ from etl.errors import (
     SpoolFullError,
     TransientLoadError,
 )
+from etl.loadahead import Ahead, ReadAhead
 from etl.loadevents import Clock, FileResult, LoadEvent, LoadEventKind, LoadReport
 from etl.spool import Attempt as FailedAttempt
 from etl.spool import Claim, Spool, SpoolFile, SpoolName
@@ -67,27 +68,40 @@ def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
     and then leaves the claim to the caller (back to ``ready``, or to ``failed``).
     ``conn`` must be in autocommit mode (transactions are explicit).
     """
+    with ReadAhead.of(claim, orphan) as ahead:
+        item = ahead.next()
+        assert item is not None and item.claim is claim
+        return load_ahead(conn, item)
+
+
+def load_ahead(conn: Conn, ahead: Ahead) -> FileResult:
+    """:func:`load_file` for a file the read-ahead claimed and is preparing."""
+    try:
+        return _load(conn, ahead)
+    finally:
+        ahead.discard()
+
+
+def _load(conn: Conn, ahead: Ahead) -> FileResult:
     clock = Clock()
+    claim = ahead.claim
     key = SpoolName.parse(claim.name).release_key
     meta: fmt.FileMeta | None = None
     try:
-        with claim.open() as src:
-            try:
-                meta = copystream.read_meta(claim.name, src)
-                file_bytes = claim.size
-                if orphan and ledger.in_ledger(conn, claim.name, meta.content_sha256):
-                    result = FileResult("recovered", seconds=clock.seconds())
-                    attempt = Attempt(
-                        claim.name, "recovered", clock.started_at, result.seconds, meta
-                    )
-                    with conn.transaction():
-                        ledger.record_attempt(conn, attempt)
-                    claim.complete()
-                    return result
+        try:
+            meta = ahead.meta()
+            if ahead.orphan and ledger.in_ledger(conn, claim.name, meta.content_sha256):
+                ahead.discard()
+                result = FileResult("recovered", seconds=clock.seconds())
+                attempt = Attempt(claim.name, "recovered", clock.started_at, result.seconds, meta)
                 with conn.transaction():
-                    result = _apply(conn, claim.name, src, key, meta, file_bytes, clock)
-            except psycopg.Error as exc:
-                raise classify(exc, conn, release=key, path=claim.name) from exc
+                    ledger.record_attempt(conn, attempt)
+                claim.complete()
+                return result
+            with conn.transaction():
+                result = _apply(conn, ahead, key, meta, clock)
+        except psycopg.Error as exc:
+            raise classify(exc, conn, release=key, path=claim.name) from exc
     except (FatalLoadError, SpoolFileError) as exc:
         exc.release = exc.release or key
         _record_failed(conn, claim.name, meta, clock, exc)
@@ -109,9 +123,9 @@ def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
     return "applied"
 
 
-def _apply(conn: Conn, name: str, src: fmt.Source, key: str, meta: fmt.FileMeta,
-           file_bytes: int, clock: Clock) -> FileResult:  # fmt: skip
+def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock) -> FileResult:
     """Everything one file does inside its transaction."""
+    name, file_bytes = ahead.name, ahead.claim.size
     releases.lock_release(conn, key)
     outcome = decide(meta, releases.release_state(conn, meta.product, meta.release))
     rows = 0
@@ -119,8 +133,8 @@ def _apply(conn: Conn, name: str, src: fmt.Source, key: str, meta: fmt.FileMeta,
         releases.replace_release(conn, meta, name)
         crash_point("load-before-copy")
         with conn.cursor() as cur:
-            artifacts, drops = copystream.copy_release(
-                cur, name, src, meta, between=lambda: crash_point("load-mid-copy")
+            artifacts, drops = copystream.send(
+                cur, ahead.batches(), between=lambda: crash_point("load-mid-copy")
             )
         if (artifacts, drops) != (meta.artifacts, meta.drops):
             raise SpoolFileError(
@@ -129,6 +143,8 @@ def _apply(conn: Conn, name: str, src: fmt.Source, key: str, meta: fmt.FileMeta,
                 path=name,
             )
         rows = artifacts + drops
+    else:
+        ahead.discard()
     seconds = clock.seconds()
     attempt = Attempt(name, outcome, clock.started_at, seconds, meta, rows, file_bytes)
     ledger.record_file(conn, meta, file_bytes, attempt)
@@ -256,11 +272,11 @@ class _Run:
                 rescanned = True
         return None, False
 
-    def handle(self, conn: Conn, claim: Claim, orphan: bool) -> None:
-        name = claim.name
+    def handle(self, conn: Conn, ahead: Ahead) -> None:
+        claim, name = ahead.claim, ahead.name
         try:
-            self.emit("start", name, "orphan from loading/" if orphan else "")
-            result = load_file(conn, claim, orphan=orphan)
+            self.emit("start", name, "orphan from loading/" if ahead.orphan else "")
+            result = load_ahead(conn, ahead)
         except TransientLoadError as exc:
             claim.retry()
             with self.lock:
@@ -303,26 +319,32 @@ class _Run:
     def work(self) -> None:
         conn: Conn | None = None
         backoff = Backoff(base=0.5, cap=10.0, budget=self.retry_seconds, clamp=True)
+        rescan = False
         try:
-            while not self.stop.is_set():
-                try:
-                    if conn is None:
-                        conn = self.open()
-                    claim, orphan = self.next_claim()
-                    if claim is None:
-                        return
-                    self.handle(conn, claim, orphan)
-                    backoff.reset()
-                except TransientLoadError as exc:
-                    if conn is not None:
-                        conn.close()
-                        conn = None
-                    delay = backoff.next_delay()
-                    if delay is None:
-                        self.give_up(exc)
-                        return
-                    self.emit("retry", detail=f"{exc}; retrying in {delay:.1f} s")
-                    self.stop.wait(delay)
+            with ReadAhead(self.next_claim) as files:
+                while not self.stop.is_set():
+                    try:
+                        if conn is None:
+                            conn = self.open()
+                        ahead = files.next()
+                        if ahead is None and rescan:  # a file went back to ready/
+                            rescan = False
+                            continue
+                        if ahead is None:
+                            return
+                        self.handle(conn, ahead)
+                        backoff.reset()
+                    except TransientLoadError as exc:
+                        rescan = True
+                        if conn is not None:
+                            conn.close()
+                            conn = None
+                        delay = backoff.next_delay()
+                        if delay is None:
+                            self.give_up(exc)
+                            return
+                        self.emit("retry", detail=f"{exc}; retrying in {delay:.1f} s")
+                        self.stop.wait(delay)
         except BaseException as exc:  # a bug or a fatal connect error: stop everyone
             with self.lock:
                 self.crash = self.crash or exc

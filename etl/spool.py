@@ -220,8 +220,8 @@ class Spool:
         if lock is None:
             return None
         try:
-            if src != "loading":
-                self.store.move(name, src, "loading")
+            if src != "loading":  # undone by a power loss: ready again, harmless
+                self.store.move(name, src, "loading", durable=False)
                 self._move_sidecar(name, "loading")
             info = self.store.info("loading", name)
         except FileNotFoundError:  # another loader moved it between listing and locking
@@ -261,8 +261,8 @@ class Spool:
             raise SpoolError("no such spool file in any state", path=name)
         try:
             own = self._sidecar_state(name, found.state)  # before a same-named file moves
-            if found.state != state:
-                self.store.move(name, found.state, state)
+            if found.state != state:  # see _VOLATILE
+                self.store.move(name, found.state, state, durable=state not in _VOLATILE)
             if own is not None and own != state:
                 self.store.move(name + SIDECAR, own, state)  # replaces a replaced file's
             elif own is None and found.state != state:
@@ -339,6 +339,12 @@ class Spool:
     def adopt(self, name: str) -> Claim | None:
         """The file ``name`` in ``loading`` if it is an orphan (its lock lapsed)."""
         return self._claim(_bare(name), "loading")
+
+
+#: States a move into needs no fsync: a power loss that undoes it leaves the file in
+#: ``loading``, where the next run adopts it and the database's ledger decides (a
+#: committed file is only moved on, never applied twice).
+_VOLATILE: frozenset[SpoolState] = frozenset({"loaded"})
 
 
 class Claim:

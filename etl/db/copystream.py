@@ -2,17 +2,18 @@
 
 The JSON documents travel as the bytes already in the spool file: jsonb's binary wire
 format is a version byte ``0x01`` followed by the JSON text, so the artifacts' binary COPY
-rows are framed here around views of Arrow's buffers (no ``json.loads``/``json.dumps``,
-no Python object, no copy per document).  The drops go as CSV written by Arrow's C++
-writer (no Python object per drop), handed to libpq as a view of Arrow's buffer.
+rows are framed here around the bytes of Arrow's buffers (no ``json.loads``/``json.dumps``,
+no Python object per document, and no copy of a large one).  The drops go as CSV written
+by Arrow's C++ writer (no Python object per drop), handed to libpq as a view of Arrow's
+buffer.  :func:`prepare` does all of that for one row group without a connection (the
+read-ahead thread of :mod:`etl.loadahead` runs it); :func:`send` only writes.
 """
 
 from __future__ import annotations
 
-import queue
 import struct
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -86,7 +87,8 @@ def copy_statement(table: str, columns: tuple[str, ...]) -> sql.Composed:
 
 
 def _col(tbl: pa.Table, name: str) -> pa.Array:
-    return tbl.column(name).combine_chunks()
+    col = tbl.column(name)
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()  # no copy of one chunk
 
 
 class _Docs:
@@ -115,20 +117,28 @@ def _text(out: bytearray, value: str | None) -> None:
         out += raw
 
 
-def write_artifacts(cp: psycopg.Copy, tbl: pa.Table) -> int:
+#: A document longer than this is handed to libpq as a view of Arrow's buffer; shorter
+#: ones are copied into the row's bytes (one write per row group instead of one per
+#: document: a write costs more than copying a few kB).
+INLINE_MAX = 256 * 1024
+
+
+def artifact_rows(tbl: pa.Table) -> list[memoryview]:
     """Binary COPY rows for :data:`ARTIFACT_COLUMNS` from a table of :data:`ARTIFACT_READ`.
 
-    The JSON documents go to libpq straight from the Arrow data buffer (a jsonb field is
-    the version byte 1 then the JSON text): no Python object and no copy per document on
-    our side.  The caller writes :data:`SIGNATURE` before the first row and
-    :data:`TRAILER` after the last.
+    A jsonb field is the version byte 1 then the JSON text, so each document goes to libpq
+    as the bytes already in the spool file: no Python object per document, and no copy of
+    a large one (a view of the Arrow data buffer).  The caller writes :data:`SIGNATURE`
+    before the first row and :data:`TRAILER` after the last.
     """
     keys = [_col(tbl, n).to_pylist() for n in ARTIFACT_READ[:5]]
     built = pc.cast(_col(tbl, "built_at"), pa.int64()).to_pylist()  # µs since 1970 (UTC)
     counts = pc.fill_null(pc.list_value_length(_col(tbl, "drops")), 0).to_pylist()
     docs = [_Docs(_col(tbl, n)) for n in JSON_COLUMNS]
+    pieces: list[memoryview] = []
+    out = bytearray()
     for i in range(tbl.num_rows):
-        out = bytearray(_I2(len(ARTIFACT_COLUMNS)))
+        out += _I2(len(ARTIFACT_COLUMNS))
         for column in keys:
             _text(out, column[i])
         out += _NULL if built[i] is None else _I4(8) + _I8(built[i] - _PG_EPOCH_US)
@@ -139,12 +149,45 @@ def write_artifacts(cp: psycopg.Copy, tbl: pa.Table) -> int:
                 continue
             out += _I4(len(view) + 1)
             out += b"\x01"
-            cp.write(out)
-            cp.write(view)
-            out = bytearray()
+            if len(view) > INLINE_MAX:
+                pieces += (memoryview(out), view)
+                out = bytearray()
+            else:
+                out += view
         out += _I4(4) + _I4(counts[i])
-        cp.write(out)
-    return int(tbl.num_rows)
+    if out:
+        pieces.append(memoryview(out))
+    return pieces
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One row group (one artifact) rendered for the wire, ready to send.
+
+    Made off the connection's thread (:mod:`etl.loadahead`) so that decoding and rendering
+    overlap the server's work; holds views of Arrow buffers, no Python object per row.
+    """
+
+    artifact_data: list[memoryview]  # binary COPY rows
+    artifacts: int
+    drops_csv: memoryview  # PostgreSQL CSV
+    drops: int
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(b) for b in self.artifact_data) + len(self.drops_csv)
+
+
+def prepare(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> Batch:
+    """A row group of :data:`ARTIFACT_READ` columns → its :class:`Batch`; a bad row is a
+    :class:`SpoolFileError` naming the file."""
+    try:
+        _check_keys(tbl, meta, name)
+        rows = artifact_rows(tbl)
+        csv, drops = drops_csv(tbl)
+    except pa.ArrowException as exc:
+        raise SpoolFileError(f"bad spool data: {exc}", path=name) from exc
+    return Batch(rows, int(tbl.num_rows), csv, drops)
 
 
 def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
@@ -170,7 +213,7 @@ def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
 
 def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
     for column, want in (("product", meta.product), ("release", meta.release)):
-        if not pc.all(pc.equal(tbl.column(column), want)).as_py():
+        if any(v != want for v in _col(tbl, column).to_pylist()):  # a row group: one row
             raise SpoolFileError(f"a row's {column} differs from the file's ({want})", path=name)
 
 
@@ -193,91 +236,39 @@ def drops_csv(tbl: pa.Table) -> tuple[memoryview, int]:
     return memoryview(sink.getvalue()), len(items)
 
 
-_DONE = object()
-
-
-def read_ahead(
-    src: fmt.Source, columns: list[str], name: str, depth: int = 1
-) -> Iterator[pa.Table]:
-    """The file's row groups, decoded by a reader thread ``depth`` row groups ahead.
-
-    Arrow decodes without the GIL, so the next artifact is decompressed while this one
-    goes over the socket and the server parses it.  Memory: ``depth + 1`` row groups.
-    Errors of the reader are raised here; leaving the loop early stops the reader.
-    """
-    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def reader() -> None:
-        try:
-            for tbl in fmt.iter_row_groups(src, columns, name):
-                if not put(tbl):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(exc)
-
-    thread = threading.Thread(target=reader, name=f"read-ahead {name}", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            assert isinstance(item, pa.Table)
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-def copy_release(
+def send(
     cur: psycopg.Cursor[Any],
-    name: str,
-    src: fmt.Source,
-    meta: fmt.FileMeta,
+    batches: Iterable[Batch],
     between: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
-    """COPY one spool file into ``artifacts`` then ``drops``; returns (artifacts, drops).
+    """COPY one file's batches into ``artifacts`` then ``drops``; returns (artifacts, drops).
 
-    Each row group (one artifact) is decoded once: its JSON goes out at once by binary
-    COPY, and only its small ``drops`` column is kept for the second COPY, which Arrow
-    renders as CSV.  Memory: one artifact's documents plus the release's drops.  Runs in
-    the caller's transaction; ``between`` is called after the first COPY (a crash-test
-    hook).
+    The artifacts go out as the batches arrive; only the drops' CSV is kept for the
+    second COPY (drops reference artifacts).  Memory: the batches in flight plus the
+    release's drops.  Runs in the caller's transaction; ``between`` is called after the
+    first COPY (a crash-test hook).
     """
-    kept: list[pa.Table] = []
+    kept: list[memoryview] = []
     artifacts = drops = 0
-    try:
-        with cur.copy(copy_statement("artifacts", ARTIFACT_COLUMNS)) as cp:
-            cp.write(SIGNATURE)
-            for tbl in read_ahead(src, ARTIFACT_READ, name):
-                _check_keys(tbl, meta, name)
-                artifacts += write_artifacts(cp, tbl)
-                kept.append(tbl.select(DROP_READ))
-            cp.write(TRAILER)
-        if between is not None:
-            between()
-        stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-            sql.Identifier("drops"), sql.SQL(", ").join(sql.Identifier(c) for c in DROP_COLUMNS)
-        )
-        with cur.copy(stmt) as cp:
+    with cur.copy(copy_statement("artifacts", ARTIFACT_COLUMNS)) as cp:
+        cp.write(SIGNATURE)
+        for batch in batches:
+            for piece in batch.artifact_data:
+                cp.write(piece)
+            artifacts += batch.artifacts
+            if batch.drops:
+                kept.append(batch.drops_csv)
+                drops += batch.drops
+        cp.write(TRAILER)
+    if between is not None:
+        between()
+    if kept:
+        with cur.copy(_DROPS_COPY) as cp:
             while kept:
-                data, n = drops_csv(kept.pop(0))  # a view of Arrow's buffer, not a copy
-                if n:
-                    cp.write(data)
-                drops += n
-    except pa.ArrowException as exc:
-        raise SpoolFileError(f"bad spool data: {exc}", path=name) from exc
+                cp.write(kept.pop(0))  # a view of Arrow's buffer, not a copy
     return artifacts, drops
+
+
+_DROPS_COPY = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+    sql.Identifier("drops"), sql.SQL(", ").join(sql.Identifier(c) for c in DROP_COLUMNS)
+)

@@ -216,14 +216,16 @@ class LocalStore:
     def upload(self, hint: str) -> LocalUpload:
         return LocalUpload(self, hint)
 
-    def move(self, name: str, src: str, dst: str) -> None:
-        """Atomic ``rename(2)`` (replacing any file of that name), then fsync both folders."""
+    def move(self, name: str, src: str, dst: str, *, durable: bool = True) -> None:
+        """Atomic ``rename(2)`` (replacing any file of that name), then, if ``durable``,
+        fsync both folders (without: a power loss may undo the move, never half do it)."""
         a, b = self.root / src / name, self.root / dst / name
         try:
             os.replace(a, b)
-            fsync_dir(b.parent)
-            if a.parent != b.parent:
-                fsync_dir(a.parent)
+            if durable:
+                fsync_dir(b.parent)
+                if a.parent != b.parent:
+                    fsync_dir(a.parent)
         except FileNotFoundError:
             raise
         except OSError as exc:

@@ -285,8 +285,9 @@ class S3Store:
     def upload(self, hint: str) -> S3Upload:
         return S3Upload(self, hint)
 
-    def move(self, name: str, src: str, dst: str) -> None:
-        """Intent, copy, delete, delete intent (each step safe to cut; see module doc)."""
+    def move(self, name: str, src: str, dst: str, *, durable: bool = True) -> None:
+        """Intent, copy, delete, delete intent (each step safe to cut; see module doc).
+        Always durable: the object store acknowledges each step once it is stored."""
         if self.info(src, name) is None:
             raise FileNotFoundError(self.path(src, name))
         self.write_json("moves", name, {"src": src, "dst": dst, "at": time.time()})

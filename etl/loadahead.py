@@ -1,0 +1,273 @@
+"""Read-ahead for load: claim the next spool file and prepare its COPY data in a thread.
+
+While a loader's connection sends file N and waits for the server (its COPY, its
+COMMIT), one thread per connection claims file N+1, reads its footer, decodes its row
+groups and renders them for the wire (:func:`etl.db.copystream.prepare`: Parquet
+decoding and Arrow's CSV writer run without the GIL).  Client and server then work at
+the same time instead of taking turns, and the spool's own per-file work (the claim's
+rename, the footer read) is off the connection's path.
+
+Bounded both ways, so memory stays flat whatever the file sizes: at most **one file
+ahead** of the one being sent (file N+2 is not claimed before file N+1 is handed over),
+and at most ``max_bytes`` of prepared batches waiting (always at least one).
+
+The read-ahead never talks to the database: what a file does (applied, unchanged, ...)
+is decided by the loader, which hands back the rest of a file it does not send with
+:meth:`Ahead.discard`.  Claims the loader never received when the read-ahead closes go
+back to ``ready`` (orphans stay in ``loading`` as they were).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+
+from etl import spoolformat as fmt
+from etl.db import copystream
+from etl.db.copystream import Batch
+from etl.errors import SpoolError
+from etl.spool import Claim
+
+__all__ = ["Ahead", "NextClaim", "ReadAhead"]
+
+log = logging.getLogger(__name__)
+
+#: Prepared bytes allowed to wait (the one batch being sent and the one being made are
+#: on top).  Files of about 1 MB fit whole; a release of 5 MB documents queues one batch.
+MAX_BYTES = 16 * 1024 * 1024
+
+#: Where the read-ahead takes its claims from: ``(claim, orphan)``, ``(None, False)`` at
+#: the end.
+NextClaim = Callable[[], tuple[Claim | None, bool]]
+
+
+@dataclass(frozen=True)
+class _End:
+    """The last item of one file: all its batches were queued (or it was cut short)."""
+
+
+_END = _End()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """The read-ahead's own error (claiming, or a file that cannot be read)."""
+
+    error: BaseException
+
+
+class Ahead:
+    """One claimed file as the read-ahead hands it over: its footer, then its batches.
+
+    :meth:`meta` raises what reading the footer raised (a :class:`SpoolFileError` for a
+    bad file), :meth:`batches` what reading a row group raised, in the loader's thread.
+    """
+
+    def __init__(self, pipe: _Pipe, claim: Claim, orphan: bool) -> None:
+        self._pipe = pipe
+        self.claim = claim
+        self.orphan = orphan
+        self._meta: fmt.FileMeta | None = None
+        self._error: BaseException | None = None
+        self.skip = threading.Event()  # set by discard(): the read-ahead stops this file
+        self._drained = False
+
+    @property
+    def name(self) -> str:
+        return self.claim.name
+
+    def meta(self) -> fmt.FileMeta:
+        if self._error is not None:
+            raise self._error
+        assert self._meta is not None
+        return self._meta
+
+    def batches(self) -> Iterator[Batch]:
+        """The file's batches in row-group order (each taken once)."""
+        while not self._drained:
+            item = self._pipe.get()
+            if isinstance(item, Batch):
+                yield item
+                continue
+            self._drained = True
+            if isinstance(item, _Failed):
+                raise item.error
+            assert isinstance(item, _End), item
+
+    def discard(self) -> None:
+        """The loader is done with this file: drop what is left of it (idempotent)."""
+        if self._drained or self._error is not None:
+            self._drained = True
+            return
+        self.skip.set()
+        while not self._drained:
+            item = self._pipe.get()
+            if isinstance(item, _End | _Failed):
+                self._drained = True
+
+
+class _Pipe:
+    """A FIFO of read-ahead items bounded by bytes; closing wakes both sides."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.cond = threading.Condition()
+        self.items: deque[tuple[object, int]] = deque()
+        self.bytes = 0
+        self.closed = False
+
+    def put(self, item: object, size: int = 0) -> bool:
+        """Queue ``item`` (waits for room); False once closed."""
+        with self.cond:
+            while not self.closed and self.items and self.bytes + size > self.max_bytes:
+                self.cond.wait()
+            if self.closed:
+                return False
+            self.items.append((item, size))
+            self.bytes += size
+            self.cond.notify_all()
+            return True
+
+    def get(self) -> object:
+        with self.cond:
+            while not self.items:
+                if self.closed:
+                    return _Failed(SpoolError("the read-ahead was closed"))
+                self.cond.wait()
+            item, size = self.items.popleft()
+            self.bytes -= size
+            self.cond.notify_all()
+            return item
+
+    def close(self) -> list[object]:
+        """Refuse further items; returns those never taken."""
+        with self.cond:
+            self.closed = True
+            left = [item for item, _ in self.items]
+            self.items.clear()
+            self.bytes = 0
+            self.cond.notify_all()
+            return left
+
+
+class ReadAhead:
+    """Claims and prepares files one ahead of the loader, in a thread of its own.
+
+    Use as a context manager; :meth:`next` gives the files in claim order, then None.
+    """
+
+    def __init__(self, next_claim: NextClaim, *, max_bytes: int = MAX_BYTES) -> None:
+        self._next_claim = next_claim
+        self._pipe = _Pipe(max_bytes)
+        self._turn = threading.Semaphore(1)  # one file may be claimed ahead of the loader
+        self._thread = threading.Thread(target=self._run, name="load read-ahead", daemon=True)
+        self._started = False
+        self._ended = False  # the thread found nothing to claim; next() asks it again
+
+    @classmethod
+    def of(cls, claim: Claim, orphan: bool = False) -> ReadAhead:
+        """A read-ahead over one claim (a Celery task's file)."""
+        given = [(claim, orphan)]
+        return cls(lambda: given.pop() if given else (None, False))
+
+    def __enter__(self) -> ReadAhead:
+        self._started = True
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def next(self) -> Ahead | None:
+        """The next claimed file, or None when there is nothing to claim (now: calling
+        again looks again, e.g. for a file put back in ``ready`` meanwhile)."""
+        if self._ended:
+            self._ended = False
+            self._turn.release()
+        item = self._pipe.get()
+        if isinstance(item, Ahead):
+            self._turn.release()
+            return item
+        if isinstance(item, _Failed):
+            raise item.error
+        self._ended = True
+        return None
+
+    def close(self) -> None:
+        """Stop the thread; claims the loader never received go back where they were."""
+        left = self._pipe.close()
+        self._turn.release()  # wakes a thread waiting for its turn
+        if self._started:
+            self._thread.join()
+        for item in left:
+            if isinstance(item, Ahead):
+                _give_back(item.claim, item.orphan)
+
+    # --- the thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._turn.acquire()
+                if self._pipe.closed:
+                    return
+                claim, orphan = self._next_claim()
+                if claim is None:
+                    self._pipe.put(None)
+                    continue
+                self._read(Ahead(self._pipe, claim, orphan))
+        except BaseException as exc:  # raised in the loader's thread by next()
+            self._pipe.put(_Failed(exc))
+
+    def _read(self, ahead: Ahead) -> None:
+        name = ahead.name
+        try:
+            src = ahead.claim.open()
+        except BaseException as exc:
+            ahead._error = exc
+            self._hand_over(ahead)
+            return
+        with contextlib.closing(src):
+            try:
+                ahead._meta = meta = copystream.read_meta(name, src)
+            except BaseException as exc:
+                ahead._error = exc
+                self._hand_over(ahead)
+                return
+            if not self._hand_over(ahead):
+                return
+            try:
+                for tbl in fmt.iter_row_groups(src, copystream.ARTIFACT_READ, name):
+                    if ahead.skip.is_set():
+                        break
+                    batch = copystream.prepare(tbl, meta, name)
+                    if not self._pipe.put(batch, batch.nbytes):
+                        return
+                self._pipe.put(_END)
+            except BaseException as exc:
+                self._pipe.put(_Failed(exc))
+
+    def _hand_over(self, ahead: Ahead) -> bool:
+        if self._pipe.put(ahead):
+            return True
+        _give_back(ahead.claim, ahead.orphan)  # closed meanwhile: the loader never saw it
+        return False
+
+
+def _give_back(claim: Claim, orphan: bool) -> None:
+    """A claim never started: back to ``ready`` (an orphan stays one in ``loading``)."""
+    if orphan:
+        claim.close()
+        return
+    try:
+        claim.retry()
+    except SpoolError as exc:  # left in loading/: the next run adopts it
+        log.warning("could not put %s back in ready/: %s", claim.name, exc)
+        claim.close()
