@@ -33,6 +33,8 @@ LOAD_LABELS = {
     "etl-w1-lz4-parquet-lz4": "wheels-etl load, spool Parquet lz4",
     "etl-w1-lz4-parquet-none": "wheels-etl load, spool Parquet uncompressed",
 }
+#: Issue 11: one connection at >= 0.90 of the server's own COPY.
+LOAD_TARGET = 0.90
 CEILING_OF = {k: ("ceiling-pglz" if "pglz" in k else "ceiling-lz4") for k in LOAD_LABELS}
 
 
@@ -166,7 +168,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         benchdb.reset_tables(url[comp], checkpoint=False)
     profile = None
     ratio = ratios(runs, "ceiling-lz4", "etl-w1-lz4")
-    if cfg.profile_always or (ratio and median(ratio) < 0.83):
+    if cfg.profile_always or (ratio and median(ratio) < LOAD_TARGET):
         benchdb.reset_tables(url["lz4"], checkpoint=True)
         profile = _profile_load(bench, url["lz4"], base, spool_run)
         benchdb.reset_tables(url["lz4"], checkpoint=False)
@@ -240,31 +242,26 @@ def render(data: dict[str, Any], out_dir: Path) -> Rendered:
                 "load throughput / server-COPY ceiling (same lz4 tables, 1 connection)",
                 r_main,
                 ">=",
-                0.83,
+                LOAD_TARGET,
                 note=f"{fmt(jmb / med(runs['etl-w1-lz4'], 'wall_s'))} vs"
                 f" {fmt(ceil['ceiling lz4'])} MB/s of JSON",
             )
         )
+        w1_cpu, drops_k = med(runs.get("etl-w1-lz4", []), "cpu_s"), tot["drops"] / 1000
         r_exm = median(ratios(runs, "executemany-lz4", "etl-w1-lz4"))
         r_w2 = median(ratios(runs, "ceiling-pglz", "etl-w2-lz4"))
         targets.append(
             Target(
                 "workers-lz4-vs-pglz",
                 "load --workers 2 into lz4 vs single-connection server COPY into pglz (speed-up)",
-                r_w2,
-                ">=",
-                2.0,
+                r_w2, ">=", 2.0,
             )
-        )
+        )  # fmt: skip
         codecs = ld.get("codecs", {})
         crow = []
         z = codecs.get("zstd", {})
         for c, info in codecs.items():
-            lname = {
-                "zstd": "etl-w1-lz4",
-                "lz4": "etl-w1-lz4-parquet-lz4",
-                "none": "etl-w1-lz4-parquet-none",
-            }[c]
+            lname = "etl-w1-lz4" + ("" if c == "zstd" else f"-parquet-{c}")
             lw = median(ratios(runs, lname, "etl-w1-lz4")) if c != "zstd" else 1.0
             crow.append(
                 [
@@ -318,6 +315,10 @@ def render(data: dict[str, Any], out_dir: Path) -> Rendered:
                 ],
                 rows,
             ),
+            "",
+            f"Client CPU of `wheels-etl load`, 1 worker: {fmt(w1_cpu / drops_k * 1000, 1)} CPU-ms"
+            f" per 1,000 drops with their releases' JSON, {fmt(w1_cpu / jmb * 1000, 1)} CPU-s"
+            " per GB of JSON on this drop-heavy shape (JSON-heavy: section 3).",
             "",
             "Server CPU is the CPU time of the Postgres backends serving the benchmark"
             " database, sampled every 100 ms (short-lived connections are undercounted).",
