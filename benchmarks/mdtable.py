@@ -73,4 +73,6 @@ class Target:
         return f"{word} {abs(rel) * 100:.0f} %"
 
     def shown(self) -> str:
-        return fmt(self.measured, 2) + (" MB" if self.unit == "MB" else "x" if self.op else "")
+        if self.unit != "x":
+            return f"{fmt(self.measured, 2)} {self.unit}"
+        return fmt(self.measured, 2) + ("x" if self.op else "")

@@ -236,7 +236,8 @@ class ReadAhead:
             return
         with contextlib.closing(src):
             try:
-                ahead._meta = meta = copystream.read_meta(name, src)
+                pf, meta = fmt.open_file(src, name)
+                ahead._meta = copystream.check_name(name, meta)
             except BaseException as exc:
                 ahead._error = exc
                 self._hand_over(ahead)
@@ -244,7 +245,8 @@ class ReadAhead:
             if not self._hand_over(ahead):
                 return
             try:
-                for tbl in fmt.iter_row_groups(src, copystream.ARTIFACT_READ, name):
+                columns = copystream.ARTIFACT_READ
+                for tbl in fmt.iter_row_groups(pf, columns, name, use_threads=False):
                     if ahead.skip.is_set():
                         break
                     batch = copystream.prepare(tbl, meta, name)

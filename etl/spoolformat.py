@@ -12,13 +12,12 @@ without reading any row.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TypeAlias
+from typing import IO, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -174,80 +173,6 @@ def parse_ts(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-class ContentHasher:
-    """sha256 over a release's logical content: same data, same hash, whenever extracted."""
-
-    def __init__(self, product: str, release: str, updated_at: datetime) -> None:
-        self._h = hashlib.sha256()
-        self._field(product)
-        self._field(release)
-        self._field(format_ts(updated_at))
-
-    def _field(self, value: str | None) -> None:
-        data = b"\xff" if value is None else value.encode()
-        self._h.update(len(data).to_bytes(8, "big"))
-        self._h.update(data)
-
-    def add(self, row: ArtifactRow) -> None:
-        self._field(row.architecture)
-        self._field(row.variant)
-        self._field(row.build_id)
-        self._field(format_ts(row.built_at) if row.built_at else None)
-        self._field(row.dependency_graph)
-        self._field(row.constraints_file)
-        self._field(row.build_sequence_summary)
-        drops = [
-            [d.filename, d.sha256, d.size, format_ts(d.uploaded_at) if d.uploaded_at else None]
-            # the PEP 691 extras only when given: files without them keep their hashes
-            + ([d.yanked, d.yanked_reason, d.requires_python] if _has_extras(d) else [])
-            for d in row.drops
-        ]
-        self._field(json.dumps(drops, separators=(",", ":")))
-
-    def hexdigest(self) -> str:
-        return self._h.hexdigest()
-
-
-def _has_extras(d: Drop) -> bool:
-    return d.yanked is not None or d.yanked_reason is not None or d.requires_python is not None
-
-
-def artifact_table(product: str, release: str, updated_at: datetime, row: ArtifactRow) -> pa.Table:
-    """One artifact as a one-row table in :data:`SCHEMA` (written as its own row group)."""
-    drops = [
-        {
-            "filename": d.filename,
-            "name": d.name,
-            "version": d.version,
-            "build_tag": d.build_tag,
-            "python_tag": d.python_tag,
-            "abi_tag": d.abi_tag,
-            "platform_tag": d.platform_tag,
-            "sha256": d.sha256,
-            "size": d.size,
-            "uploaded_at": d.uploaded_at,
-            "yanked": d.yanked,
-            "yanked_reason": d.yanked_reason,
-            "requires_python": d.requires_python,
-        }
-        for d in row.drops
-    ]
-    columns: dict[str, Any] = {
-        "product": [product],
-        "release": [release],
-        "release_updated_at": [updated_at],
-        "architecture": [row.architecture],
-        "variant": [row.variant],
-        "build_id": [row.build_id],
-        "built_at": [row.built_at],
-        "dependency_graph": [row.dependency_graph],
-        "constraints_file": [row.constraints_file],
-        "build_sequence_summary": [row.build_sequence_summary],
-        "drops": [drops],
-    }
-    return pa.Table.from_pydict(columns, schema=SCHEMA)
-
-
 Source: TypeAlias = "str | Path | pa.NativeFile | IO[bytes]"
 
 
@@ -255,9 +180,27 @@ def _name(source: Source, name: str | None) -> str:
     return name if name is not None else str(getattr(source, "name", source))
 
 
+#: Columns written without a dictionary and without min/max statistics: the JSON documents
+#: (one value per row group, never filtered on) cost the writer a dictionary attempt and a
+#: min/max over megabytes of text each, and the reader a dictionary decode, for nothing.
+_PLAIN_COLUMNS = frozenset(JSON_COLUMNS)
+_INDEXED = [f.name for f in SCHEMA if f.name not in _PLAIN_COLUMNS]
+
+
 def parquet_writer(stream: IO[bytes] | pa.NativeFile) -> pq.ParquetWriter:
-    """The Parquet writer of a spool file (zstd level 3) over a stream the spool opened."""
-    return pq.ParquetWriter(stream, SCHEMA, compression="zstd", compression_level=3)
+    """The Parquet writer of a spool file over a stream the spool opened.
+
+    zstd level 1: on these documents it compresses within 2 % of level 3 at 60 % of the
+    CPU (``benchmarks/REPORT.md``); readers handle any codec and level.
+    """
+    return pq.ParquetWriter(
+        stream,
+        SCHEMA,
+        compression="zstd",
+        compression_level=1,
+        use_dictionary=_INDEXED,
+        write_statistics=_INDEXED,
+    )
 
 
 def read_meta(source: Source, name: str | None = None) -> FileMeta:
@@ -271,6 +214,20 @@ def read_meta(source: Source, name: str | None = None) -> FileMeta:
         md = pq.read_metadata(source)
     except (OSError, pa.ArrowException) as exc:
         raise SpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
+    return _checked_meta(md, path)
+
+
+def open_file(source: Source, name: str | None = None) -> tuple[pq.ParquetFile, FileMeta]:
+    """The file opened once: a reader of its row groups and its validated footer."""
+    path = _name(source, name)
+    try:
+        pf = pq.ParquetFile(source)
+    except (OSError, pa.ArrowException) as exc:
+        raise SpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
+    return pf, _checked_meta(pf.metadata, path)
+
+
+def _checked_meta(md: pq.FileMetaData, path: str) -> FileMeta:
     meta = FileMeta.from_kv(md.metadata, path)
     if md.num_rows != meta.artifacts:
         raise SpoolFileError(
@@ -285,14 +242,22 @@ def read_meta(source: Source, name: str | None = None) -> FileMeta:
 
 
 def iter_row_groups(
-    source: Source, columns: list[str] | None = None, name: str | None = None
+    source: Source | pq.ParquetFile,
+    columns: list[str] | None = None,
+    name: str | None = None,
+    *,
+    use_threads: bool = True,
 ) -> Iterator[pa.Table]:
-    """Yield the file one artifact (row group) at a time: memory bounded by one artifact."""
+    """Yield the file one artifact (row group) at a time: memory bounded by one artifact.
+
+    ``use_threads=False`` decodes in the caller's thread (less CPU in all: for a caller
+    that is a background thread already).
+    """
     path = _name(source, name)
     try:
-        pf = pq.ParquetFile(source)
+        pf = source if isinstance(source, pq.ParquetFile) else pq.ParquetFile(source)
         for i in range(pf.num_row_groups):
-            yield pf.read_row_group(i, columns=columns)
+            yield pf.read_row_group(i, columns=columns, use_threads=use_threads)
     except (OSError, pa.ArrowException) as exc:
         raise SpoolFileError(f"corrupt or truncated Parquet file: {exc}", path=str(path)) from exc
 

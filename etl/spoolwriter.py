@@ -22,14 +22,13 @@ from etl.spool import Spool, SpoolFile
 from etl.spoolformat import (
     SPOOL_SCHEMA_VERSION,
     ArtifactRow,
-    ContentHasher,
     FileMeta,
     SpoolName,
-    artifact_table,
     parquet_writer,
     release_stem,
     spool_name,
 )
+from etl.spoolrows import ContentHasher, artifact_table
 from etl.spoolstore import Upload
 
 

@@ -190,10 +190,9 @@ def prepare(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> Batch:
     return Batch(rows, int(tbl.num_rows), csv, drops)
 
 
-def read_meta(name: str, src: fmt.Source) -> fmt.FileMeta:
-    """The file's footer, validated, and checked against the file's name."""
+def check_name(name: str, meta: fmt.FileMeta) -> fmt.FileMeta:
+    """``meta`` if the file's name agrees with it (release, timestamp, hash)."""
     parsed = SpoolName.parse(name)
-    meta = fmt.read_meta(src, name)
     if not parsed.matches(meta.product, meta.release):
         raise SpoolFileError(
             f"file name says {parsed.release_key}, its metadata says {meta.product}/{meta.release}",

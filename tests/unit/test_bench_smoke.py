@@ -71,6 +71,16 @@ def fake_results() -> dict[str, object]:
                 },
                 "profile": {"error": "py-spy not installed"},
             },
+            "smallfiles": {
+                "totals": {
+                    "files": 16,
+                    "artifacts": 64,
+                    "drops": 960,
+                    "json_bytes": 1.3e7,
+                    "file_bytes": 3.7e6,
+                },
+                "runs": {"ceiling-lz4": _runs([0.7, 0.8]), "etl-w1-lz4": _runs([0.8, 0.9])},
+            },
             "bigload": {
                 "files": {
                     "small": {"artifacts": 3, "json_bytes": 1e8, "file_bytes": 1e7},
@@ -92,7 +102,8 @@ def test_modules_import() -> None:
 def test_sections_are_found_in_order() -> None:
     from benchmarks.sections import all_sections
 
-    assert [s.name for s in all_sections()] == ["extract", "load", "bigload", "dlt", "workers"]
+    names = ["extract", "load", "smallfiles", "bigload", "dlt", "workers"]
+    assert [s.name for s in all_sections()] == names
 
 
 def test_report_renders_fake_numbers(tmp_path: Path) -> None:
@@ -103,6 +114,7 @@ def test_report_renders_fake_numbers(tmp_path: Path) -> None:
     assert "PASS" in text and "MISS" in text  # load vs ceiling passes; --workers 2 (1.33x) misses
     assert "Skipped: dlt is not installed" in text
     assert "accumulate-all" in text
+    assert "## 2b. Load on small files" in text and "load-vs-ceiling-small" not in text
     if importlib.util.find_spec("matplotlib") is None:  # the bench extra is optional
         assert "(matplotlib missing: no plot)" in text
     else:
