@@ -189,7 +189,9 @@ class _Run:
         key: str,
         pending: list[dict[ArtifactFileKey, Future[Document | None]]],
     ) -> SpoolFile:
-        with self.spool.writer(rel.product, rel.version, rel.updated_at, url) as writer:
+        with self.spool.writer(
+            rel.product, rel.version, rel.updated_at, url, self.settings.spool_compression
+        ) as writer:
             pending.extend(self._submit(url, a, key, 0) for a in rel.artifacts[:1])
             for i, art in enumerate(rel.artifacts):
                 if self.stop.is_set():

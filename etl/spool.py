@@ -171,12 +171,14 @@ class Spool:
     # --- writing -------------------------------------------------------------------
 
     def writer(
-        self, product: str, release: str, updated_at: datetime, source_url: str
-    ) -> ReleaseWriter:
-        """A writer streaming one release's file into the store (see :mod:`etl.spoolwriter`)."""
+        self, product: str, release: str, updated_at: datetime, source_url: str,
+        compression: str = "lz4",
+    ) -> ReleaseWriter:  # fmt: skip
+        """A writer streaming one release's file into the store (see :mod:`etl.spoolwriter`);
+        ``compression``: :data:`etl.spoolformat.COMPRESSIONS`."""
         from etl.spoolwriter import ReleaseWriter
 
-        return ReleaseWriter(self, product, release, updated_at, source_url)
+        return ReleaseWriter(self, product, release, updated_at, source_url, compression)
 
     def clean_tmp(self, grace_seconds: float = 60.0) -> int:
         """Delete temporary uploads whose writer is gone; a live writer's are spared."""

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TypeAlias
+from typing import IO, Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -187,19 +187,26 @@ _PLAIN_COLUMNS = frozenset(JSON_COLUMNS)
 _INDEXED = [f.name for f in SCHEMA if f.name not in _PLAIN_COLUMNS]
 
 
-def parquet_writer(stream: IO[bytes] | pa.NativeFile) -> pq.ParquetWriter:
-    """The Parquet writer of a spool file over a stream the spool opened.
+#: Codecs of new spool files (readers take any).  ``lz4``, the default: the cheapest to
+#: write and to read (loading a JSON-heavy release decodes in half the CPU of zstd);
+#: ``zstd`` (level 1: within 2 % of level 3's size at 60 % of its CPU) makes files about
+#: 40 % smaller.  Measured in ``benchmarks/REPORT.md``.
+COMPRESSIONS: dict[str, dict[str, Any]] = {
+    "lz4": {"compression": "lz4"},
+    "zstd": {"compression": "zstd", "compression_level": 1},
+}
 
-    zstd level 1: on these documents it compresses within 2 % of level 3 at 60 % of the
-    CPU (``benchmarks/REPORT.md``); readers handle any codec and level.
-    """
+
+def parquet_writer(stream: IO[bytes] | pa.NativeFile, compression: str = "lz4") -> pq.ParquetWriter:
+    """The Parquet writer of a spool file over a stream the spool opened."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"unknown spool compression {compression!r}")
     return pq.ParquetWriter(
         stream,
         SCHEMA,
-        compression="zstd",
-        compression_level=1,
         use_dictionary=_INDEXED,
         write_statistics=_INDEXED,
+        **COMPRESSIONS[compression],
     )
 
 

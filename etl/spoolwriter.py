@@ -43,13 +43,14 @@ class ReleaseFileWriter:
         release: str,
         updated_at: datetime,
         source_url: str,
+        compression: str = "lz4",
     ) -> None:
         self.product, self.release, self.updated_at = product, release, updated_at
         self.source_url = source_url
         self.hasher = ContentHasher(product, release, updated_at)
         self.artifacts = self.drops = self.json_bytes = 0
         self.pending = 0  # in-memory bytes of the artifact being written
-        self._writer: pq.ParquetWriter | None = parquet_writer(stream)
+        self._writer: pq.ParquetWriter | None = parquet_writer(stream, compression)
 
     def add(self, row: ArtifactRow) -> None:
         assert self._writer is not None, "file already finished"
@@ -100,11 +101,18 @@ class ReleaseWriter:
     """
 
     def __init__(
-        self, spool: Spool, product: str, release: str, updated_at: datetime, source_url: str
+        self,
+        spool: Spool,
+        product: str,
+        release: str,
+        updated_at: datetime,
+        source_url: str,
+        compression: str = "lz4",
     ) -> None:
         self.spool = spool
         self.key = SpoolName.key(product, release)
         self._args = (product, release, updated_at, source_url)
+        self._compression = compression
         self._upload: Upload | None = None
         self._file: ReleaseFileWriter | None = None
         self.name: str | None = None
@@ -112,7 +120,9 @@ class ReleaseWriter:
     def __enter__(self) -> ReleaseWriter:
         try:
             self._upload = self.spool.store.upload(release_stem(*self._args[:2]))
-            self._file = ReleaseFileWriter(self._upload.stream, *self._args)
+            self._file = ReleaseFileWriter(
+                self._upload.stream, *self._args, compression=self._compression
+            )
         except BaseException as exc:
             error = self._error(exc)
             self.abort()
