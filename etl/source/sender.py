@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -44,6 +45,26 @@ class _EnvSettings:
         self.verify: bool | str = verify
         creds = get_netrc_auth(url)
         self.netrc: AuthBase | None = requests.auth.HTTPBasicAuth(*creds) if creds else None
+
+
+class PoolKeyAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` that works out a connection pool's key (scheme, host, port, TLS
+    settings) once per origin and TLS setting, not once per request (requests does it
+    with a ``urlparse`` and, when verification is a CA bundle path, an ``isdir``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._keys: dict[tuple[Origin, Any, Any], Any] = {}
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:  # (host params, pool kwargs), two dicts
+        key = (origin(request.url or ""), verify, cert)
+        got = self._keys.get(key)
+        if got is None:
+            got = super().build_connection_pool_key_attributes(request, verify, cert)
+            self._keys[key] = got
+        return dict(got[0]), dict(got[1])
 
 
 class Sender:
@@ -78,8 +99,14 @@ class Sender:
         env = self._settings(url)
         merged = self._headers.copy()
         merged.update(headers)
+        # PreparedRequest.prepare() without its cookie jar (no cookies are ever sent)
         prepared = requests.PreparedRequest()
-        prepared.prepare(method="GET", url=url, headers=merged, auth=auth or env.netrc)
+        prepared.prepare_method("GET")
+        prepared.prepare_url(url, None)
+        prepared.prepare_headers(merged)
+        prepared.prepare_body(None, None)
+        prepared.prepare_auth(auth or env.netrc, url)
+        prepared.prepare_hooks(None)
         return self.adapter.send(
             prepared, stream=True, timeout=timeout, verify=env.verify, proxies=env.proxies
         )

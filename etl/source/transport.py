@@ -21,7 +21,6 @@ import warnings
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
 from etl.backoff import Backoff, sleep
@@ -41,7 +40,7 @@ from etl.source.responses import (
     parse_retry_after,
     reason_of,
 )
-from etl.source.sender import Sender
+from etl.source.sender import PoolKeyAdapter, Sender
 from etl.source.stats import Counters
 
 log = logging.getLogger("etl.source")
@@ -101,7 +100,7 @@ class HttpTransport:
         self._backoff_base = backoff_base
         self._rng = random.Random()  # one for all fetches: seeding one per fetch costs
         self._timeout = (settings.connect_timeout, settings.read_timeout)
-        adapter = HTTPAdapter(
+        adapter = PoolKeyAdapter(
             pool_connections=4, pool_maxsize=max(10, 2 * settings.workers + 2), max_retries=0
         )
         deadline.install(adapter.poolmanager)
