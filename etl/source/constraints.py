@@ -8,9 +8,9 @@ packaging) at a fraction of the cost.
 
 from __future__ import annotations
 
-import json
 import re
 
+import orjson
 from packaging.requirements import InvalidRequirement, Requirement
 
 from etl.source.documents import fail, shown
@@ -26,6 +26,8 @@ _PIN_RE = re.compile(
     r"((?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"
     r"(?:\+[a-z0-9]+(?:\.[a-z0-9]+)*)?)"
 )
+#: entries of fast-path lines already seen (shared, never changed)
+_PINS: dict[str, dict[str, str | None]] = {}
 
 
 def constraints_to_json(data: bytes, *, url: str, release: str | None = None) -> str:
@@ -53,11 +55,16 @@ def constraints_to_json(data: bytes, *, url: str, release: str | None = None) ->
         line = line.strip(" \t")
         if not line:
             continue
+        entry = _PINS.get(line)
+        if entry is not None:
+            entries.append(entry)
+            continue
         pin = _PIN_RE.fullmatch(line)
         if pin is not None:  # the common "name==version": packaging's answer, without it
-            entries.append(
-                {"name": normalize_name(pin[1]), "specifier": "==" + pin[2], "marker": None}
-            )
+            entry = {"name": normalize_name(pin[1]), "specifier": "==" + pin[2], "marker": None}
+            if len(_PINS) < 4096:  # a release's artifacts pin mostly the same versions
+                _PINS[line] = entry
+            entries.append(entry)
             continue
         try:
             req = Requirement(line)
@@ -82,4 +89,6 @@ def constraints_to_json(data: bytes, *, url: str, release: str | None = None) ->
                 "marker": None if req.marker is None else str(req.marker),
             }
         )
-    return json.dumps(entries, separators=(",", ":"), ensure_ascii=False)
+    # the text json.dumps(entries, separators=(",", ":"), ensure_ascii=False) gives
+    # (the same escapes; the text came from strict UTF-8, so no lone surrogates), faster
+    return orjson.dumps(entries).decode()
