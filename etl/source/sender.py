@@ -32,7 +32,7 @@ from etl.source.origins import origin
 Origin = tuple[str, str, int | None]
 
 
-class _EnvSettings:
+class EnvSettings:
     """What the environment says for one origin (as ``Session`` with ``trust_env``)."""
 
     __slots__ = ("netrc", "proxies", "verify")
@@ -75,14 +75,14 @@ class Sender:
         self._verify = verify
         self._headers = default_headers()
         self._headers["User-Agent"] = user_agent
-        self._env: dict[Origin, _EnvSettings] = {}
+        self._env: dict[Origin, EnvSettings] = {}
         self._lock = threading.Lock()
 
-    def _settings(self, url: str) -> _EnvSettings:
+    def _settings(self, url: str) -> EnvSettings:
         key = origin(url)
         got = self._env.get(key)
         if got is None:
-            got = _EnvSettings(url, self._verify)
+            got = EnvSettings(url, self._verify)
             with self._lock:
                 self._env.setdefault(key, got)
         return got
@@ -97,6 +97,19 @@ class Sender:
     ) -> requests.Response:
         """``GET url`` streamed, no redirects followed (raises requests' exceptions)."""
         env = self._settings(url)
+        return self.adapter.send(
+            self.prepare(url, headers=headers, auth=auth),
+            stream=True,
+            timeout=timeout,
+            verify=env.verify,
+            proxies=env.proxies,
+        )
+
+    def prepare(
+        self, url: str, *, headers: Mapping[str, str], auth: AuthBase | None
+    ) -> requests.PreparedRequest:
+        """The request ``Session.prepare_request`` would make (without a cookie jar)."""
+        env = self._settings(url)
         merged = self._headers.copy()
         merged.update(headers)
         # PreparedRequest.prepare() without its cookie jar (no cookies are ever sent)
@@ -107,9 +120,7 @@ class Sender:
         prepared.prepare_body(None, None)
         prepared.prepare_auth(auth or env.netrc, url)
         prepared.prepare_hooks(None)
-        return self.adapter.send(
-            prepared, stream=True, timeout=timeout, verify=env.verify, proxies=env.proxies
-        )
+        return prepared
 
     def close(self) -> None:
         self.adapter.close()
