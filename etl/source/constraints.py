@@ -8,6 +8,7 @@ packaging) at a fraction of the cost.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import orjson
@@ -26,8 +27,15 @@ _PIN_RE = re.compile(
     r"((?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"
     r"(?:\+[a-z0-9]+(?:\.[a-z0-9]+)*)?)"
 )
-#: entries of fast-path lines already seen (shared, never changed)
-_PINS: dict[str, dict[str, str | None]] = {}
+
+
+@functools.lru_cache(maxsize=512)  # a release's artifacts pin mostly the same; small: RSS
+def _pin(line: str) -> dict[str, str | None] | None:
+    """The entry of a ``name==version`` line (shared, never changed), or ``None``."""
+    pin = _PIN_RE.fullmatch(line)
+    if pin is None:
+        return None
+    return {"name": normalize_name(pin[1]), "specifier": "==" + pin[2], "marker": None}
 
 
 def constraints_to_json(data: bytes, *, url: str, release: str | None = None) -> str:
@@ -55,15 +63,8 @@ def constraints_to_json(data: bytes, *, url: str, release: str | None = None) ->
         line = line.strip(" \t")
         if not line:
             continue
-        entry = _PINS.get(line)
-        if entry is not None:
-            entries.append(entry)
-            continue
-        pin = _PIN_RE.fullmatch(line)
-        if pin is not None:  # the common "name==version": packaging's answer, without it
-            entry = {"name": normalize_name(pin[1]), "specifier": "==" + pin[2], "marker": None}
-            if len(_PINS) < 4096:  # a release's artifacts pin mostly the same versions
-                _PINS[line] = entry
+        entry = _pin(line)
+        if entry is not None:  # the common "name==version": packaging's answer, without it
             entries.append(entry)
             continue
         try:
