@@ -83,6 +83,8 @@ class Watchdog:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.cancelled = False
+        #: when the thread wakes next by itself (``None``: only when notified)
+        self._wake_at: float | None = None
 
     @contextlib.contextmanager
     def watch(self, seconds: float) -> Iterator[Watch]:
@@ -97,7 +99,10 @@ class Watchdog:
                     target=self._run, name="fetch-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify_all()
+            # the thread wakes by itself before a later deadline passes: waking it on every
+            # fetch (they all have the same timeout) would cost a thread switch per document
+            if self._wake_at is None or w.at < self._wake_at:
+                self._cond.notify_all()
         previous = getattr(_current, "watch", None)
         _current.watch = w
         try:
@@ -139,7 +144,9 @@ class Watchdog:
                         self._cond.acquire()
                     continue
                 pending = [w.at for w in self._watches if w.expired is None]
-                self._cond.wait(min(pending) - now if pending else None)
+                self._wake_at = min(pending) if pending else None
+                self._cond.wait(self._wake_at - now if self._wake_at is not None else None)
+                self._wake_at = None  # awake: notify whatever comes until the next wait
 
 
 # --- urllib3 connections that attach their socket to the current watch --------------------

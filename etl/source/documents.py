@@ -239,7 +239,10 @@ def parse_release_doc(doc: Any, *, product: str, version: str, url: str) -> Rele
 
 def _drop(entry: object, index: int, *, url: str, release: str | None) -> Drop:
     kw: dict[str, Any] = {"url": url, "release": release}
-    filename = _get(entry, "filename", str, where=f"files[{index}]", **kw)
+    # the common case without _get's call (and its message texts built in advance)
+    filename = entry.get("filename") if type(entry) is dict else None
+    if type(filename) is not str:
+        filename = _get(entry, "filename", str, where=f"files[{index}]", **kw)
     assert isinstance(entry, dict)  # _get checked it
     where = _Where(index, filename)  # the message prefix, built only when one is needed
     if "/" in filename or "\\" in filename:

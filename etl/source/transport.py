@@ -15,13 +15,12 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import warnings
-from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
 from etl.backoff import Backoff, sleep
@@ -41,6 +40,7 @@ from etl.source.responses import (
     parse_retry_after,
     reason_of,
 )
+from etl.source.sender import PoolKeyAdapter, Sender
 from etl.source.stats import Counters
 
 log = logging.getLogger("etl.source")
@@ -79,7 +79,7 @@ class _Retry(TransientFetchError):
 
 
 class HttpTransport:
-    """One ``requests.Session`` shared by every worker thread."""
+    """One connection pool (requests' ``HTTPAdapter``) shared by every worker thread."""
 
     def __init__(
         self,
@@ -98,18 +98,15 @@ class HttpTransport:
         self._secrets = secrets
         self._counters = counters
         self._backoff_base = backoff_base
-        self._verify = verify
+        self._rng = random.Random()  # one for all fetches: seeding one per fetch costs
         self._timeout = (settings.connect_timeout, settings.read_timeout)
-        self._session = requests.Session()
-        adapter = HTTPAdapter(
+        adapter = PoolKeyAdapter(
             pool_connections=4, pool_maxsize=max(10, 2 * settings.workers + 2), max_retries=0
         )
         deadline.install(adapter.poolmanager)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        # no cookies: nothing to share between threads, nothing to carry across origins
-        self._session.cookies.set_policy(_NO_COOKIES)
-        self._session.headers["User-Agent"] = "wheels-etl/0.1"
+        # no Session: no cookies (nothing to share between threads, nothing to carry across
+        # origins), and none of its per-request work (see etl.source.sender)
+        self._sender = Sender(adapter, "wheels-etl/0.1", verify)
         if verify is False:
             _warn_insecure_once()
         self._closed = threading.Event()
@@ -126,7 +123,7 @@ class HttpTransport:
     def close(self) -> None:
         self._closed.set()
         self._watchdog.close()
-        self._session.close()
+        self._sender.close()
         if self._log_filter is not None:
             _URLLIB3_LOG.removeFilter(self._log_filter)
 
@@ -142,6 +139,7 @@ class HttpTransport:
             cap=BACKOFF_CAP,
             budget=self.settings.retry_max_seconds,
             attempts=self.settings.retries,
+            rng=self._rng,
         )
         backoff.start()
         with self._watchdog.watch(self.settings.document_timeout) as watch:
@@ -275,15 +273,7 @@ class HttpTransport:
         auth = self._auth if same_origin(url, self.base_url) else None
         self._counters.add("requests")
         try:
-            return self._session.get(
-                url,
-                headers=headers,
-                auth=auth,
-                timeout=self._timeout,
-                verify=self._verify,
-                stream=True,
-                allow_redirects=False,
-            )
+            return self._sender.get(url, headers=headers, auth=auth, timeout=self._timeout)
         except requests.exceptions.SSLError as exc:
             raise FatalFetchError(
                 f"TLS error: {scrub(reason_of(exc), self._secrets)}",
@@ -361,7 +351,6 @@ class HttpTransport:
         return b"".join(chunks)
 
 
-_NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
 _INSECURE_WARNED = threading.Event()
 
 
