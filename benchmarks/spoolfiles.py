@@ -59,11 +59,10 @@ def fresh_spool(src_ready: str | Path, dst: str | Path) -> Path:
 
 def rewrite_codec(src_dir: str, dst_dir: str, codec: str) -> dict[str, Any]:
     """Copy every ready spool file with another Parquet codec (one row group per artifact,
-    same key-value metadata); returns encode seconds and bytes."""
+    same key-value metadata, the writer extract uses); returns encode seconds and bytes."""
     src = spool_files(src_dir)
     out = Path(dst_dir) / "ready"
     out.mkdir(parents=True, exist_ok=True)
-    level = {"zstd": 3}.get(codec)
     total = 0
     t0 = time.perf_counter()
     for path in src:
@@ -74,7 +73,7 @@ def rewrite_codec(src_dir: str, dst_dir: str, codec: str) -> dict[str, Any]:
             if k.decode().startswith(fmt.META_PREFIX)
         }
         dst = out / path.name
-        with pq.ParquetWriter(dst, fmt.SCHEMA, compression=codec, compression_level=level) as w:
+        with open(dst, "wb") as fh, fmt.parquet_writer(fh, codec) as w:  # extract's settings
             for i in range(pf.num_row_groups):
                 tbl = pf.read_row_group(i).replace_schema_metadata(None)
                 w.write_table(tbl.cast(fmt.SCHEMA), row_group_size=max(1, tbl.num_rows))

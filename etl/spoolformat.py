@@ -194,6 +194,7 @@ _INDEXED = [f.name for f in SCHEMA if f.name not in _PLAIN_COLUMNS]
 COMPRESSIONS: dict[str, dict[str, Any]] = {
     "lz4": {"compression": "lz4"},
     "zstd": {"compression": "zstd", "compression_level": 1},
+    "none": {"compression": "none"},  # for measurements (benchmarks/), not offered
 }
 
 

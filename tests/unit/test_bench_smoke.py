@@ -28,7 +28,7 @@ def fake_results() -> dict[str, object]:
             "etl-w2-pglz": 1.5,
             "copy-text-lz4": 1.6,
             "copy-binary-lz4": 1.1,
-            "etl-w1-lz4-parquet-lz4": 1.1,
+            "etl-w1-lz4-parquet-zstd": 1.1,
             "etl-w1-lz4-parquet-none": 1.2,
         }.items()
     }
@@ -67,7 +67,7 @@ def fake_results() -> dict[str, object]:
                 "checksums": {"a": "x", "b": "x"},
                 "codecs": {
                     c: {"bytes": b, "encode_s": [0.1], "decode_s": [0.1]}
-                    for c, b in (("zstd", 1e6), ("lz4", 2e6), ("none", 5e6))
+                    for c, b in (("lz4", 2e6), ("zstd", 1e6), ("none", 5e6))
                 },
                 "profile": {"error": "py-spy not installed"},
             },
