@@ -154,8 +154,8 @@ def build_report(res: dict[str, Any], out_dir: Path, previous: Numbers | None = 
             [
                 [
                     t.what,
-                    fmt(t.measured, 2) + (" MB" if t.unit == "MB" else "x" if t.op else ""),
-                    f"{t.op} {fmt(t.limit, 2)}{' MB' if t.unit == 'MB' else 'x'}",
+                    t.shown(),
+                    f"{t.op} {fmt(t.limit, 2)}{'x' if t.unit == 'x' else ' ' + t.unit}",
                     "PASS" if t.ok else "MISS" if t.ok is False else "n/a",
                     t.margin(),
                     t.note,

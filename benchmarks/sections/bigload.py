@@ -191,7 +191,7 @@ def render(data: dict[str, Any], out_dir: Path) -> Rendered:
                     call_cpu / (vmb / 1000),
                     "<=",
                     CPU_PER_GB_TARGET,
-                    unit="s",
+                    unit="CPU-s/GB",
                     note=f"{fmt(call_cpu, 2)} CPU-s for {fmt(vmb, 0)} MB",
                 )
             )

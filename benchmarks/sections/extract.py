@@ -117,6 +117,7 @@ def render(data: dict[str, Any], out_dir: Path) -> Rendered:
                 doc_mb / med(hi_recs, "cpu_s"),
                 ">=",
                 EXTRACT_MB_PER_CPU_S,
+                unit="MB/CPU-s",
                 note=f"{fmt(doc_mb, 0)} MB in {fmt(med(hi_recs, 'cpu_s'))} CPU-s",
             )
         )
