@@ -147,6 +147,42 @@ class Bench:
             log(f"  FAILED {' '.join(argv[:3])}: {m.error[:300]}")
         return m
 
+    def extract_spool(self, tree: Path, spool: Path, what: str) -> dict[str, Any]:
+        """``wheels-etl extract --full`` of ``tree`` into a fresh ``spool``; its totals."""
+        from benchmarks import spoolfiles
+
+        shutil.rmtree(spool, ignore_errors=True)
+        ext = self.m_cmd([ETL, "extract", "--source", str(tree), "--spool", str(spool), "--full"])
+        if not ext.ok:
+            raise RuntimeError(f"extract of the {what} failed: {ext.error}")
+        return spoolfiles.spool_totals(spoolfiles.spool_files(spool))
+
+    def vs_ceiling(self, url: str, db: str, spool: Path, rounds: int, what: str) -> dict[str, Any]:
+        """The server's own COPY of ``spool``'s rows (``ceiling-lz4``) against
+        ``load_spool`` (``etl-w1-lz4``) on a fresh copy, alternating order each round."""
+        from benchmarks import ceiling, spoolfiles
+
+        copy_dir = Path("/tmp") / f"wetl-bench-copy-{what.replace(' ', '-')}-{os.getpid()}"
+        rendered = ceiling.render_copy_files(spool, copy_dir)
+        run_dir = self.work / "spool-vs-ceiling-run"
+        runs: dict[str, list[dict[str, Any]]] = {"ceiling-lz4": [], "etl-w1-lz4": []}
+        for r in range(rounds):
+            for name in sorted(runs, reverse=bool(r % 2)):
+                benchdb.reset_tables(url, checkpoint=True)
+                os.sync()
+                if name == "ceiling-lz4":
+                    kw: dict[str, Any] = {"url": url, "paths": rendered["paths"]}
+                    m = self.m_py("benchmarks.ceiling:server_copy", kw, db=db)
+                else:
+                    fresh = spoolfiles.fresh_spool(spool / "ready", run_dir)
+                    kw = {"url": url, "spool_dir": str(fresh), "workers": 1}
+                    m = self.m_py("benchmarks.ceiling:etl_load", kw, db=db)
+                runs[name].append(m.to_dict())
+                log(f"  {name} ({what}): wall={m.wall_s:.2f}s cpu={m.cpu_s:.2f} ok={m.ok}")
+        shutil.rmtree(copy_dir, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return {"runs": runs, "json_bytes": rendered["json_bytes"], "drops": rendered["drops"]}
+
     def profile(self, argv: list[str], name: str) -> dict[str, Any]:
         """py-spy (``--gil``: only the thread holding the GIL, i.e. Python CPU) on argv."""
         pyspy = Path(sys.executable).with_name("py-spy")

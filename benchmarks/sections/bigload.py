@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from benchmarks import benchdb, ceiling, spoolfiles
+from benchmarks import benchdb, spoolfiles
 from benchmarks.harness import ETL, Bench, generate, log
 from benchmarks.mdtable import MB, Target, fmt, med, median, ok_runs, ratios, table
 from benchmarks.sections import Rendered, Section, target_metrics
@@ -58,40 +57,15 @@ def measure(bench: Bench) -> dict[str, Any]:
             out["runs"][label].append(rec)
             log(f"  load {label}: rss={m.peak_rss_mb:.0f} MB wall={m.wall_s:.1f}s ok={m.ok}")
         if label == "small":
-            out["vs_ceiling"] = _vs_ceiling(bench, url, sp, spool_run)
+            rounds = max(2, cfg.big_repeats)
+            out["vs_ceiling"] = bench.vs_ceiling(
+                url, bench.dbname("big"), sp, rounds, "one big release"
+            )
         shutil.rmtree(sp, ignore_errors=True)
     benchdb.reset_tables(url, checkpoint=False)
     shutil.rmtree(spool_run, ignore_errors=True)
     shutil.rmtree(tree, ignore_errors=True)
     return out
-
-
-def _vs_ceiling(bench: Bench, url: str, sp: Path, spool_run: Path) -> dict[str, Any]:
-    """The load-vs-ceiling ratio again, on one JSON-heavy release (big artifacts)."""
-    copy_dir = Path("/tmp") / f"wetl-bench-copy-big-{os.getpid()}"
-    rendered = ceiling.render_copy_files(sp, copy_dir)
-    runs: dict[str, list[dict[str, Any]]] = {"ceiling-lz4": [], "etl-w1-lz4": []}
-    for r in range(max(2, bench.cfg.big_repeats)):
-        for name in sorted(runs, reverse=bool(r % 2)):
-            benchdb.reset_tables(url, checkpoint=True)
-            os.sync()
-            if name == "ceiling-lz4":
-                m = bench.m_py(
-                    "benchmarks.ceiling:server_copy",
-                    {"url": url, "paths": rendered["paths"]},
-                    db=bench.dbname("big"),
-                )
-            else:
-                fresh = spoolfiles.fresh_spool(sp / "ready", spool_run)
-                m = bench.m_py(
-                    "benchmarks.ceiling:etl_load",
-                    {"url": url, "spool_dir": str(fresh), "workers": 1},
-                    db=bench.dbname("big"),
-                )
-            runs[name].append(m.to_dict())
-            log(f"  {name} (one big release): wall={m.wall_s:.2f}s ok={m.ok}")
-    shutil.rmtree(copy_dir, ignore_errors=True)
-    return {"runs": runs, "json_bytes": rendered["json_bytes"], "drops": rendered["drops"]}
 
 
 def render(data: dict[str, Any], out_dir: Path) -> Rendered:

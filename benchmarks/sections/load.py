@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import benchdb, ceiling, plots, spoolfiles
-from benchmarks.harness import ETL, Bench, generate, log
+from benchmarks.harness import Bench, generate, log
 from benchmarks.mdtable import MB, Target, fmt, med, median, ok_runs, ratios, table
 from benchmarks.measure import Measurement
 from benchmarks.profiling import profile_md
@@ -44,11 +44,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     gen = generate(tree, cfg.load_releases, cfg.load_shape, seed=2)
     log(f"  load source: {cfg.load_releases} releases, {gen['bytes'] / MB:.1f} MB")
     base = bench.work / "spool-load-base"
-    shutil.rmtree(base, ignore_errors=True)
-    ext = bench.m_cmd([ETL, "extract", "--source", str(tree), "--spool", str(base), "--full"])
-    if not ext.ok:
-        raise RuntimeError(f"extract of the load dataset failed: {ext.error}")
-    totals = spoolfiles.spool_totals(spoolfiles.spool_files(base))
+    totals = bench.extract_spool(tree, base, "load dataset")
     copy_dir = Path("/tmp") / f"wetl-bench-copy-{os.getpid()}"
     rendered = ceiling.render_copy_files(base, copy_dir)
     # codec variants of the same spool (encode and decode measured in own processes)

@@ -7,51 +7,31 @@ schema check, listing the spool, claims, the ledger, COMMIT) weighs most.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from benchmarks import benchdb, ceiling, spoolfiles
-from benchmarks.harness import ETL, QUICK, Bench, generate, log
+from benchmarks import benchdb
+from benchmarks.harness import QUICK, Bench, generate
 from benchmarks.mdtable import MB, Target, fmt, med, median, ratios, table
 from benchmarks.sections import Rendered, Section, target_metrics
 from benchmarks.sections.load import LOAD_LABELS
 
 #: Issue 11: >= 0.60 of the ceiling on small files (0.24 when the issue was filed).
 SMALL_TARGET = 0.60
-NAMES = ("ceiling-lz4", "etl-w1-lz4")
+NAMES = ("ceiling-lz4", "etl-w1-lz4")  # what Bench.vs_ceiling measures
 
 
 def measure(bench: Bench) -> dict[str, Any]:
     tree = bench.work / "src-load-small"
     gen = generate(tree, QUICK.load_releases, QUICK.load_shape, seed=5)
     sp = bench.work / "spool-load-small"
-    shutil.rmtree(sp, ignore_errors=True)
-    ext = bench.m_cmd([ETL, "extract", "--source", str(tree), "--spool", str(sp), "--full"])
-    if not ext.ok:
-        raise RuntimeError(f"extract of the small-files dataset failed: {ext.error}")
-    totals = spoolfiles.spool_totals(spoolfiles.spool_files(sp))
-    copy_dir = Path("/tmp") / f"wetl-bench-copy-small-{os.getpid()}"
-    rendered = ceiling.render_copy_files(sp, copy_dir)
-    url, dbn = bench.db("small", "lz4"), bench.dbname("small")
-    spool_run = bench.work / "spool-small-run"
-    runs: dict[str, list[dict[str, Any]]] = {n: [] for n in NAMES}
-    for r in range(max(3, bench.cfg.load_rounds)):
-        for name in sorted(runs, reverse=bool(r % 2)):
-            benchdb.reset_tables(url, checkpoint=True)
-            os.sync()
-            if name == "ceiling-lz4":
-                kw: dict[str, Any] = {"url": url, "paths": rendered["paths"]}
-                m = bench.m_py("benchmarks.ceiling:server_copy", kw, db=dbn)
-            else:
-                fresh = spoolfiles.fresh_spool(sp / "ready", spool_run)
-                kw = {"url": url, "spool_dir": str(fresh), "workers": 1}
-                m = bench.m_py("benchmarks.ceiling:etl_load", kw, db=dbn)
-            runs[name].append(m.to_dict())
-            log(f"  {name} (small files): wall={m.wall_s:.2f}s cpu={m.cpu_s:.2f} ok={m.ok}")
+    totals = bench.extract_spool(tree, sp, "small-files dataset")
+    url = bench.db("small", "lz4")
+    rounds = max(3, bench.cfg.load_rounds)
+    runs = bench.vs_ceiling(url, bench.dbname("small"), sp, rounds, "small files")["runs"]
     benchdb.reset_tables(url, checkpoint=False)
-    for d in (copy_dir, sp, spool_run, tree):
+    for d in (sp, tree):
         shutil.rmtree(d, ignore_errors=True)
     return {"totals": totals, "runs": runs, "source": gen}
 
