@@ -216,6 +216,22 @@ def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
             raise SpoolFileError(f"a row's {column} differs from the file's ({want})", path=name)
 
 
+_NAIVE = pa.timestamp("us")
+_UTC_SUFFIX = (pa.scalar("+00"), pa.scalar(""))
+
+
+def pg_timestamps(ts: pa.Array) -> pa.Array:
+    """UTC timestamps as PostgreSQL ``timestamptz`` input text, ``YYYY-MM-DD
+    HH:MM:SS.ffffff+00``; nulls stay null.
+
+    Arrow formats a zoned timestamp through a C++ stream and the zone database, 3 µs a
+    value and most of the drops' client CPU; the same instants viewed without a zone (no
+    copy) take its fast formatter, and the offset is appended: an eighth of the time.
+    """
+    text = pc.cast(ts.view(_NAIVE), pa.string())
+    return pc.call_function("binary_join_element_wise", [text, *_UTC_SUFFIX])
+
+
 def drops_csv(tbl: pa.Table) -> tuple[memoryview, int]:
     """A row group's drops as PostgreSQL CSV, written by Arrow's C++ CSV writer.
 
@@ -229,6 +245,8 @@ def drops_csv(tbl: pa.Table) -> tuple[memoryview, int]:
     parents = pc.list_parent_indices(drops)
     arrays = [pc.take(_col(tbl, n), parents) for n in DROP_COLUMNS[:4]]
     arrays += [_drop_field(items, n) for n in DROP_FIELDS]
+    at = DROP_COLUMNS.index("uploaded_at")
+    arrays[at] = pg_timestamps(arrays[at])
     flat = pa.Table.from_arrays(arrays, names=list(DROP_COLUMNS))
     sink = pa.BufferOutputStream()
     pacsv.write_csv(flat, sink, write_options=pacsv.WriteOptions(include_header=False))
