@@ -11,6 +11,11 @@ copy) with its own ``etl.load.load_spool`` in a process of its own (``PYTHONPATH
 into a database of its own created by that checkout's migrations, and prints the process's
 CPU-seconds inside the call (all threads; no interpreter start, no imports) per GB of JSON.
 A checkout is made with ``git worktree add /tmp/old <commit>``.
+
+Each round also measures the *floor* (this checkout, same file, same kind of process): the
+client CPU of only what cannot be avoided, Parquet reading the JSON columns (decompress
+and decode) plus a binary COPY of the same documents, already in memory as bytes, into a
+temporary ``jsonb`` table.  The loader's CPU above the floor is what its own work costs.
 """
 
 from __future__ import annotations
@@ -52,6 +57,45 @@ rep = load_spool(Spool(spool), url)
 cpu, wall = time.process_time() - c0, time.perf_counter() - t0
 print(json.dumps({"cpu_s": cpu, "wall_s": wall, "json_bytes": rep.json_bytes, "ok": rep.ok}))
 """
+
+_FLOOR = """
+import json, struct, sys, time
+import psycopg, pyarrow.parquet as pq
+url, path = sys.argv[1:3]
+cols = ["dependency_graph", "constraints_file", "build_sequence_summary"]
+pf = pq.ParquetFile(path)
+docs = [v.encode() for i in range(pf.num_row_groups)
+        for c, vs in pf.read_row_group(i, columns=cols).to_pydict().items() for v in vs if v]
+c0 = time.process_time()
+pf = pq.ParquetFile(path)
+for i in range(pf.num_row_groups):  # one row group at a time, as the loader reads
+    pf.read_row_group(i, columns=cols, use_threads=False)
+read = time.process_time() - c0
+i2, i4 = struct.Struct("!h").pack, struct.Struct("!i").pack
+with psycopg.connect(url, autocommit=True) as conn:
+    conn.execute("CREATE TEMP TABLE floor_docs (doc jsonb)")
+    c0 = time.process_time()
+    with conn.cursor().copy("COPY floor_docs (doc) FROM STDIN (FORMAT BINARY)") as cp:
+        cp.write(b"PGCOPY\\n\\xff\\r\\n\\x00" + bytes(8))
+        for d in docs:
+            cp.write(i2(1) + i4(len(d) + 1) + b"\\x01")
+            cp.write(d)
+        cp.write(b"\\xff\\xff")
+    send = time.process_time() - c0
+print(json.dumps({"read_s": read, "send_s": send, "json_bytes": sum(map(len, docs))}))
+"""
+
+
+def floor(url: str, path: Path) -> dict[str, float]:
+    """Client CPU-seconds of the floor (see the module's docstring) in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FLOOR, url, str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"floor: {done.stderr[-2000:]}")
+    res: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return res
 
 
 def old_format(src: Path, dst: Path) -> None:
@@ -97,7 +141,12 @@ def main(argv: list[str] | None = None) -> None:
         repos = [(r.rpartition(":")[0] or r, r.endswith(":old")) for r in args.repo]
         urls = [_db(args.server_url, f"wetl_load_cpu_{i}") for i in range(len(repos))]
         cpu: dict[int, list[float]] = {i: [] for i in range(len(repos))}
+        floors: list[float] = []
         for r in range(args.rounds):
+            fl = floor(urls[-1], Path(info["path"]))
+            floors.append(fl["read_s"] + fl["send_s"])
+            print(f"round {r}: floor: read {fl['read_s']:.3f} + send {fl['send_s']:.3f} CPU-s"
+                  f" = {floors[-1] / (fl['json_bytes'] / GB):.2f} s/GB")  # fmt: skip
             for i in [(r + k) % len(repos) for k in range(len(repos))]:
                 repo, old = repos[i]
                 src = work / ("old" if old else "new")
@@ -118,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
             med = statistics.median(cpu[i])
             print(f"median {repo}{' (old format)' if old else ''}: {med:.3f} CPU-s, {med / gb:.2f}"
                   f" s/GB of JSON ({info['json_bytes'] / 1e6:.0f} MB)")  # fmt: skip
+        med_floor = statistics.median(floors)
+        print(f"median floor: {med_floor:.3f} CPU-s, {med_floor / gb:.2f} s/GB of JSON")
         if len(repos) == 2:
             a, b = (statistics.median(cpu[i]) for i in (0, 1))
             print(f"second / first: {b / a:.2f}")

@@ -1,14 +1,19 @@
 """wheels-etl: source -> Parquet spool -> Postgres, crash-proof and with flat memory."""
 
 import os
+import sys
 from importlib.metadata import PackageNotFoundError, version
 
-# Arrow's allocator: the C library's, which gives freed memory back.  pyarrow's default
-# (mimalloc) keeps the pages of freed buffers for reuse; extract builds and frees one
-# release's tables at a time in several threads, and kept about 20 MB more resident with
-# it (benchmarks/FINDINGS.md, "Arrow's allocator").  Arrow reads this when it loads, so it
-# is set here, before any module imports pyarrow; a value the user set wins.
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+# Arrow's allocator: jemalloc (in pyarrow's Linux wheels), which gives freed memory back
+# after a second.  pyarrow's default, mimalloc, keeps the pages of freed buffers: extract,
+# which builds and frees one release's tables at a time in several threads, peaked 20 MB
+# higher with it.  The C library's allocator returns memory too but made load read a big
+# JSON column 35 % slower (fresh pages for every multi-MB buffer).  Measured in
+# benchmarks/FINDINGS.md, "Arrow's allocator".  Arrow reads this once, when pyarrow is
+# imported, so it is set here, before any module of ours imports pyarrow; a value the user
+# set wins.
+if sys.platform == "linux":
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 try:
     __version__ = version("wheels-etl")
