@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from etl.db.copystream import pg_timestamps
+from etl.db.copystream import DropsHold, pg_timestamps
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -46,3 +46,19 @@ def test_all_null_and_empty() -> None:
     ts = pa.timestamp("us", tz="UTC")
     assert pg_timestamps(pa.nulls(3, ts)).to_pylist() == [None, None, None]
     assert pg_timestamps(pa.array([], ts)).to_pylist() == []
+
+
+def test_drops_hold_keeps_views_under_the_limit_and_spills_over_it() -> None:
+    pieces = [memoryview(bytes([65 + i]) * (100 + i)) for i in range(20)]
+    whole = b"".join(bytes(p) for p in pieces)
+    with DropsHold(limit=10_000) as small:
+        for p in pieces:
+            small.add(p)
+        assert not small.spilled and small.size == len(whole)
+        assert b"".join(bytes(c) for c in small.chunks()) == whole
+    with DropsHold(limit=500) as big:
+        for p in pieces:
+            big.add(p)
+        assert big.spilled and big.size == len(whole)
+        assert b"".join(bytes(c) for c in big.chunks()) == whole
+    assert not big.spilled  # closed (and, unnamed, gone) on exit
