@@ -12,10 +12,9 @@ read-ahead thread of :mod:`etl.loadahead` runs it); :func:`send` only writes.
 from __future__ import annotations
 
 import struct
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -24,7 +23,8 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from etl import spoolformat as fmt
-from etl.errors import SpoolFileError, TransientLoadError
+from etl.db.dropshold import DropsHold
+from etl.errors import SpoolFileError
 from etl.spool import SpoolName
 from etl.spoolformat import JSON_COLUMNS
 
@@ -286,67 +286,6 @@ def send(
                 for chunk in held.chunks():
                     cp.write(chunk)
     return artifacts, drops
-
-
-#: How much of a release's drops CSV is held in memory for the second COPY; the rest goes
-#: to a temporary file (``$TMPDIR``), so that a release of any size loads in the same
-#: memory.  The bench's 1 GB release has 69,000 drops, about 17 MB of CSV.
-HOLD_IN_MEMORY = 8 * 1024 * 1024
-_READ_CHUNK = 1024 * 1024
-
-
-class DropsHold:
-    """The drops' CSV of one file, held until the artifacts are in: views of Arrow's
-    buffers while small, an unnamed temporary file once over ``limit``."""
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = HOLD_IN_MEMORY if limit is None else limit
-        self.size = 0
-        self._views: list[memoryview] = []
-        self._file: IO[bytes] | None = None
-
-    def __enter__(self) -> DropsHold:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._views.clear()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    @property
-    def spilled(self) -> bool:
-        return self._file is not None
-
-    def add(self, data: memoryview) -> None:
-        try:
-            if self._file is None and self.size + len(data) > self.limit:
-                # unnamed (O_TMPFILE where the system has it): nothing left behind, even
-                # by a kill; closed by __exit__
-                self._file = tempfile.TemporaryFile(prefix="wheels-etl-drops-")  # noqa: SIM115
-                while self._views:
-                    self._file.write(self._views.pop(0))
-            if self._file is not None:
-                self._file.write(data)
-            else:
-                self._views.append(data)  # a view of Arrow's buffer, not a copy
-        except OSError as exc:  # a full or read-only $TMPDIR: the file is fine, try later
-            raise TransientLoadError(f"cannot hold the drops in a temporary file: {exc}") from exc
-        self.size += len(data)
-
-    def chunks(self) -> Iterator[memoryview | bytes]:
-        """The held CSV in order, each piece given up once yielded."""
-        if self._file is None:
-            while self._views:
-                yield self._views.pop(0)
-            return
-        try:
-            self._file.flush()
-            self._file.seek(0)
-            while chunk := self._file.read(_READ_CHUNK):
-                yield chunk
-        except OSError as exc:
-            raise TransientLoadError(f"cannot read back the held drops: {exc}") from exc
 
 
 _DROPS_COPY = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(

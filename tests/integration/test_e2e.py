@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl.config import SAMPLE_SOURCE, Settings
-from etl.db import copystream
+from etl.db import dropshold
 from etl.extract import ExtractReport, extract
 from etl.load import LoadReport, load_spool
 from etl.spool import Spool
@@ -128,15 +128,15 @@ def test_drops_held_in_a_temporary_file_land_the_same(
     """A release's drops over the in-memory hold go through a temporary file for the
     second COPY: with a hold of 1 kB every file takes that path, and the database still
     equals the source."""
-    monkeypatch.setattr(copystream, "HOLD_IN_MEMORY", 1024)
+    monkeypatch.setattr(dropshold, "HOLD_IN_MEMORY", 1024)
     spilled: list[int] = []
-    real_exit = copystream.DropsHold.__exit__
+    real_exit = dropshold.DropsHold.__exit__
 
-    def counting_exit(self: copystream.DropsHold, *exc: object) -> None:
+    def counting_exit(self: dropshold.DropsHold, *exc: object) -> None:
         spilled.append(int(self.spilled))
         real_exit(self, *exc)
 
-    monkeypatch.setattr(copystream.DropsHold, "__exit__", counting_exit)
+    monkeypatch.setattr(dropshold.DropsHold, "__exit__", counting_exit)
     spool = Spool(tmp_path / "spool")
     assert extract(settings(str(generated), tmp_path / "spool"), spool).ok
     report = load_spool(spool, db_url)

@@ -45,6 +45,7 @@ FS_ALLOWED = {
     "etl.pgembed": "the embedded Postgres server's own data folder and lock, not the spool",
     "etl.db.embedded*": "the embedded Postgres server's own data folder and lock (etl/db/)",
     "etl.source.*": "the source side reads its input: file:// trees and the CA bundle",
+    "etl.db.dropshold": "load's scratch space: one file's drops in an unnamed $TMPDIR file",
 }
 
 #: Builtin exceptions a module may raise as part of a documented internal protocol, and why.

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from etl.db.copystream import DropsHold, pg_timestamps
+from etl.db.copystream import pg_timestamps
+from etl.db.dropshold import DropsHold
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
