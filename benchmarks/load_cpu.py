@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from benchmarks import spoolfiles
-from benchmarks.harness import DEFAULT_SERVER, generate
+from benchmarks.harness import DEFAULT_SERVER, REPO, generate
 
 GB = 1e9
 
@@ -59,10 +59,11 @@ print(json.dumps({"cpu_s": cpu, "wall_s": wall, "json_bytes": rep.json_bytes, "o
 """
 
 _FLOOR = """
-import json, struct, sys, time
-import psycopg, pyarrow.parquet as pq
+import json, sys, time
+import psycopg, pyarrow.parquet as pq  # pyarrow first: the floor keeps pyarrow's allocator
+from etl.db.copystream import JSON_COLUMNS, SIGNATURE, TRAILER
 url, path = sys.argv[1:3]
-cols = ["dependency_graph", "constraints_file", "build_sequence_summary"]
+cols = list(JSON_COLUMNS)
 pf = pq.ParquetFile(path)
 docs = [v.encode() for i in range(pf.num_row_groups)
         for c, vs in pf.read_row_group(i, columns=cols).to_pydict().items() for v in vs if v]
@@ -71,16 +72,15 @@ pf = pq.ParquetFile(path)
 for i in range(pf.num_row_groups):  # one row group at a time, as the loader reads
     pf.read_row_group(i, columns=cols, use_threads=False)
 read = time.process_time() - c0
-i2, i4 = struct.Struct("!h").pack, struct.Struct("!i").pack
 with psycopg.connect(url, autocommit=True) as conn:
     conn.execute("CREATE TEMP TABLE floor_docs (doc jsonb)")
     c0 = time.process_time()
     with conn.cursor().copy("COPY floor_docs (doc) FROM STDIN (FORMAT BINARY)") as cp:
-        cp.write(b"PGCOPY\\n\\xff\\r\\n\\x00" + bytes(8))
-        for d in docs:
-            cp.write(i2(1) + i4(len(d) + 1) + b"\\x01")
+        cp.write(SIGNATURE)
+        for d in docs:  # one field: its length, jsonb's version byte 1, the text
+            cp.write((1).to_bytes(2, "big") + (len(d) + 1).to_bytes(4, "big") + b"\\x01")
             cp.write(d)
-        cp.write(b"\\xff\\xff")
+        cp.write(TRAILER)
     send = time.process_time() - c0
 print(json.dumps({"read_s": read, "send_s": send, "json_bytes": sum(map(len, docs))}))
 """
@@ -90,6 +90,7 @@ def floor(url: str, path: Path) -> dict[str, float]:
     """Client CPU-seconds of the floor (see the module's docstring) in a fresh process."""
     done = subprocess.run(
         [sys.executable, "-c", _FLOOR, url, str(path)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:

@@ -8,10 +8,10 @@ from importlib.metadata import PackageNotFoundError, version
 # after a second.  pyarrow's default, mimalloc, keeps the pages of freed buffers: extract,
 # which builds and frees one release's tables at a time in several threads, peaked 20 MB
 # higher with it.  The C library's allocator returns memory too but made load read a big
-# JSON column 35 % slower (fresh pages for every multi-MB buffer).  Measured in
-# benchmarks/FINDINGS.md, "Arrow's allocator".  Arrow reads this once, when pyarrow is
-# imported, so it is set here, before any module of ours imports pyarrow; a value the user
-# set wins.
+# JSON column 35 % slower (fresh pages for every multi-MB buffer).  The measurements are
+# in benchmarks/FINDINGS.md ("Arrow's allocator is jemalloc").  Arrow reads this once,
+# when pyarrow is imported, so it is set here, before any module of ours imports pyarrow;
+# a value the user set wins.
 if sys.platform == "linux":
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 

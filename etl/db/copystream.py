@@ -217,6 +217,7 @@ def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
             raise SpoolFileError(f"a row's {column} differs from the file's ({want})", path=name)
 
 
+_UPLOADED_AT = DROP_COLUMNS.index("uploaded_at")
 _NAIVE = pa.timestamp("us")
 _UTC_SUFFIX = (pa.scalar("+00"), pa.scalar(""))
 
@@ -246,8 +247,7 @@ def drops_csv(tbl: pa.Table) -> tuple[memoryview, int]:
     parents = pc.list_parent_indices(drops)
     arrays = [pc.take(_col(tbl, n), parents) for n in DROP_COLUMNS[:4]]
     arrays += [_drop_field(items, n) for n in DROP_FIELDS]
-    at = DROP_COLUMNS.index("uploaded_at")
-    arrays[at] = pg_timestamps(arrays[at])
+    arrays[_UPLOADED_AT] = pg_timestamps(arrays[_UPLOADED_AT])
     flat = pa.Table.from_arrays(arrays, names=list(DROP_COLUMNS))
     sink = pa.BufferOutputStream()
     pacsv.write_csv(flat, sink, write_options=pacsv.WriteOptions(include_header=False))
