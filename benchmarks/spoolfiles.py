@@ -94,6 +94,7 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
 
     from etl.source import documents as parse
     from etl.source.constraints import constraints_to_json
+    from etl.source.wheels import wheels_to_drops
     from etl.spool import Spool
 
     root = Path(tree)
@@ -123,7 +124,7 @@ def big_release(tree: str, spool_dir: str, target_json_bytes: int) -> dict[str, 
                 build_sequence_summary=parse.json_document_text(
                     data["build_sequence_summary"], url=u, expect=list
                 ),
-                drops=parse.wheels_to_drops(data["wheels"], url=u),
+                drops=wheels_to_drops(data["wheels"], url=u),
             )
         )
     spool = Spool(spool_dir)

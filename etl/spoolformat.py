@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TypeAlias
+from typing import IO, Any, NamedTuple, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -70,8 +70,11 @@ SCHEMA = pa.schema(
 )
 
 
-@dataclass(frozen=True)
-class Drop:
+class Drop(NamedTuple):
+    """One wheel file of an artifact; its fields in :data:`DROP_TYPE`'s order (a named
+    tuple: a release's hundreds of drops are built cheaply, and turned into Arrow columns
+    with one ``zip``)."""
+
     filename: str
     name: str
     version: str

@@ -1,17 +1,68 @@
 """A release's rows as the spool writes them: one one-row table per artifact, and the
 content hash over the release's logical content (what names the file and decides, at
-load, whether anything changed)."""
+load, whether anything changed).
+
+An artifact's drops become Arrow columns once (:func:`drops_array`): the table is built
+from them, and the hash reads the drops' upload times from them, formatted by Arrow.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
-from typing import Any
 
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from etl.spoolformat import SCHEMA, ArtifactRow, Drop, format_ts
+from etl.spoolformat import DROP_TYPE, SCHEMA, ArtifactRow, Drop, format_ts
+
+_DROP_FIELDS = list(DROP_TYPE)
+_DROPS_TYPE = SCHEMA.field("drops").type
+_UPLOADED_AT = DROP_TYPE.get_field_index("uploaded_at")
+_NO_DROPS = pa.array([], DROP_TYPE)
+#: Where the PEP 691 extras start in a :class:`Drop` (yanked, yanked_reason, requires_python).
+_EXTRAS = Drop._fields.index("yanked")
+
+
+def drops_array(drops: tuple[Drop, ...]) -> pa.StructArray:
+    """An artifact's drops as one Arrow struct array (one column per field, no dict per
+    drop)."""
+    if not drops:
+        return _NO_DROPS
+    columns = zip(*drops, strict=True)
+    return pa.StructArray.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(columns, _DROP_FIELDS, strict=True)],
+        fields=_DROP_FIELDS,
+    )
+
+
+def _iso_times(drops: pa.StructArray) -> list[str | None]:
+    """The drops' upload times as :func:`format_ts` writes them (``2026-01-07T17:12:30Z``,
+    ``...:30.000100Z``), formatted by Arrow: the instants viewed without their zone (UTC,
+    so the same digits), microseconds dropped when zero as ``isoformat`` does."""
+    text = drops.field(_UPLOADED_AT).view(pa.timestamp("us")).cast(pa.string())
+    text = pc.replace_substring(text, " ", "T", max_replacements=1)
+    text = pc.replace_substring_regex(text, r"\.000000$", "")
+    return pc.binary_join_element_wise(text, "Z", "").to_pylist()  # type: ignore[no-any-return]
+
+
+_NOT_PLAIN = re.compile(rb"[^\x20-\x7e]")
+
+
+def _compact_json(value: object) -> str:
+    """``json.dumps(value, separators=(",", ":"))``: orjson writes the same text when it
+    is printable ASCII (json escapes everything else, orjson writes UTF-8 as it is), and
+    several times faster."""
+    try:
+        fast = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        fast = b"\x00"
+    if _NOT_PLAIN.search(fast) is None:
+        return fast.decode("ascii")
+    return json.dumps(value, separators=(",", ":"))
 
 
 class ContentHasher:
@@ -28,7 +79,8 @@ class ContentHasher:
         self._h.update(len(data).to_bytes(8, "big"))
         self._h.update(data)
 
-    def add(self, row: ArtifactRow) -> None:
+    def add(self, row: ArtifactRow, drops: pa.StructArray | None = None) -> None:
+        """Hash one artifact; ``drops`` is :func:`drops_array` of its drops, when built."""
         self._field(row.architecture)
         self._field(row.variant)
         self._field(row.build_id)
@@ -36,53 +88,42 @@ class ContentHasher:
         self._field(row.dependency_graph)
         self._field(row.constraints_file)
         self._field(row.build_sequence_summary)
-        drops = [
-            [d.filename, d.sha256, d.size, format_ts(d.uploaded_at) if d.uploaded_at else None]
-            # the PEP 691 extras only when given: files without them keep their hashes
-            + ([d.yanked, d.yanked_reason, d.requires_python] if _has_extras(d) else [])
-            for d in row.drops
+        times = _iso_times(drops_array(row.drops) if drops is None else drops)
+        # each drop as [filename, sha256, size, uploaded_at], plus the PEP 691 extras only
+        # when given (files without them keep their hashes); tuples encode as arrays
+        entries = [
+            (d[0], d[7], d[8], t)
+            if d[_EXTRAS:] == (None, None, None)
+            else (d[0], d[7], d[8], t, *d[_EXTRAS:])
+            for d, t in zip(row.drops, times, strict=True)
         ]
-        self._field(json.dumps(drops, separators=(",", ":")))
+        self._field(_compact_json(entries))
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
 
 
-def _has_extras(d: Drop) -> bool:
-    return d.yanked is not None or d.yanked_reason is not None or d.requires_python is not None
-
-
-def artifact_table(product: str, release: str, updated_at: datetime, row: ArtifactRow) -> pa.Table:
-    """One artifact as a one-row table in :data:`SCHEMA` (written as its own row group)."""
-    drops = [
-        {
-            "filename": d.filename,
-            "name": d.name,
-            "version": d.version,
-            "build_tag": d.build_tag,
-            "python_tag": d.python_tag,
-            "abi_tag": d.abi_tag,
-            "platform_tag": d.platform_tag,
-            "sha256": d.sha256,
-            "size": d.size,
-            "uploaded_at": d.uploaded_at,
-            "yanked": d.yanked,
-            "yanked_reason": d.yanked_reason,
-            "requires_python": d.requires_python,
-        }
-        for d in row.drops
+def artifact_table(
+    product: str,
+    release: str,
+    updated_at: datetime,
+    row: ArtifactRow,
+    drops: pa.StructArray | None = None,
+) -> pa.Table:
+    """One artifact as a one-row table in :data:`SCHEMA` (written as its own row group);
+    ``drops`` is :func:`drops_array` of its drops, when built."""
+    items = drops_array(row.drops) if drops is None else drops
+    columns = [
+        pa.array([product], pa.string()),
+        pa.array([release], pa.string()),
+        pa.array([updated_at], SCHEMA.field("release_updated_at").type),
+        pa.array([row.architecture], pa.string()),
+        pa.array([row.variant], pa.string()),
+        pa.array([row.build_id], pa.string()),
+        pa.array([row.built_at], SCHEMA.field("built_at").type),
+        pa.array([row.dependency_graph], pa.large_string()),
+        pa.array([row.constraints_file], pa.large_string()),
+        pa.array([row.build_sequence_summary], pa.large_string()),
+        pa.ListArray.from_arrays(pa.array([0, len(items)], pa.int32()), items, type=_DROPS_TYPE),
     ]
-    columns: dict[str, Any] = {
-        "product": [product],
-        "release": [release],
-        "release_updated_at": [updated_at],
-        "architecture": [row.architecture],
-        "variant": [row.variant],
-        "build_id": [row.build_id],
-        "built_at": [row.built_at],
-        "dependency_graph": [row.dependency_graph],
-        "constraints_file": [row.constraints_file],
-        "build_sequence_summary": [row.build_sequence_summary],
-        "drops": [drops],
-    }
-    return pa.Table.from_pydict(columns, schema=SCHEMA)
+    return pa.Table.from_arrays(columns, schema=SCHEMA)

@@ -28,7 +28,7 @@ from etl.spoolformat import (
     release_stem,
     spool_name,
 )
-from etl.spoolrows import ContentHasher, artifact_table
+from etl.spoolrows import ContentHasher, artifact_table, drops_array
 from etl.spoolstore import Upload
 
 
@@ -54,11 +54,12 @@ class ReleaseFileWriter:
 
     def add(self, row: ArtifactRow) -> None:
         assert self._writer is not None, "file already finished"
-        table = artifact_table(self.product, self.release, self.updated_at, row)
+        drops = drops_array(row.drops)
+        table = artifact_table(self.product, self.release, self.updated_at, row, drops)
         self.pending = table.nbytes
         self._writer.write_table(table, row_group_size=1)
         self.pending = 0
-        self.hasher.add(row)
+        self.hasher.add(row, drops)
         self.artifacts += 1
         self.drops += len(row.drops)
         self.json_bytes += sum(

@@ -7,7 +7,8 @@ from typing import Protocol
 
 from etl.protocol import ArtifactFileKey
 from etl.source.constraints import constraints_to_json
-from etl.source.documents import ArtifactRef, json_document_text, wheels_to_drops
+from etl.source.documents import ArtifactRef, json_document_text
+from etl.source.wheels import wheels_to_drops
 from etl.spoolformat import ArtifactRow
 
 

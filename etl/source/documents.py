@@ -15,9 +15,8 @@ from typing import Any, NoReturn
 
 from etl.errors import FatalFetchError
 from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE, ArtifactFileKey
-from etl.source.jsontext import JSON_NAMES, BigInt, decode, json_type, loads, parse_json
-from etl.source.wheelname import InvalidWheelName, split_wheel_filename
-from etl.spoolformat import Drop, parse_ts
+from etl.source.jsontext import JSON_NAMES, BigInt, decode, json_type, loads
+from etl.spoolformat import parse_ts
 
 # RFC 3339 section 5.6 (``datetime.fromisoformat`` alone also takes ISO 8601 basic format,
 # minute precision, ...): date, time with seconds, optional fraction, mandatory offset.
@@ -56,7 +55,7 @@ def check_identifier(
 _UTC_Z_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
-def _utc_z(value: str) -> datetime | None:
+def utc_z(value: str) -> datetime | None:
     """The common ``2026-09-30T22:41:10Z`` quickly (``None``: use :func:`parse_timestamp`)."""
     if not _UTC_Z_RE.fullmatch(value):
         return None
@@ -105,7 +104,7 @@ def require(
     return value
 
 
-def _get(
+def member(
     obj: object,
     key: str,
     kind: type,
@@ -147,12 +146,12 @@ def _get(
     return value
 
 
-_BAD_CHAR_RE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+BAD_CHAR_RE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
-def _check_text(value: str, *, field: str, url: str, release: str | None) -> str:
+def check_text(value: str, *, field: str, url: str, release: str | None) -> str:
     """Text that ends up in Parquet and Postgres ``text``: no NUL, control or lone surrogate."""
-    bad = _BAD_CHAR_RE.search(value)
+    bad = BAD_CHAR_RE.search(value)
     if bad is not None:
         fail(
             f"{field} {shown(value)} contains the character U+{ord(bad[0]):04X}",
@@ -195,159 +194,43 @@ def parse_release_doc(doc: Any, *, product: str, version: str, url: str) -> Rele
     rel = f"{product}/{version}"
     kw: dict[str, Any] = {"url": url, "release": rel}
     for field, expected in (("product", product), ("version", version)):
-        got = check_identifier(field, _get(doc, field, str, where="", **kw), **kw)
+        got = check_identifier(field, member(doc, field, str, where="", **kw), **kw)
         if got != expected:
             fail(f"{field} {got!r} does not match the expected {field} {expected!r}", **kw)
     updated_at = parse_timestamp(
-        _get(doc, "updated_at", str, where="", **kw), field="updated_at", **kw
+        member(doc, "updated_at", str, where="", **kw), field="updated_at", **kw
     )
     artifacts: list[ArtifactRef] = []
     seen: set[tuple[str, str]] = set()
-    for i, item in enumerate(_get(doc, "artifacts", list, where="", **kw)):
+    for i, item in enumerate(member(doc, "artifacts", list, where="", **kw)):
         where = f"artifacts[{i}]"
         if not isinstance(item, dict):
             fail(f"{where} must be a JSON object, got {json_type(item)}", **kw)
         arch, variant = (
-            check_identifier(f"{where}.{key}", _get(item, key, str, where=where, **kw), **kw)
+            check_identifier(f"{where}.{key}", member(item, key, str, where=where, **kw), **kw)
             for key in ("architecture", "variant")
         )
         if (arch, variant) in seen:
             fail(f"duplicate artifact (architecture {arch!r}, variant {variant!r})", **kw)
         seen.add((arch, variant))
-        build_id = _get(item, "build_id", str, where=where, optional=True, **kw)
+        build_id = member(item, "build_id", str, where=where, optional=True, **kw)
         if build_id is not None:
-            _check_text(build_id, field=f"{where}.build_id", **kw)
-        built_at_raw = _get(item, "built_at", str, where=where, optional=True, **kw)
+            check_text(build_id, field=f"{where}.build_id", **kw)
+        built_at_raw = member(item, "built_at", str, where=where, optional=True, **kw)
         built_at = (
             None
             if built_at_raw is None
             else parse_timestamp(built_at_raw, field=f"{where}.built_at", **kw)
         )
-        files_obj = _get(item, "files", dict, where=where, **kw)
+        files_obj = member(item, "files", dict, where=where, **kw)
         files: dict[ArtifactFileKey, str] = {}
         for key in ARTIFACT_FILE_KEYS:
-            ref = _get(files_obj, key, str, where=f"{where}.files", **kw)
+            ref = member(files_obj, key, str, where=f"{where}.files", **kw)
             if not ref:
                 fail(f"{where}.files.{key} is an empty URL", **kw)
-            files[key] = _check_text(ref, field=f"{where}.files.{key}", **kw)
+            files[key] = check_text(ref, field=f"{where}.files.{key}", **kw)
         artifacts.append(ArtifactRef(arch, variant, build_id, built_at, files))
     return ReleaseDoc(product, version, updated_at, tuple(artifacts))
-
-
-# --- wheels.json ---------------------------------------------------------------------
-
-
-def _drop(entry: object, index: int, *, url: str, release: str | None) -> Drop:
-    kw: dict[str, Any] = {"url": url, "release": release}
-    # the common case without _get's call (and its message texts built in advance)
-    filename = entry.get("filename") if type(entry) is dict else None
-    if type(filename) is not str:
-        filename = _get(entry, "filename", str, where=f"files[{index}]", **kw)
-    assert isinstance(entry, dict)  # _get checked it
-    where = _Where(index, filename)  # the message prefix, built only when one is needed
-    if "/" in filename or "\\" in filename:
-        fail(f"{where}: a wheel filename must not contain a path separator", **kw)
-    if _BAD_CHAR_RE.search(filename):
-        _check_text(filename, field=f"{where}: filename", **kw)
-    try:
-        wheel = split_wheel_filename(filename)
-    except InvalidWheelName as exc:
-        fail(f"{where}: invalid wheel filename: {exc}", **kw)
-    hashes = entry.get("hashes")
-    if type(hashes) is not dict:
-        hashes = _get(entry, "hashes", dict, where=str(where), **kw)
-    sha256 = hashes.get("sha256")
-    if type(sha256) is not str:
-        sha256 = _get(hashes, "sha256", str, where=f"{where}.hashes", **kw)
-    if not SHA256_RE.fullmatch(sha256):
-        fail(f"{where}: sha256 must be 64 hex digits, got {shown(sha256)}", **kw)
-    size = entry.get("size")
-    if type(size) is not int:
-        size = _get(entry, "size", int, where=str(where), **kw)
-    if not 0 <= size <= INT64_MAX:
-        fail(f"{where}: size must be between 0 and {INT64_MAX}, got {size}", **kw)
-    uploaded = entry.get("upload-time")
-    if uploaded is not None and type(uploaded) is not str:
-        _get(entry, "upload-time", str, where=str(where), optional=True, **kw)
-    yanked: bool | None = None
-    yanked_reason = requires_python = None
-    if "yanked" in entry or "requires-python" in entry:
-        yanked, yanked_reason = _yanked(entry, str(where), **kw)
-        requires_python = _get(entry, "requires-python", str, where=str(where), optional=True, **kw)
-        if requires_python is not None:
-            _check_text(requires_python, field=f"{where}: requires-python", **kw)
-    return Drop(
-        filename=filename,
-        name=wheel.name,
-        version=wheel.version,
-        build_tag=wheel.build_tag,
-        python_tag=wheel.python_tag,
-        abi_tag=wheel.abi_tag,
-        platform_tag=wheel.platform_tag,
-        sha256=sha256.lower(),
-        size=size,
-        uploaded_at=None
-        if uploaded is None
-        else _utc_z(uploaded) or parse_timestamp(uploaded, field=f"{where}: upload-time", **kw),
-        yanked=yanked,
-        yanked_reason=yanked_reason,
-        requires_python=requires_python,
-    )
-
-
-class _Where:
-    """``files[3] 'name.whl'``: where a drop is, as messages say it (built lazily)."""
-
-    __slots__ = ("filename", "index")
-
-    def __init__(self, index: int, filename: str) -> None:
-        self.index = index
-        self.filename = filename
-
-    def __str__(self) -> str:
-        return f"files[{self.index}] {shown(self.filename)}"
-
-
-def _yanked(entry: Any, where: str, **kw: Any) -> tuple[bool | None, str | None]:
-    """PEP 691 ``yanked``: absent/null → unknown; a boolean; or a string: yanked, with that
-    reason."""
-    value = entry.get("yanked")
-    if value is None or isinstance(value, bool):
-        return value, None
-    if isinstance(value, str):
-        return True, _check_text(value, field=f"{where}: yanked reason", **kw)
-    fail(f"{where}: 'yanked' must be a boolean or a string, got {json_type(value)}", **kw)
-
-
-def wheels_to_drops(data: bytes, *, url: str, release: str | None = None) -> tuple[Drop, ...]:
-    """``wheels.json`` (PEP 691 file fields) → one :class:`Drop` per file, in document order.
-
-    ``name`` is PEP 503 normalized, ``version`` is packaging's normal form, ``build_tag``
-    and the three tags are the filename's fields as written (compressed tag sets such as
-    ``py2.py3`` kept).  ``upload-time``, ``yanked`` and ``requires-python`` may be absent
-    or ``null``; other keys are ignored.
-    """
-    try:
-        return _drops(parse_json(data, url=url, release=release, fast=True), url, release)
-    except FatalFetchError:
-        # orjson reads an integer beyond 64 bits as a float: the reference parser's reading
-        # gives the reference message (and the same outcome: this release fails)
-        return _drops(parse_json(data, url=url, release=release), url, release)
-
-
-def _drops(doc: Any, url: str, release: str | None) -> tuple[Drop, ...]:
-    files = _get(doc, "files", list, where="", url=url, release=release)
-    drops: list[Drop] = []
-    seen: set[str] = set()
-    for i, entry in enumerate(files):
-        drop = _drop(entry, i, url=url, release=release)
-        if drop.filename in seen:
-            fail(
-                f"files[{i}]: duplicate wheel filename {drop.filename!r}", url=url, release=release
-            )
-        seen.add(drop.filename)
-        drops.append(drop)
-    return tuple(drops)
 
 
 # --- graph.json / build-sequence-summary.json ----------------------------------------

@@ -23,9 +23,9 @@ from etl.source.documents import (
     parse_release_doc,
     parse_timestamp,
     require,
-    wheels_to_drops,
 )
 from etl.source.jsontext import BigInt, parse_json
+from etl.source.wheels import wheels_to_drops
 from etl.spoolformat import Drop
 
 SAMPLES = Path(
@@ -769,3 +769,81 @@ def test_the_quick_upload_time_path_reads_what_parse_timestamp_reads(when: datet
     (drop,) = wheels_to_drops(body, url=URL)
     assert drop.uploaded_at == parse_timestamp(text, field="t") == when
     assert drop.uploaded_at is not None and drop.uploaded_at.utcoffset() == timedelta(0)
+
+
+_ENTRY_VALUES = {
+    "filename": st.sampled_from(
+        [
+            "pkg-1.0-py3-none-any.whl",
+            "Pkg_Two-2.0RC1-1abc-cp311-cp311-manylinux_2_17_x86_64.whl",
+            "pydantic-0.18-py36+-none-any.whl",
+            "bad name-1.0-py3-none-any.whl",
+            "dir/pkg-1.0-py3-none-any.whl",
+            "pkg-1.0-py3-none-any.whl\x01",
+            "pkg-1.0-py3-none-any.tar.gz",
+        ]
+    ),
+    "hashes": st.one_of(
+        st.just({"sha256": "AB" * 32}),
+        st.just({"sha256": "ab" * 32}),
+        st.just({"sha256": "ab" * 31}),
+        st.just({"md5": "x"}),
+        st.just({"sha256": 5}),
+        st.just([]),
+    ),
+    "size": st.one_of(st.integers(-2, 2**63 + 1), st.just(True), st.just(1.5), st.just("1")),
+    "upload-time": st.sampled_from(
+        [
+            None,
+            "2026-01-07T17:12:30Z",
+            "2026-01-07T17:12:30.250Z",
+            "2026-01-07T18:12:30+01:00",
+            "2026-01-07 17:12:30z",
+            "2026-13-07T17:12:30Z",
+            "yesterday",
+            1234,
+        ]
+    ),
+    "yanked": st.sampled_from([None, True, False, "broken", "bad\x00", 0]),
+    "requires-python": st.sampled_from([None, ">=3.9", ">=3.9\x07", 3]),
+    "url": st.just("https://example.org/x.whl"),
+}
+
+
+@hypothesis.given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"filename": _ENTRY_VALUES["filename"]},
+            optional={k: v for k, v in _ENTRY_VALUES.items() if k != "filename"},
+        ),
+        min_size=1,
+        max_size=4,
+        unique_by=lambda e: e["filename"],
+    )
+)
+@hypothesis.settings(max_examples=500, deadline=None)
+def test_wheels_short_path_agrees_with_the_checked_path(entries: list[dict[str, object]]) -> None:
+    """A known wheel name takes a short way through wheels.json: the same drops and the
+    same errors as the first reading, which checked every field."""
+    import json
+
+    from etl.source import wheels
+
+    data = json.dumps({"files": entries}).encode()
+
+    def outcome() -> object:
+        try:
+            return wheels_to_drops(data, url=URL)
+        except FatalFetchError as exc:
+            return str(exc)
+
+    wheels._GOOD_NAMES.clear()
+    first = outcome()  # every name is new: checked field by field
+    checked = [
+        wheels._checked_drop(e, i, url=URL, release=None)
+        for i, e in enumerate(entries)
+        if isinstance(first, tuple)
+    ]
+    assert outcome() == first  # the names now known
+    if isinstance(first, tuple):
+        assert list(first) == checked

@@ -1,0 +1,156 @@
+"""etl.spoolrows: the rows a release file holds and the content hash that names it.
+
+Both are built from Arrow columns for speed; these tests hold them to their plain
+definitions, written out here without the production code: the content hash names the
+files already in users' spools, so its bytes must never change by accident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import hypothesis
+import hypothesis.strategies as st
+import pyarrow as pa
+
+from etl.spoolformat import DROP_TYPE, SCHEMA, ArtifactRow, Drop
+from etl.spoolrows import ContentHasher, artifact_table, drops_array
+
+UPDATED = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def reference_digest(product: str, release: str, updated: datetime, rows: list[ArtifactRow]) -> str:
+    """The content hash as defined: each field length-prefixed; drops as a compact JSON
+    array of ``[filename, sha256, size, uploaded_at]``, plus ``[yanked, yanked_reason,
+    requires_python]`` when any of them is given."""
+    h = hashlib.sha256()
+
+    def field(value: str | None) -> None:
+        data = b"\xff" if value is None else value.encode()
+        h.update(len(data).to_bytes(8, "big") + data)
+
+    for v in (product, release, _iso(updated)):
+        field(v)
+    for r in rows:
+        for v in (r.architecture, r.variant, r.build_id):
+            field(v)
+        field(_iso(r.built_at) if r.built_at else None)
+        for v in (r.dependency_graph, r.constraints_file, r.build_sequence_summary):
+            field(v)
+        drops = []
+        for d in r.drops:
+            item: list[object] = [
+                d.filename,
+                d.sha256,
+                d.size,
+                _iso(d.uploaded_at) if d.uploaded_at else None,
+            ]
+            if (d.yanked, d.yanked_reason, d.requires_python) != (None, None, None):
+                item += [d.yanked, d.yanked_reason, d.requires_python]
+            drops.append(item)
+        field(json.dumps(drops, separators=(",", ":")))
+    return h.hexdigest()
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_times = st.one_of(
+    st.none(),
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
+    ),
+    # the common case: whole seconds
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).map(
+        lambda t: t.replace(microsecond=0, tzinfo=UTC)
+    ),
+)
+_drops = st.builds(
+    Drop,
+    filename=_text,
+    name=_text,
+    version=_text,
+    build_tag=st.one_of(st.none(), _text),
+    python_tag=_text,
+    abi_tag=_text,
+    platform_tag=_text,
+    sha256=_text,
+    size=st.integers(0, 2**63 - 1),
+    uploaded_at=_times,
+    yanked=st.one_of(st.none(), st.booleans()),
+    yanked_reason=st.one_of(st.none(), _text),
+    requires_python=st.one_of(st.none(), _text),
+)
+_rows = st.builds(
+    ArtifactRow,
+    architecture=_text,
+    variant=_text,
+    build_id=st.one_of(st.none(), _text),
+    built_at=_times,
+    dependency_graph=st.one_of(st.none(), _text),
+    constraints_file=st.one_of(st.none(), _text),
+    build_sequence_summary=st.one_of(st.none(), _text),
+    drops=st.lists(_drops, max_size=6).map(tuple),
+)
+
+
+def test_drop_lists_the_fields_of_the_spool_schema_in_order() -> None:
+    assert Drop._fields == tuple(DROP_TYPE.names)
+
+
+@hypothesis.given(st.lists(_rows, min_size=1, max_size=3))
+@hypothesis.settings(max_examples=300, deadline=None)
+def test_content_hash_is_the_documented_definition(rows: list[ArtifactRow]) -> None:
+    hasher = ContentHasher("prod", "1.0", UPDATED)
+    for i, r in enumerate(rows):
+        # with and without the drops' Arrow columns built by the caller
+        hasher.add(r, drops_array(r.drops) if i % 2 else None)
+    assert hasher.hexdigest() == reference_digest("prod", "1.0", UPDATED, rows)
+
+
+def test_content_hash_of_a_known_release_is_pinned() -> None:
+    """Spool files already on disk are named by this hash: it does not move."""
+    drop = Drop(
+        "pkg-1.0-0-py3-none-any.whl",
+        "pkg",
+        "1.0",
+        "0",
+        "py3",
+        "none",
+        "any",
+        "ab" * 32,
+        10,
+        datetime(2026, 1, 7, 17, 12, 30, tzinfo=UTC),
+    )
+    yanked = drop._replace(filename="pkg-1.1-py3-none-any.whl", yanked=True, yanked_reason="bad")
+    row = ArtifactRow("x86_64", "cpu", "b1", UPDATED, '{"a": 1}', "[]", "[]", (drop, yanked))
+    hasher = ContentHasher("prod", "1.0", UPDATED)
+    hasher.add(row)
+    assert hasher.hexdigest() == reference_digest("prod", "1.0", UPDATED, [row])
+    # computed by the hasher of the release before the hash was built from Arrow columns
+    assert hasher.hexdigest() == "1c749ebe3c365aed6d19b16352743bb1729e11de3015af2d2f2d874eca2138a1"
+
+
+@hypothesis.given(_rows)
+@hypothesis.settings(max_examples=200, deadline=None)
+def test_artifact_table_is_the_row_in_the_spool_schema(row: ArtifactRow) -> None:
+    expected = pa.Table.from_pylist(
+        [
+            {
+                "product": "prod",
+                "release": "1.0",
+                "release_updated_at": UPDATED,
+                **{k: getattr(row, k) for k in SCHEMA.names[3:-1]},
+                "drops": [d._asdict() for d in row.drops],
+            }
+        ],
+        schema=SCHEMA,
+    )
+    assert artifact_table("prod", "1.0", UPDATED, row).equals(expected)
+    assert artifact_table("prod", "1.0", UPDATED, row, drops_array(row.drops)).equals(expected)
