@@ -35,14 +35,14 @@ def reference_digest(product: str, release: str, updated: datetime, rows: list[A
         data = b"\xff" if value is None else value.encode()
         h.update(len(data).to_bytes(8, "big") + data)
 
-    for v in (product, release, _iso(updated)):
-        field(v)
+    for text in (product, release, _iso(updated)):
+        field(text)
     for r in rows:
-        for v in (r.architecture, r.variant, r.build_id):
-            field(v)
+        for value in (r.architecture, r.variant, r.build_id):
+            field(value)
         field(_iso(r.built_at) if r.built_at else None)
-        for v in (r.dependency_graph, r.constraints_file, r.build_sequence_summary):
-            field(v)
+        for value in (r.dependency_graph, r.constraints_file, r.build_sequence_summary):
+            field(value)
         drops = []
         for d in r.drops:
             item: list[object] = [
@@ -58,7 +58,7 @@ def reference_digest(product: str, release: str, updated: datetime, rows: list[A
     return h.hexdigest()
 
 
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 _times = st.one_of(
     st.none(),
     st.datetimes(
