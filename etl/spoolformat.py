@@ -188,6 +188,11 @@ def _name(source: Source, name: str | None) -> str:
 #: min/max over megabytes of text each, and the reader a dictionary decode, for nothing.
 _PLAIN_COLUMNS = frozenset(JSON_COLUMNS)
 _INDEXED = [f.name for f in SCHEMA if f.name not in _PLAIN_COLUMNS]
+#: Min/max statistics only for the artifact's own columns (what a reader filters row groups
+#: on: product, release, architecture, ...).  A row group is one artifact, so the min and
+#: max of its drops' names or hashes select nothing, and computing them was 35 % of the
+#: writer's time for a release of 600 drops (5.3 -> 3.5 ms).
+_WITH_STATISTICS = [name for name in _INDEXED if name != "drops"]
 
 
 #: Codecs of new spool files (readers take any).  ``lz4``, the default: the cheapest to
@@ -209,7 +214,7 @@ def parquet_writer(stream: IO[bytes] | pa.NativeFile, compression: str = "lz4") 
         stream,
         SCHEMA,
         use_dictionary=_INDEXED,
-        write_statistics=_INDEXED,
+        write_statistics=_WITH_STATISTICS,
         **COMPRESSIONS[compression],
     )
 
