@@ -31,6 +31,11 @@ from etl.spoolformat import (
 from etl.spoolrows import ContentHasher, artifact_table, drops_array
 from etl.spoolstore import Upload
 
+#: The Parquet writer makes about 60 small writes per artifact (a page header, a page, per
+#: column); into a Python stream each one takes the GIL back from the fetch threads.  They
+#: are gathered in native code and reach the stream in writes of this size.
+WRITE_BUFFER = 256 * 1024
+
 
 class ReleaseFileWriter:
     """One release's artifacts, one row group each, into a stream; :meth:`finish` writes
@@ -50,7 +55,12 @@ class ReleaseFileWriter:
         self.hasher = ContentHasher(product, release, updated_at)
         self.artifacts = self.drops = self.json_bytes = 0
         self.pending = 0  # in-memory bytes of the artifact being written
-        self._writer: pq.ParquetWriter | None = parquet_writer(stream, compression)
+        self._sink: pa.BufferedOutputStream | None = None
+        if not isinstance(stream, pa.NativeFile):
+            self._sink = pa.BufferedOutputStream(
+                pa.PythonFile(stream, mode="w"), buffer_size=WRITE_BUFFER
+            )
+        self._writer: pq.ParquetWriter | None = parquet_writer(self._sink or stream, compression)
 
     def add(self, row: ArtifactRow) -> None:
         assert self._writer is not None, "file already finished"
@@ -85,12 +95,29 @@ class ReleaseFileWriter:
         self._writer.add_key_value_metadata(meta.to_kv())
         self._writer.close()
         self._writer = None
+        self._release_sink(flush=True)
         return spool_name(self.product, self.release, self.updated_at, digest)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        try:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        finally:
+            self._release_sink(flush=False)
+
+    def _release_sink(self, *, flush: bool) -> None:
+        """Hand the stream back to its owner (the spool's upload), flushed when asked; the
+        stream itself stays open: the upload closes it."""
+        sink, self._sink = self._sink, None
+        if sink is None:
+            return
+        if flush:
+            sink.flush()
+            sink.detach()
+            return
+        with contextlib.suppress(OSError, pa.ArrowException):  # abandoned: errors said already
+            sink.detach()  # (which writes out what is buffered: a full disk fails it)
 
 
 class ReleaseWriter:
