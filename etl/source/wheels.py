@@ -92,7 +92,7 @@ def _checked_drop(entry: object, index: int, *, url: str, release: str | None) -
         wheel = split_wheel_filename(filename)
     except InvalidWheelName as exc:
         fail(f"{where}: invalid wheel filename: {exc}", **kw)
-    if len(_GOOD_NAMES) >= 8192:
+    if len(_GOOD_NAMES) >= 4096:
         _GOOD_NAMES.clear()  # bounded: memory stays flat over any number of releases
     _GOOD_NAMES[filename] = wheel
     hashes = member(entry, "hashes", dict, where=str(where), **kw)
