@@ -10,8 +10,9 @@ One concern per module:
 * :mod:`~etl.source.responses`: THE one mapping of an HTTP status to body, 304, redirect,
   retry or failure, plus ``Retry-After``, ``Content-Length`` and validators;
 * :mod:`~etl.source.budget`: the cap on body bytes held in memory;
-* :mod:`~etl.source.documents`: validation of ``release.json``, constraints, wheels and
-  the JSON documents;
+* :mod:`~etl.source.documents`: validation of ``release.json`` and the JSON documents,
+  and the field checks the other documents share;
+* :mod:`~etl.source.wheels`: ``wheels.json`` to drops (a short path for known-good names);
 * :mod:`~etl.source.wheelname`: the wheel file name rules;
 * :mod:`~etl.source.origins`: the unit of trust for credentials (token per origin);
 * :mod:`~etl.source.jsontext`: strict JSON decoding (orjson first, json as the reference);
