@@ -59,9 +59,10 @@ def _compact_json(value: object) -> str:
     try:
         fast = orjson.dumps(value)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits
-        fast = b"\x00"
-    if _NOT_PLAIN.search(fast) is None:
-        return fast.decode("ascii")
+        pass
+    else:
+        if _NOT_PLAIN.search(fast) is None:
+            return fast.decode("ascii")
     return json.dumps(value, separators=(",", ":"))
 
 

@@ -113,11 +113,10 @@ class ReleaseFileWriter:
         if sink is None:
             return
         if flush:
-            sink.flush()
-            sink.detach()
+            sink.detach()  # writes out what is buffered (a full disk fails here)
             return
         with contextlib.suppress(OSError, pa.ArrowException):  # abandoned: errors said already
-            sink.detach()  # (which writes out what is buffered: a full disk fails it)
+            sink.detach()
 
 
 class ReleaseWriter:

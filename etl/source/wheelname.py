@@ -24,7 +24,6 @@ Rules (PEP 427 and the binary distribution format, as wheels are found in the wi
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -81,7 +80,6 @@ def _normal_version(text: str) -> str:
     return found
 
 
-@functools.lru_cache(maxsize=2048)  # a release's artifacts share wheels ("none-any"); small: RSS
 def split_wheel_filename(filename: str) -> WheelName:
     """The fields of a wheel file name; raises :class:`InvalidWheelName`."""
     m = _WHEEL_RE.fullmatch(filename)

@@ -6,6 +6,7 @@ Every error is a :class:`FatalFetchError` naming the URL, the release and the en
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from etl.errors import FatalFetchError
@@ -26,6 +27,7 @@ from etl.spoolformat import Drop
 
 #: Wheel names that passed every check of :func:`_checked_drop`, with their fields: a
 #: release's artifacts share many wheels (``none-any``), and each check is then one lookup.
+#: The one memo of wheel names (``split_wheel_filename`` itself keeps none).
 _GOOD_NAMES: dict[str, WheelName] = {}
 
 
@@ -62,21 +64,7 @@ def _drop(entry: object, index: int, *, url: str, release: str | None) -> Drop:
         if when is None:
             return _checked_drop(entry, index, url=url, release=release)
     assert type(filename) is str  # it named a known-good wheel
-    return Drop(
-        filename,
-        wheel.name,
-        wheel.version,
-        wheel.build_tag,
-        wheel.python_tag,
-        wheel.abi_tag,
-        wheel.platform_tag,
-        sha256.lower(),
-        size,
-        when,
-        yanked,
-        None,
-        requires_python,
-    )
+    return _new_drop(filename, wheel, sha256, size, when, yanked, None, requires_python)
 
 
 def _checked_drop(entry: object, index: int, *, url: str, release: str | None) -> Drop:
@@ -112,6 +100,25 @@ def _checked_drop(entry: object, index: int, *, url: str, release: str | None) -
         )
         if requires_python is not None:
             check_text(requires_python, field=f"{where}: requires-python", **kw)
+    when = (
+        None
+        if uploaded is None
+        else utc_z(uploaded) or parse_timestamp(uploaded, field=f"{where}: upload-time", **kw)
+    )
+    return _new_drop(filename, wheel, sha256, size, when, yanked, yanked_reason, requires_python)
+
+
+def _new_drop(
+    filename: str,
+    wheel: WheelName,
+    sha256: str,
+    size: int,
+    uploaded_at: datetime | None,
+    yanked: bool | None,
+    yanked_reason: str | None,
+    requires_python: str | None,
+) -> Drop:
+    """The drop of checked fields (both paths of :func:`_drop` end here)."""
     return Drop(
         filename,
         wheel.name,
@@ -122,9 +129,7 @@ def _checked_drop(entry: object, index: int, *, url: str, release: str | None) -
         wheel.platform_tag,
         sha256.lower(),
         size,
-        None
-        if uploaded is None
-        else utc_z(uploaded) or parse_timestamp(uploaded, field=f"{where}: upload-time", **kw),
+        uploaded_at,
         yanked,
         yanked_reason,
         requires_python,
