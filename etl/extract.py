@@ -6,8 +6,16 @@ moment its files are in.  The release file is published into ``ready/`` only whe
 artifact is written, so a failed or killed release leaves nothing visible.
 
 Memory is bounded by the artifacts in flight (``ByteBudget``), never by the release
-count: pages of the releases listing are consumed as a stream, and at most ``workers``
-releases are open at once.
+count: pages of the releases listing are consumed as a stream, and at most
+:func:`release_threads` releases are open at once.
+
+Two pools: ``workers`` fetch threads (waiting on the network, so more of them than cores
+hides the source's latency) and :func:`release_threads` release threads.  Once its files
+are in, a release thread's work is CPU-bound (parse, check, encode, compress), and Python
+runs one thread at a time: release threads beyond the cores only pass the GIL back and
+forth (``benchmarks/FINDINGS.md``: 4 of them on 2 cores made about 1.7 times the context
+switches of 2, for no gain in wall time).  Never fewer than two, so that one release's
+``release.json`` round trip overlaps another's artifacts.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urljoin
 
 from etl.config import Settings
+from etl.cpus import usable_cpus
 from etl.crashpoint import crash_point
 from etl.errors import ConfigError, EtlError, FatalFetchError, SpoolFullError
 from etl.extractevents import ExtractEvent, ExtractEventKind, ExtractReport
@@ -31,7 +40,7 @@ from etl.source.jsontext import parse_json
 from etl.spool import Spool, SpoolFile, SpoolName
 from etl.spoolstate import SpoolState
 
-__all__ = ["ExtractEvent", "ExtractEventKind", "ExtractReport", "extract"]
+__all__ = ["ExtractEvent", "ExtractEventKind", "ExtractReport", "extract", "release_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +304,13 @@ def extract(
         state.close()
 
 
+def release_threads(workers: int, cpus: int | None = None) -> int:
+    """Release threads for ``workers`` fetch threads: no more than the usable CPUs
+    (:func:`etl.cpus.usable_cpus`), at least two, never more than ``workers``."""
+    cpus = usable_cpus() if cpus is None else cpus
+    return max(1, min(workers, max(2, cpus)))
+
+
 def _wanted(products: list[ProductRef], wanted: tuple[str, ...]) -> list[ProductRef]:
     """The products ``--product`` names (all when none); naming one the index lacks is a
     configuration error."""
@@ -310,8 +326,9 @@ def _wanted(products: list[ProductRef], wanted: tuple[str, ...]) -> list[Product
 
 def _extract_products(run: _Run) -> None:
     products = _wanted(run.client.products(), run.settings.products)
-    releases = ThreadPoolExecutor(run.settings.workers, thread_name_prefix="release")
-    slots = threading.BoundedSemaphore(run.settings.workers * 2)  # bounded queue of releases
+    threads = release_threads(run.settings.workers)
+    releases = ThreadPoolExecutor(threads, thread_name_prefix="release")
+    slots = threading.BoundedSemaphore(threads * 2)  # bounded queue of releases
     try:
         for product in products:
             if run.stop.is_set():
@@ -338,9 +355,9 @@ def _extract_products(run: _Run) -> None:
             if product is products[-1]:
                 run.emit("listing-done", "")
             # wait for this product's releases before stamping it as extracted
-            for _ in range(run.settings.workers * 2):
+            for _ in range(threads * 2):
                 slots.acquire()
-            for _ in range(run.settings.workers * 2):
+            for _ in range(threads * 2):
                 slots.release()
             run.state.product_done(product.name, seen, len(run.report.failed) - failed_before)
     except KeyboardInterrupt:

@@ -46,6 +46,7 @@ FS_ALLOWED = {
     "etl.db.embedded*": "the embedded Postgres server's own data folder and lock (etl/db/)",
     "etl.source.*": "the source side reads its input: file:// trees and the CA bundle",
     "etl.db.dropshold": "load's scratch space: one file's drops in an unnamed $TMPDIR file",
+    "etl.cpus": "the cgroup's CPU quota, read from /sys/fs/cgroup",
 }
 
 #: Builtin exceptions a module may raise as part of a documented internal protocol, and why.
