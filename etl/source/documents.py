@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from etl.errors import FatalFetchError
 from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE, ArtifactFileKey
-from etl.source.jsontext import JSON_NAMES, BigInt, decode, json_type, loads
+from etl.source.jsontext import JSON_NAMES, BigInt, checked_text, json_type
 from etl.spoolformat import parse_ts
 
 # RFC 3339 section 5.6 (``datetime.fromisoformat`` alone also takes ISO 8601 basic format,
@@ -244,12 +244,11 @@ def json_document_text(data: bytes, *, url: str, release: str | None = None, exp
     that is accepted here: ``\\u0000`` and lone surrogate escapes (``\\ud800``) inside
     strings.  Those are the loader's to report (the spool file goes to ``failed/``).
     """
-    text = decode(data, url=url, release=release)
-    value = loads(text, url=url, release=release, fast=True)  # validation only: no values used
-    if not isinstance(value, expect):
+    text, top = checked_text(data, url=url, release=release)
+    if not issubclass(top, expect):
         fail(
             f"top-level JSON must be {JSON_NAMES.get(expect, expect.__name__)}, "
-            f"got {json_type(value)}",
+            f"got {JSON_NAMES.get(top, top.__name__)}",
             url=url,
             release=release,
         )

@@ -4,6 +4,12 @@ One place for what JSON the source may send and what is refused, each error givi
 byte offset (UTF-8) or a line and column (JSON):
 
 * ``NaN`` / ``Infinity`` are refused, as Postgres ``jsonb`` does;
+* validation only (:func:`checked_text`, for the documents stored as the text the source
+  sent): msgspec's decoder into ``msgspec.Raw`` checks the syntax while skipping over
+  the document, building no Python objects (3x faster than orjson's ``loads`` on a bench
+  graph: 118 against 337 us for 136 kB).  It accepts nothing the reference refuses
+  (``tests/unit/test_jsontext.py`` checks it) except integers past jsonb's limit, which
+  are looked for apart; whatever it refuses goes to :func:`loads`, which says why;
 * speed: ``fast=True`` tries orjson first (several times faster than ``json``); whatever
   orjson refuses goes to the reference parser (``json``), which gives the message, or
   accepts what orjson does not (big numbers, lone surrogate escapes).  orjson accepts
@@ -18,10 +24,13 @@ byte offset (UTF-8) or a line and column (JSON):
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import sys
 from typing import Any, NoReturn
 
+import msgspec
 import orjson
 
 from etl.errors import FatalFetchError
@@ -135,3 +144,38 @@ def parse_json(data: bytes, *, url: str, release: str | None = None, fast: bool 
     if fast and not data.startswith(b"\xef\xbb\xbf"):
         return loads(data, url=url, release=release, fast=True)  # orjson checks the UTF-8
     return loads(decode(data, url=url, release=release), url=url, release=release)
+
+
+_SKIP = msgspec.json.Decoder(msgspec.Raw)  # checks while skipping: builds nothing
+_FIRST = re.compile(r"[ \t\r\n]*([{\[])")
+_CONTAINERS: dict[str, type] = {"{": dict, "[": list}
+_DIGITS = frozenset(b"0123456789")
+#: Every ``_STEP``-th byte: a run of ``JSONB_MAX_INT_DIGITS + 1`` digits covers two in a row.
+_STEP = (JSONB_MAX_INT_DIGITS + 1) // 2
+
+
+def _may_hold_a_long_integer(data: bytes) -> bool:
+    """Could ``data`` hold an integer over jsonb's limit?  Only if it holds a run of that
+    many digits, and such a run covers two consecutive bytes of ``data[::_STEP]``."""
+    if len(data) <= JSONB_MAX_INT_DIGITS:
+        return False
+    sample = data[::_STEP]
+    return any(a in _DIGITS and b in _DIGITS for a, b in itertools.pairwise(sample))
+
+
+def checked_text(data: bytes, *, url: str, release: str | None) -> tuple[str, type]:
+    """Check one UTF-8 JSON document without building it; return its text (a leading BOM
+    dropped) and the type its top-level value decodes to (``dict``, ``list``, ...).  The
+    same documents are accepted, with the same messages, as :func:`parse_json`."""
+    text = decode(data, url=url, release=release)
+    try:
+        _SKIP.decode(data)
+    except (msgspec.DecodeError, RecursionError):  # refused, or a BOM: the reference decides
+        loads(text, url=url, release=release, fast=True)
+    else:
+        if _may_hold_a_long_integer(data):  # a long run of digits: integer, string, fraction?
+            loads(text, url=url, release=release)
+    first = _FIRST.match(text)
+    if first is not None:
+        return text, _CONTAINERS[first.group(1)]
+    return text, type(loads(text, url=url, release=release))  # a scalar: what it decodes to

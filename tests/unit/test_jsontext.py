@@ -1,5 +1,7 @@
 """etl.source.jsontext: orjson (the fast path) accepts nothing the reference parser
-refuses, reads the same values, and refused documents get the reference's message."""
+refuses, reads the same values, and refused documents get the reference's message;
+msgspec's skipping check (``checked_text``) accepts and refuses exactly what the reference
+does, with its messages."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ import json
 
 import hypothesis
 import hypothesis.strategies as st
+import msgspec
 import orjson
 import pytest
 
 from etl.errors import FatalFetchError
-from etl.source.jsontext import loads, parse_json
+from etl.source.jsontext import checked_text, loads, parse_json
 
 URL = "https://src.example/x.json"
 
@@ -83,3 +86,73 @@ def test_a_refused_document_gets_the_reference_message(data: bytes) -> None:
 def test_what_only_the_reference_accepts_is_accepted() -> None:
     for data in (b"[1e400]", b'["\\ud800"]', b"[" + b"9" * 5000 + b"]", b"\xef\xbb\xbf[1]"):
         assert parse_json(data, url=URL, fast=True) is not None
+
+
+@hypothesis.given(_near_json())
+@hypothesis.settings(max_examples=1500, deadline=None)
+def test_the_skipping_check_accepts_nothing_the_reference_refuses(text: str) -> None:
+    try:
+        msgspec.json.decode(text.encode("utf-8"), type=msgspec.Raw)
+    except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):
+        return
+    _reference(text)  # does not raise
+
+
+def _outcome(fn: object, data: bytes) -> tuple[str, object]:
+    """("ok", the top-level value's type) or ("error", the message).  For parse_json:
+    accepted and refused as its fast path does (with the reference's messages), the type
+    the reference reads (orjson reads a long integer as a float), or orjson's where only
+    orjson reads the document (nested deeper than ``json`` goes)."""
+    try:
+        if fn is checked_text:
+            return "ok", checked_text(data, url=URL, release="p/1")[1]
+        fast = parse_json(data, url=URL, release="p/1", fast=True)
+    except FatalFetchError as exc:
+        return "error", str(exc)
+    try:
+        return "ok", type(parse_json(data, url=URL, release="p/1"))
+    except FatalFetchError:
+        return "ok", type(fast)
+
+
+@hypothesis.given(_near_json(), st.booleans())
+@hypothesis.settings(max_examples=1500, deadline=None)
+def test_checked_text_decides_as_parse_json(text: str, bom: bool) -> None:
+    data = (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "surrogatepass")
+    assert _outcome(checked_text, data) == _outcome(parse_json, data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" + b"1" * 131_073 + b"]",  # over jsonb's limit: refused, naming it
+        b"[" + b"1" * 131_072 + b"]",  # at the limit: kept
+        b'{"a": -' + b"7" * 200_000 + b"}",
+        b'["' + b"1" * 200_000 + b'"]',  # digits in a string
+        b"[0." + b"1" * 200_000 + b"]",  # digits in a fraction
+        b"[1e" + b"1" * 200_000 + b"]",
+        b"[" + b" " * 300_000 + b"1]",
+        b"[" + b"12," * 100_000 + b"1]",
+        b"[NaN]",
+        b"\xef\xbb\xbf[1]",
+        b'["\\ud800"]',
+        b"[" * 1010 + b"]" * 1010,  # deeper than msgspec goes, not than orjson
+        b"[" * 5000,
+        b"[1] x",
+        b'"text"',
+        b"3.5",
+        b"null",
+        b"",
+        b'["a\x80"]',
+    ],
+)
+def test_checked_text_decides_as_parse_json_on_the_edges(data: bytes) -> None:
+    assert _outcome(checked_text, data) == _outcome(parse_json, data)
+
+
+def test_checked_text_refuses_an_integer_over_the_jsonb_limit_anywhere() -> None:
+    """Wherever the long run lies against the sampled bytes."""
+    for pad in (0, 1, 65_535, 65_536, 65_537, 100_000):
+        data = b"[" + b" " * pad + b"9" * 131_073 + b"]"
+        kind, message = _outcome(checked_text, data)
+        assert kind == "error" and "131072-digit limit" in str(message), pad
