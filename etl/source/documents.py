@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from etl.errors import FatalFetchError
 from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE, ArtifactFileKey
-from etl.source.jsontext import JSON_NAMES, BigInt, checked_text, json_type
+from etl.source.jsontext import JSON_NAMES, BigInt, checked_text, json_type, type_name
 from etl.spoolformat import parse_ts
 
 # RFC 3339 section 5.6 (``datetime.fromisoformat`` alone also takes ISO 8601 basic format,
@@ -247,8 +247,7 @@ def json_document_text(data: bytes, *, url: str, release: str | None = None, exp
     text, top = checked_text(data, url=url, release=release)
     if not issubclass(top, expect):
         fail(
-            f"top-level JSON must be {JSON_NAMES.get(expect, expect.__name__)}, "
-            f"got {JSON_NAMES.get(top, top.__name__)}",
+            f"top-level JSON must be {type_name(expect)}, got {type_name(top)}",
             url=url,
             release=release,
         )

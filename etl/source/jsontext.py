@@ -68,9 +68,14 @@ JSON_NAMES: dict[type, str] = {
 }
 
 
+def type_name(kind: type) -> str:
+    """The JSON name of a type a value decodes to (``object``, ``array``, ...)."""
+    return JSON_NAMES.get(kind, kind.__name__)
+
+
 def json_type(value: object) -> str:
-    """The JSON name of a decoded value's type (``object``, ``array``, ...)."""
-    return JSON_NAMES.get(type(value), type(value).__name__)
+    """The JSON name of a decoded value's type."""
+    return type_name(type(value))
 
 
 def _fail(message: str, *, url: str, release: str | None) -> NoReturn:
