@@ -11,16 +11,15 @@ every measurement starts from a fresh interpreter and ``getrusage`` sees only it
   child; peak RSS is ``RUSAGE_CHILDREN.ru_maxrss`` read by the wrapper after the wait
   (the largest single process of the command's tree).
 
-In both cases the parent also polls the process tree with psutil (every 20 ms) for the
-*sum* of RSS over all processes (matters for multi-process loaders), and the CPU seconds
-of the Postgres backends serving ``pg_database`` (found by their process title), so a
-run reports client and server CPU -- figures that CPU contention from other users of the
+In both cases the parent also samples (:mod:`benchmarks.poller`, every 20 ms) the *sum*
+of RSS over the process tree (matters for multi-process loaders), and the CPU seconds of
+the Postgres backends serving ``pg_database`` (found by their process title), so a run
+reports client and server CPU -- figures that CPU contention from other users of the
 machine hardly changes, unlike wall time.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
@@ -28,19 +27,14 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:  # psutil is in the bench extra; without it only getrusage figures are reported
-    import psutil
-except ImportError:  # pragma: no cover
-    psutil = None
+from benchmarks.poller import Poller
 
 MB = 1024 * 1024
-POLL_S = 0.02
 
 
 @dataclass
@@ -62,65 +56,6 @@ class Measurement:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class _Poller(threading.Thread):
-    """Samples the RSS of a process tree and the CPU of matching Postgres backends."""
-
-    def __init__(self, pid: int, *, skip_root: bool, pg_database: str | None) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.skip_root = skip_root
-        self.pg_database = pg_database
-        self.tree_peak = 0
-        self.backend_cpu: dict[int, float] = {}
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        if psutil is None:
-            return
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.Error:
-            return
-        tick = 0
-        while not self._halt.is_set():
-            total = 0
-            try:
-                procs = root.children(recursive=True)
-                if not self.skip_root:
-                    procs.append(root)
-            except psutil.Error:
-                procs = []
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            self.tree_peak = max(self.tree_peak, total)
-            if self.pg_database and tick % 5 == 0:  # every 100 ms
-                self._sample_backends()
-            tick += 1
-            self._halt.wait(POLL_S)
-        if self.pg_database:
-            self._sample_backends()
-
-    def _sample_backends(self) -> None:
-        assert psutil is not None
-        needle = f" {self.pg_database} "
-        for p in psutil.process_iter(["name", "cmdline"]):
-            try:
-                if p.info["name"] != "postgres":
-                    continue
-                title = " ".join(p.info["cmdline"] or [])
-                if not title.startswith("postgres: ") or needle not in title + " ":
-                    continue
-                t = p.cpu_times()
-                self.backend_cpu[p.pid] = t.user + t.system
-            except psutil.Error:
-                pass
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=5)
 
 
 def _spawn(
@@ -149,7 +84,7 @@ def _spawn(
         stdout=out,
         stderr=subprocess.STDOUT if log_path else subprocess.PIPE,
     )
-    poller = _Poller(proc.pid, skip_root=skip_root, pg_database=pg_database)
+    poller = Poller(proc.pid, skip_root=skip_root, pg_database=pg_database)
     poller.start()
     error = ""
     try:
