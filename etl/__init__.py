@@ -15,6 +15,13 @@ from importlib.metadata import PackageNotFoundError, version
 if sys.platform == "linux":
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
+# One OpenBLAS thread.  pyarrow imports numpy, whose OpenBLAS starts a thread per core that
+# spins for about 0.1 s before it sleeps, although nothing here calls BLAS: `import
+# etl.load` took 0.38-0.41 user CPU-s with it and 0.27-0.29 without, the spin landing on
+# the cores the loader and its Postgres backend need (benchmarks/FINDINGS.md).  Set
+# before numpy loads, like the pool above; a value the user set wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 try:
     __version__ = version("wheels-etl")
 except PackageNotFoundError:  # running from a source tree that was never installed
