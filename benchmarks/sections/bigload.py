@@ -57,7 +57,7 @@ def measure(bench: Bench) -> dict[str, Any]:
             out["runs"][label].append(rec)
             log(f"  load {label}: rss={m.peak_rss_mb:.0f} MB wall={m.wall_s:.1f}s ok={m.ok}")
         if label == "small":
-            rounds = max(2, cfg.big_repeats)
+            rounds = max(4, cfg.big_repeats)
             out["vs_ceiling"] = bench.vs_ceiling(
                 url, bench.dbname("big"), sp, rounds, "one big release"
             )
