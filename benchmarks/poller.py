@@ -13,8 +13,8 @@ It shares the machine with what it measures (two cores here), so it is kept chea
   more at the end.  A backend's cumulative CPU survives in the last reading taken before
   it exited, so what it did in its last tick (20 ms at most) is not counted.
 
-``python -m benchmarks.poller`` measures what it costs (5 s): 0.02-0.035 CPU-s per second on
-this 2-core machine, against 0.148 for the sampler it replaced (``children(recursive=
+``python -m benchmarks.poller`` measures what it costs (5 s): 0.02-0.03 CPU-s per second on
+this 2-core machine, against 0.15-0.17 for the sampler it replaced (``children(recursive=
 True)`` every tick and ``process_iter(["name", "cmdline"])`` every fifth).
 """
 
