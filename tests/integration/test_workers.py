@@ -78,6 +78,10 @@ def test_three_workers_on_redis_land_the_source_exactly(
         with workers(env, tmp_path / "logs", 3) as pool:
             code, out, err = enqueue_wait(env)
             assert code == 0, (out, err, pool.log_tail())
+            # --wait returns once the database holds every file; the worker that committed
+            # the last one may still be moving it to loaded/ (on S3: intent, copy, delete).
+            # Stopped as Kubernetes stops it (SIGTERM, warm shutdown), it finishes that.
+            pool.stop()
     assert "extract: 10 spooled, 0 unchanged, 0 failed" in out
     assert "load: 10 applied, 0 unchanged, 0 superseded, 0 failed" in out
     assert_db_equals_source(generated, db_url)
