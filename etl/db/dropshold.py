@@ -16,8 +16,10 @@ from etl.errors import TransientLoadError
 
 #: How much of a release's drops CSV is held in memory for the second COPY; the rest goes
 #: to a temporary file (``$TMPDIR``), so that a release of any size loads in the same
-#: memory.  The bench's 1 GB release has 69,000 drops, about 17 MB of CSV.
-HOLD_IN_MEMORY = 8 * 1024 * 1024
+#: memory.  About 4,000 drops fit.  The bench's 1 GB release has 69,000 drops, about 17 MB
+#: of CSV: with 8 MB held here its load peaked at 149-154 MB, with 1 MB at 137-138 MB, as
+#: much as the 133 MB release's 132-136 MB (benchmarks/FINDINGS.md).
+HOLD_IN_MEMORY = 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 
 
