@@ -8,8 +8,8 @@ generated source served over HTTP:
   the Kubernetes Deployment), started and ready before the clock starts, then
   ``wheels-etl enqueue --wait``.
 
-Reported: end-to-end wall time, and peak RSS per process (sampled every 20 ms with psutil:
-the largest of the extract/load processes, the largest worker).  Needs Redis on
+Reported: end-to-end wall time, and peak RSS per process (sampled every 20 ms by
+:mod:`benchmarks.poller`: the largest of the extract/load processes, the largest worker).  Needs Redis on
 127.0.0.1:6379 (database 7 is used and flushed).  Alone:
 ``python -m benchmarks.sections.workers [--releases N] [--workers 1,2,4]``.
 """
@@ -22,18 +22,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from benchmarks import benchdb
 from benchmarks.harness import DEFAULT_SERVER, Bench, generate, log
 from benchmarks.mdtable import Target, fmt, median, table
+from benchmarks.poller import Poller
 from benchmarks.sections import Metric, Rendered, Section, target_metrics
 from benchmarks.sourceserver import source_server
 
@@ -42,24 +40,13 @@ BROKER = "redis://127.0.0.1:6379/7"
 SHAPE = {"artifacts": 4, "packages": 120, "drops": 200}
 
 
-class RssPoller(threading.Thread):
-    """Peak RSS of each of some processes (and their children), every 20 ms."""
-
-    def __init__(self, pids: Sequence[int]) -> None:
-        super().__init__(daemon=True)
-        self.procs = [psutil.Process(p) for p in pids]
-        self.peak = {p: 0 for p in pids}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            for proc in self.procs:
-                try:
-                    rss = sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
-                except psutil.Error:
-                    continue
-                self.peak[proc.pid] = max(self.peak[proc.pid], rss)
-            self.stop.wait(0.02)
+def _tree_pollers(pids: Sequence[int]) -> list[Poller]:
+    """A started :class:`benchmarks.poller.Poller` per process: peak RSS of it and its
+    children, sampled every 20 ms (``tree_peak``)."""
+    pollers = [Poller(pid, skip_root=False, pg_database=None) for pid in pids]
+    for poller in pollers:
+        poller.start()
+    return pollers
 
 
 def _env(spool: Path, source: str, db_url: str, queue: str) -> dict[str, str]:
@@ -92,14 +79,12 @@ def run_cli(source: str, db_url: str, work: Path) -> dict[str, Any]:
     peaks = []
     for command in (["extract", "-q"], ["load", "-q"]):
         proc = _etl(command, env)
-        poller = RssPoller([proc.pid])
-        poller.start()
+        [poller] = _tree_pollers([proc.pid])
         _, err = proc.communicate()
-        poller.stop.set()
-        poller.join()
+        poller.stop()
         if proc.returncode != 0:
             raise RuntimeError(f"{command} failed: {err.decode()[-2000:]}")
-        peaks.append(poller.peak[proc.pid])
+        peaks.append(poller.tree_peak)
     return {"seconds": time.perf_counter() - started, "peak_rss_mb": max(peaks) / 2**20}
 
 
@@ -130,17 +115,16 @@ def run_workers(source: str, db_url: str, work: Path, count: int) -> dict[str, A
             if time.monotonic() > deadline:
                 raise RuntimeError("workers did not start")
             time.sleep(0.1)
-        poller = RssPoller([p.pid for p in procs])
-        poller.start()
+        pollers = _tree_pollers([p.pid for p in procs])
         started = time.perf_counter()
         enqueue = _etl(["enqueue", "--wait", "--timeout", "30m"], env)
         _, err = enqueue.communicate()
         seconds = time.perf_counter() - started
-        poller.stop.set()
-        poller.join()
+        for poller in pollers:
+            poller.stop()
         if enqueue.returncode != 0:
             raise RuntimeError(f"enqueue --wait failed: {err.decode()[-2000:]}")
-        peaks = [poller.peak[p.pid] / 2**20 for p in procs]
+        peaks = [poller.tree_peak / 2**20 for poller in pollers]
         return {"seconds": seconds, "peak_rss_mb": max(peaks), "per_worker_mb": peaks}
     finally:
         for p in procs:
