@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 _PROBE = (
     "import json, os, etl, pyarrow;"
     "print(json.dumps([os.environ.get('OPENBLAS_NUM_THREADS'),"
@@ -28,11 +26,17 @@ def _probe(**env: str) -> list[str]:
     return got
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the settings are made on Linux")
+#: Arrow's allocator is chosen on Linux only (jemalloc is in pyarrow's Linux wheels).
+_LINUX = sys.platform == "linux"
+
+
 def test_import_sets_one_blas_thread_and_jemalloc() -> None:
-    assert _probe() == ["1", "jemalloc"]
+    blas, pool = _probe()
+    assert blas == "1"
+    assert pool == "jemalloc" or not _LINUX
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the settings are made on Linux")
 def test_the_users_values_win() -> None:
-    assert _probe(OPENBLAS_NUM_THREADS="2", ARROW_DEFAULT_MEMORY_POOL="system") == ["2", "system"]
+    blas, pool = _probe(OPENBLAS_NUM_THREADS="2", ARROW_DEFAULT_MEMORY_POOL="system")
+    assert blas == "2"
+    assert pool == "system"
