@@ -9,8 +9,8 @@ generated source served over HTTP:
   ``wheels-etl enqueue --wait``.
 
 Reported: end-to-end wall time, and peak RSS per process (sampled every 20 ms by
-:mod:`benchmarks.poller`: the largest of the extract/load processes, the largest worker).  Needs Redis on
-127.0.0.1:6379 (database 7 is used and flushed).  Alone:
+:mod:`benchmarks.poller`: the largest of the extract/load processes, the largest
+worker).  Needs Redis on 127.0.0.1:6379 (database 7 is used and flushed).  Alone:
 ``python -m benchmarks.sections.workers [--releases N] [--workers 1,2,4]``.
 """
 
