@@ -10,7 +10,8 @@ generated source served over HTTP:
 
 Reported: end-to-end wall time, and peak RSS per process (sampled every 20 ms by
 :mod:`benchmarks.poller`: the largest of the extract/load processes, the largest
-worker).  Needs Redis on 127.0.0.1:6379 (database 7 is used and flushed).  Alone:
+worker).  Starts a redis-server of its own (``tests.support.redisserver``: a free port,
+no persistence), so the machine's Redis is never touched.  Alone:
 ``python -m benchmarks.sections.workers [--releases N] [--workers 1,2,4]``.
 """
 
@@ -34,9 +35,9 @@ from benchmarks.mdtable import Target, fmt, median, table
 from benchmarks.poller import Poller
 from benchmarks.sections import Metric, Rendered, Section, target_metrics
 from benchmarks.sourceserver import source_server
+from tests.support.redisserver import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
-BROKER = "redis://127.0.0.1:6379/7"
 SHAPE = {"artifacts": 4, "packages": 120, "drops": 200}
 
 
@@ -49,14 +50,14 @@ def _tree_pollers(pids: Sequence[int]) -> list[Poller]:
     return pollers
 
 
-def _env(spool: Path, source: str, db_url: str, queue: str) -> dict[str, str]:
+def _env(spool: Path, source: str, db_url: str, broker: str, queue: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
     env.pop("DATABASE_URL", None)
     env.update(
         ETL_SPOOL_DIR=str(spool),
         ETL_SOURCE_URL=source,
         DATABASE_URL=db_url,
-        ETL_BROKER_URL=BROKER,
+        ETL_BROKER_URL=broker,
         ETL_QUEUE=queue,
         ETL_WAIT_POLL_SECONDS="0.1",
     )
@@ -74,7 +75,7 @@ def _etl(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def run_cli(source: str, db_url: str, work: Path) -> dict[str, Any]:
-    env = _env(work / "spool", source, db_url, "unused")
+    env = _env(work / "spool", source, db_url, "", "unused")
     started = time.perf_counter()
     peaks = []
     for command in (["extract", "-q"], ["load", "-q"]):
@@ -88,11 +89,8 @@ def run_cli(source: str, db_url: str, work: Path) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "peak_rss_mb": max(peaks) / 2**20}
 
 
-def run_workers(source: str, db_url: str, work: Path, count: int) -> dict[str, Any]:
-    import redis
-
-    redis.Redis.from_url(BROKER).flushdb()
-    env = _env(work / "spool", source, db_url, f"bench-{uuid.uuid4().hex[:6]}")
+def run_workers(source: str, db_url: str, work: Path, count: int, broker: str) -> dict[str, Any]:
+    env = _env(work / "spool", source, db_url, broker, f"bench-{uuid.uuid4().hex[:6]}")
     logs = [work / f"worker-{i}.log" for i in range(count)]
     procs = []
     for i, log_path in enumerate(logs):
@@ -143,7 +141,7 @@ def run_all(
     out: dict[str, Any] = {"releases": releases, "shape": SHAPE, "runs": {}}
     root = work / "src-workers"
     out["source"] = generate(root, releases, SHAPE, seed=5)
-    with source_server(root) as url:
+    with source_server(root) as url, RedisServer(work / "redis") as redis_server:
         configs = [("cli", 0), *((f"celery x{n}", n) for n in counts)]
         for r in range(rounds):
             for name, n in configs:
@@ -155,7 +153,7 @@ def run_all(
                     res = (
                         run_cli(url, db_url, run_dir)
                         if n == 0
-                        else (run_workers(url, db_url, run_dir, n))
+                        else run_workers(url, db_url, run_dir, n, redis_server.url(r % 16))
                     )
                 finally:
                     benchdb.drop_db(server_url, dbname)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.httpserver import SourceServer
+from tests.support.redisserver import RedisServer
 from tests.support.s3server import S3Server
 from tests.support.sourcetree import write_source_tree
 from tests.support.tls import TlsFiles, make_tls_files
@@ -59,3 +60,11 @@ def s3_spool(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
     return f"{s3_server.new_spool_url()}/spool"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The tests' own ``redis-server`` (free port, temp folder, no persistence), stopped at
+    the end of the session: no test touches a Redis it did not start."""
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server

@@ -1,8 +1,10 @@
 """Every example in README.md runs (sqlite-utils' test_docs is the model).
 
 * ```` ```sh ```` blocks: each block runs as one bash script (``set -euo pipefail``) in a
-  folder holding the demo's spool, against a real database and the machine's Redis, with
-  the venv's ``wheels-etl`` and ``duckdb`` on PATH; it must exit 0 and print something.
+  folder holding the demo's spool, against a real database and the tests' own
+  ``redis-server`` (``REDIS_URL`` points at one of its databases: the worked example
+  reads it), with the venv's ``wheels-etl`` and ``duckdb`` on PATH; it must exit 0 and
+  print something.
   A block of ``make`` lines is checked with ``make -n`` (each target exists and expands).
   Blocks that only show a configuration for a server we cannot have here (a bucket on
   someone's object store) are fenced ```` ```text ```` and are not run.
@@ -24,6 +26,7 @@ import pytest
 
 from etl.cli import build_parser
 from etl.config import OPTIONS, OTHER_VARIABLES
+from tests.support.redisserver import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
@@ -45,7 +48,9 @@ def sh_lines() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[dict[str, str]]:
+def demo(
+    tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, redis_server: RedisServer
+) -> Iterator[dict[str, str]]:
     """A folder after the demo (extract + load of the sample) and the env to run in it."""
     import uuid
 
@@ -57,6 +62,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterat
     name = f"wetl_readme_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    redis_db = redis_server.take_db()
     params = conninfo_to_dict(pg_server_url)
     params["dbname"] = name
     env = {
@@ -65,6 +71,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterat
         "LANG": "C.UTF-8",
         "DATABASE_URL": make_conninfo("", **params),
         "CWD": str(folder),
+        "REDIS_URL": redis_server.url(redis_db),  # the tests' own server, not the machine's
     }
     for command in ("extract", "load"):
         done = subprocess.run(
@@ -73,6 +80,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterat
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
     yield env
+    redis_server.client(redis_db).flushdb()  # its own database of the tests' own server
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

@@ -19,6 +19,7 @@ from tests.support.oracle import (
     assert_db_equals_source,
 )
 from tests.support.procs import spool_snapshot
+from tests.support.redisserver import RedisServer
 from tests.support.s3server import S3Server
 from tests.support.workers import (
     Broker,
@@ -51,8 +52,8 @@ def spool(request: pytest.FixtureRequest, tmp_path: Path) -> SpoolView:
 
 
 @pytest.fixture
-def redis() -> Iterator[Broker]:
-    with redis_broker() as broker:
+def redis(redis_server: RedisServer) -> Iterator[Broker]:
+    with redis_broker(redis_server) as broker:
         yield broker
 
 

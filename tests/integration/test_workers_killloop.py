@@ -17,6 +17,7 @@ from tests.support.cli import cli_env, run_cli
 from tests.support.gen import GenSpec, generate, mutate_release
 from tests.support.httpserver import SourceServer
 from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
+from tests.support.redisserver import RedisServer
 from tests.support.s3server import S3Server
 from tests.support.workers import (
     SpoolView,
@@ -50,7 +51,7 @@ def spool(request: pytest.FixtureRequest, tmp_path: Path) -> SpoolView:
 
 @pytest.mark.slow
 def test_killing_workers_at_random_loses_nothing_and_applies_nothing_twice(
-    tmp_path: Path, db_url: str, spool: SpoolView
+    tmp_path: Path, db_url: str, spool: SpoolView, redis_server: RedisServer
 ) -> None:
     rng = random.Random(SEED)
     root = tmp_path / "source"
@@ -59,7 +60,7 @@ def test_killing_workers_at_random_loses_nothing_and_applies_nothing_twice(
         GenSpec(products=3, releases=6, artifacts=3, packages=30, drops=40, seed=5, page_size=3),
     )
     rounds = 0
-    with redis_broker() as broker, SourceServer(root) as server:
+    with redis_broker(redis_server) as broker, SourceServer(root) as server:
         extra = {**broker.env(), **spool.env}
         env = cli_env(spool=spool.location, source=server.url, database_url=db_url, **extra)
         with workers(env, tmp_path / "logs", WORKERS) as pool:

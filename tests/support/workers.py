@@ -1,8 +1,9 @@
 """Real brokers and real ``celery worker`` processes for the worker tests.
 
-* :func:`redis_broker` / :func:`rabbitmq_broker`: check the broker answers (a missing one
-  is a failure that says how to start it, never a skip), give the test a broker of its
-  own (a Redis database index, a RabbitMQ queue name) and clean it afterwards.
+* :func:`redis_broker` / :func:`rabbitmq_broker`: give the test a broker of its own (a
+  database index of the tests' own ``redis-server``, see ``tests.support.redisserver``;
+  a RabbitMQ virtual host of its own) and clean only that afterwards.  A missing broker
+  is a failure that says how to start it, never a skip.
 * :class:`Workers`: start ``wheels-etl worker`` processes (``-P solo``: one process per
   worker, so a SIGKILL kills the task it runs), kill them, replace them.
 * :func:`wait_loaded`: wait until the database holds exactly the source's releases and the
@@ -12,9 +13,9 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,11 +34,9 @@ import redis
 
 from tests.support.oracle import iter_expected
 from tests.support.procs import REPO
+from tests.support.redisserver import RedisServer
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
-#: Redis database indexes handed to tests (0 is left to people running things by hand).
-_REDIS_DBS = itertools.cycle(range(8, 16))
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,8 @@ class Broker:
         return int(redis.Redis.from_url(self.url).llen(self.queue))
 
     def flush(self) -> None:
-        """Lose every message, as a Redis restarted without persistence does."""
+        """Lose every message, as a Redis restarted without persistence does (the
+        database is one of the tests' own redis-server, see :func:`redis_broker`)."""
         assert self.kind == "redis"
         redis.Redis.from_url(self.url).flushdb()
 
@@ -74,29 +74,35 @@ def _answers(host: str, port: int) -> bool:
 
 
 @contextmanager
-def redis_broker() -> Iterator[Broker]:
-    client = redis.Redis(REDIS_HOST, REDIS_PORT, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        raise AssertionError(
-            f"Redis does not answer on {REDIS_HOST}:{REDIS_PORT} ({exc}): start it, e.g. "
-            "`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''` "
-            "(.ci/run does)"
-        ) from None
-    db = next(_REDIS_DBS)
-    broker = Broker(
-        f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}", f"wetl-{uuid.uuid4().hex[:8]}", "redis"
-    )
-    broker.flush()
+def redis_broker(server: RedisServer) -> Iterator[Broker]:
+    """A database index of the tests' own ``server`` (the ``redis_server`` fixture) and a
+    fresh queue name; the index is emptied afterwards, so the next test finds it empty."""
+    broker = Broker(server.url(server.take_db()), f"wetl-{uuid.uuid4().hex[:8]}", "redis")
     try:
         yield broker
     finally:
         broker.flush()
 
 
+def _rabbitmqctl(*args: str) -> None:
+    done = subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}")
+
+
+def own_vhost_possible() -> bool:
+    """``rabbitmqctl`` is there and we are root (it needs the node's Erlang cookie)."""
+    return shutil.which("rabbitmqctl") is not None and os.geteuid() == 0
+
+
 @contextmanager
 def rabbitmq_broker() -> Iterator[Broker]:
+    """A virtual host of the test's own on the machine's RabbitMQ (created with
+    ``rabbitmqctl add_vhost``, deleted with everything in it afterwards); without
+    ``rabbitmqctl`` (or not as root), a fresh queue name on ``/`` and only that queue is
+    deleted afterwards."""
     if not _answers(RABBIT_HOST, RABBIT_PORT):
         raise AssertionError(
             f"RabbitMQ does not answer on {RABBIT_HOST}:{RABBIT_PORT}: start it, e.g. "
@@ -104,8 +110,19 @@ def rabbitmq_broker() -> Iterator[Broker]:
         )
     from kombu.connection import Connection
 
+    queue = f"wetl-{uuid.uuid4().hex[:8]}"
+    if own_vhost_possible():
+        vhost = queue
+        _rabbitmqctl("add_vhost", vhost)
+        try:
+            _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+            url = f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
+            yield Broker(url, queue, "rabbitmq")
+        finally:
+            _rabbitmqctl("delete_vhost", vhost)
+        return
     url = f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}//"
-    broker = Broker(url, f"wetl-{uuid.uuid4().hex[:8]}", "rabbitmq")
+    broker = Broker(url, queue, "rabbitmq")
     try:
         yield broker
     finally:
