@@ -32,8 +32,8 @@ from psycopg.pq import Format
 
 from benchmarks.benchdb import TABLES
 from benchmarks.spoolfiles import row_groups, spool_files, spool_totals
-from etl import spoolformat as fmt
 from etl.db import copystream as pgcopy
+from etl.spooling import format as fmt
 
 #: Binary COPY types of ``artifacts`` for ``set_types`` (the loader frames its rows itself).
 ARTIFACT_TYPES = ["text"] * 5 + ["timestamptz"] + ["jsonb"] * 3 + ["int4"]

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl import spoolformat as fmt
+from etl.spooling import format as fmt
 
 
 def spool_files(spool_dir: str | Path, state: str = "ready") -> list[Path]:

@@ -68,7 +68,7 @@ class Settings:
     #: Cap on response bytes held in memory across all fetch workers.
     max_inflight_bytes: int = 512 * 1024 * 1024
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-    spool_compression: str = "lz4"  # spoolformat.COMPRESSIONS
+    spool_compression: str = "lz4"  # spooling.format.COMPRESSIONS
     retries: int = 5
     retry_max_seconds: float = 120.0
     connect_timeout: float = 10.0

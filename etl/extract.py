@@ -38,7 +38,7 @@ from etl.source import documents as parse
 from etl.source.artifact import artifact_row
 from etl.source.jsontext import parse_json
 from etl.spool import Spool, SpoolFile, SpoolName
-from etl.spoolstate import SpoolState
+from etl.spooling.memory import ExtractMemory
 
 __all__ = ["ExtractEvent", "ExtractEventKind", "ExtractReport", "extract", "release_threads"]
 
@@ -53,7 +53,7 @@ class _Run:
         settings: Settings,
         spool: Spool,
         client: SourceClient,
-        state: SpoolState,
+        state: ExtractMemory,
         progress: Callable[[ExtractEvent], None] | None,
     ) -> None:
         self.settings = settings
@@ -284,7 +284,7 @@ def extract(
     removed = spool.clean_tmp()
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted run", removed)
-    state = SpoolState(spool)
+    state = ExtractMemory(spool)
     budget = ByteBudget(settings.max_inflight_bytes)
     try:
         with SourceClient(settings, budget=budget) as client:

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from etl.errors import ConfigError, EtlError
 from etl.spool import STATES, Spool, SpoolFile, SpoolName, SpoolState
-from etl.spoolformat import SCHEMA, FileMeta, format_ts
+from etl.spooling.format import SCHEMA, FileMeta, format_ts
 
 log = logging.getLogger(__name__)
 

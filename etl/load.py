@@ -31,7 +31,6 @@ from typing import Any
 
 import psycopg
 
-from etl import spoolformat as fmt
 from etl.backoff import Backoff
 from etl.crashpoint import crash_point
 from etl.db import copystream, ledger, releases, schema
@@ -50,6 +49,7 @@ from etl.loadahead import Ahead, ReadAhead
 from etl.loadevents import Clock, FileResult, LoadEvent, LoadEventKind, LoadReport
 from etl.spool import Attempt as FailedAttempt
 from etl.spool import Claim, Spool, SpoolFile, SpoolName
+from etl.spooling import format as fmt
 
 __all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "load_spool"]
 

@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from etl import spoolformat as fmt
 from etl.db import copystream
 from etl.db.copystream import Batch
 from etl.errors import SpoolError
 from etl.spool import Claim
+from etl.spooling import format as fmt
 
 __all__ = ["Ahead", "NextClaim", "ReadAhead"]
 

@@ -6,7 +6,7 @@ A file becomes visible in ``ready`` only complete.  A claim moves it to ``loadin
 named transitions (:meth:`Claim.complete`, :meth:`Claim.fail`, :meth:`Claim.retry`) move
 it on, each one move.  The sidecar travels with its file, so a replay that fails again
 keeps every attempt.  How a store does it (``rename``/``flock`` in a folder, copy + delete
-and leases on object storage) is in :mod:`etl.spoolstore`.
+and leases on object storage) is in :mod:`etl.spooling.store`.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from typing import IO, TYPE_CHECKING, Any, Literal, get_args
 
 import pyarrow as pa
 
-from etl import spoolformat as fmt
 from etl.errors import SpoolError
-from etl.spoolformat import SUFFIX, SpoolName, spool_name
-from etl.spoolsidecar import Attempt, FailureRecord
-from etl.spoolstore import Lock, SpoolStore, open_store
+from etl.spooling import format as fmt
+from etl.spooling.format import SUFFIX, SpoolName, spool_name
+from etl.spooling.sidecar import Attempt, FailureRecord
+from etl.spooling.store import Lock, SpoolStore, open_store
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
-    from etl.spoolwriter import ReleaseWriter
+    from etl.spooling.writer import ReleaseWriter
 
 SpoolState = Literal["ready", "loading", "loaded", "failed"]
 STATES: tuple[SpoolState, ...] = get_args(SpoolState)
@@ -174,9 +174,9 @@ class Spool:
         self, product: str, release: str, updated_at: datetime, source_url: str,
         compression: str = "lz4",
     ) -> ReleaseWriter:  # fmt: skip
-        """A writer streaming one release's file into the store (see :mod:`etl.spoolwriter`);
-        ``compression``: :data:`etl.spoolformat.COMPRESSIONS`."""
-        from etl.spoolwriter import ReleaseWriter
+        """A writer streaming one release's file into the store (see :mod:`etl.spooling.writer`);
+        ``compression``: :data:`etl.spooling.format.COMPRESSIONS`."""
+        from etl.spooling.writer import ReleaseWriter
 
         return ReleaseWriter(self, product, release, updated_at, source_url, compression)
 

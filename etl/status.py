@@ -15,9 +15,8 @@ from typing import Any
 from etl.errors import EtlError
 from etl.progress import human_bytes
 from etl.spool import STATES, Spool, SpoolName, SpoolState
-from etl.spoolformat import format_ts, parse_ts
-from etl.spoolstate import ProductState
-from etl.spoolstate import SpoolState as SpoolMemory
+from etl.spooling.format import format_ts, parse_ts
+from etl.spooling.memory import ExtractMemory, ProductState
 from etl.summary import replay_command, shown
 
 STATUS_SCHEMA_VERSION = 1
@@ -116,7 +115,7 @@ def collect(spool: Spool, conninfo: str | None) -> StatusDoc:
         states=states,
         oldest_ready_age_seconds=None if oldest is None else round(now - oldest, 1),
         failed=failed,
-        products=SpoolMemory(spool).products(),
+        products=ExtractMemory(spool).products(),
     )
     if conninfo is not None:
         _add_database(doc, {s: {f.name for f in files} for s, files in listed.items()}, conninfo)

@@ -22,11 +22,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from etl import spoolformat as fmt
 from etl.db.dropshold import DropsHold
 from etl.errors import SpoolFileError
 from etl.spool import SpoolName
-from etl.spoolformat import JSON_COLUMNS
+from etl.spooling import format as fmt
+from etl.spooling.format import JSON_COLUMNS
 
 #: Binary COPY framing (PostgreSQL docs, "COPY", binary format).
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from etl.db.connect import classify, connect
 from etl.db.schema import recorded_compression, schema_version
-from etl.spoolformat import FileMeta
+from etl.spooling.format import FileMeta
 
 Conn = psycopg.Connection[Any]
 _T = TypeVar("_T")

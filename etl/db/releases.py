@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from etl.spoolformat import FileMeta
+from etl.spooling.format import FileMeta
 
 Conn = psycopg.Connection[Any]
 

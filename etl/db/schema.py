@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from etl.errors import ConfigError, LoadError
-from etl.spoolformat import JSON_COLUMNS
+from etl.spooling.format import JSON_COLUMNS
 
 #: ``pg_advisory_xact_lock(bigint)`` key of wheels-etl migrations ("wheelmig" in ASCII).
 MIGRATION_LOCK_KEY = 0x776865656C6D6967

@@ -9,7 +9,7 @@ from etl.protocol import ArtifactFileKey
 from etl.source.constraints import constraints_to_json
 from etl.source.documents import ArtifactRef, json_document_text
 from etl.source.wheels import wheels_to_drops
-from etl.spoolformat import ArtifactRow
+from etl.spooling.format import ArtifactRow
 
 
 class Body(Protocol):

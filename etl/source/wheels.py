@@ -23,7 +23,7 @@ from etl.source.documents import (
 )
 from etl.source.jsontext import json_type, parse_json
 from etl.source.wheelname import InvalidWheelName, WheelName, split_wheel_filename
-from etl.spoolformat import Drop
+from etl.spooling.format import Drop
 
 #: Wheel names that passed every check of :func:`_checked_drop`, with their fields: a
 #: release's artifacts share many wheels (``none-any``), and each check is then one lookup.

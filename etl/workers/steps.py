@@ -25,7 +25,7 @@ from etl.extract import ExtractReport, _key, _Run
 from etl.load import FileResult, _failure, _migrate, load_file
 from etl.source import ByteBudget, ReleaseRef, SourceClient
 from etl.spool import Spool
-from etl.spoolstate import SpoolState
+from etl.spooling.memory import ExtractMemory
 
 
 def list_changed(
@@ -34,7 +34,7 @@ def list_changed(
     """List the source and call ``on_changed`` for each release that is not current (the
     same incremental test as :func:`extract`); nothing is fetched beyond the listing.  The
     report holds the unchanged releases and the listing failures; ``spooled`` stays empty."""
-    state = SpoolState(spool)
+    state = ExtractMemory(spool)
     try:
         with SourceClient(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
             run = _Run(settings, spool, client, state, None)
@@ -67,7 +67,7 @@ def extract_release(settings: Settings, spool: Spool, ref: ReleaseRef) -> str | 
     """Extract ONE listed release into ``ready/``; returns the spool file name, or None when
     its ``release.json`` answered 304.  Errors are raised, not reported (the caller decides
     between retrying and failing): :class:`EtlError` subclasses only."""
-    state = SpoolState(spool)
+    state = ExtractMemory(spool)
     try:
         with SourceClient(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
             run = _Run(settings, spool, client, state, None)

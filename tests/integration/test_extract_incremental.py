@@ -22,7 +22,7 @@ from etl import load, status
 from etl.config import Settings
 from etl.extract import ExtractReport, extract
 from etl.spool import STATES, Spool, SpoolName
-from etl.spoolstate import SpoolState
+from etl.spooling.memory import ExtractMemory
 from tests.support.cli import run_cli
 from tests.support.env import child_env
 from tests.support.gen import GenSpec, generate, iter_release_entries, mutate_release
@@ -214,7 +214,7 @@ def test_pruned_files_are_still_skipped_and_status_shows_each_product(
     assert "product rhai: last extracted" in out.stdout
     assert "product webstack: last extracted" in out.stdout
 
-    state = SpoolState(Spool(spool_dir))
+    state = ExtractMemory(Spool(spool_dir))
     try:
         assert state.release("rhai", "1.0.0") is not None
     finally:

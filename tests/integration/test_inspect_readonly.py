@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from etl import spoolformat as fmt
 from etl.spool import Spool
+from etl.spooling import format as fmt
 from tests.support.cli import CliResult, cli_env, run_cli
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -18,11 +18,11 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from etl import cli, load
-from etl import spoolformat as fmt
 from etl.db import ledger as db_ledger
 from etl.db import releases, schema
 from etl.errors import ConfigError, LoadError, TransientLoadError
 from etl.spool import Spool, SpoolState
+from etl.spooling import format as fmt
 from tests.support.env import child_env
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)

@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl import spoolformat as fmt
 from etl.load import load_spool
 from etl.progress import human_bytes
 from etl.spool import Spool, SpoolName, SpoolState
+from etl.spooling import format as fmt
 from tests.support.cli import CliResult, cli_env, run_cli, start_cli, wait_cli
 from tests.support.env import REPO
 from tests.support.gen import GenSpec, generate

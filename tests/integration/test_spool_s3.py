@@ -11,11 +11,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from etl import spoolformat as fmt
 from etl.db.connect import connect
 from etl.load import load_file, load_spool, migrate_db
 from etl.spool import Attempt, Spool
-from etl.spoolstore.s3 import S3Store
+from etl.spooling import format as fmt
+from etl.spooling.store.s3 import S3Store
 from tests.support.cli import cli_env, run_cli
 from tests.support.gen import GenSpec, generate
 from tests.support.httpserver import SourceServer

@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from etl import spoolformat as fmt
 from etl.spool import STATES
+from etl.spooling import format as fmt
 
 REPO = Path(__file__).resolve().parents[2]
 

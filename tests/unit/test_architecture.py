@@ -2,7 +2,7 @@
 
 (a) ``etl.extract`` and everything it imports (transitively, within etl) never import
 psycopg; (b) ``etl.load`` and its imports never import requests; (c) only the spool
-(``etl/spool.py``, ``etl/spoolstore/``) touches storage: other modules make no file-system
+(``etl/spool.py``, ``etl/spooling/store/``) touches storage: other modules make no file-system
 calls, except the allowlisted ones, each with its reason; (d) only ``etl/load.py`` opens
 database transactions; (e) every exception class in etl derives from ``EtlError`` and
 library code raises no builtin exception except the programming errors listed; (f) only
@@ -38,7 +38,7 @@ EXTRACT, LOAD, CLI = "etl.extract", "etl.load", "etl.cli"
 MAX_LINES = 400
 
 #: The spool: the only modules that may touch spool storage.
-SPOOL = ("etl.spool", "etl.spoolstore", "etl.spoolstore.*")
+SPOOL = ("etl.spool", "etl.spooling.store", "etl.spooling.store.*")
 
 #: Modules that may touch the file system although they are not the spool, and why.
 FS_ALLOWED = {
@@ -51,7 +51,7 @@ FS_ALLOWED = {
 
 #: Builtin exceptions a module may raise as part of a documented internal protocol, and why.
 PROTOCOL_RAISES = {
-    "etl.spoolstore.*": (
+    "etl.spooling.store.*": (
         {"FileNotFoundError"},
         "the store interface reports a missing object as os does; the spool catches it",
     ),

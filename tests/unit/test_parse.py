@@ -26,7 +26,7 @@ from etl.source.documents import (
 )
 from etl.source.jsontext import BigInt, parse_json
 from etl.source.wheels import wheels_to_drops
-from etl.spoolformat import Drop
+from etl.spooling.format import Drop
 
 SAMPLES = Path(
     os.environ.get(

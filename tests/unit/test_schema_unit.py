@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from etl import load
-from etl import spoolformat as fmt
 from etl.db import schema
 from etl.errors import ConfigError
+from etl.spooling import format as fmt
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from etl import spoolformat as fmt
 from etl.errors import SpoolError, SpoolFileError
 from etl.spool import Attempt, FailureRecord, Spool, SpoolFile, SpoolName, spool_name
+from etl.spooling import format as fmt
 from tests.support.env import child_env
 
 UPDATED = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """Spool storage backends behind one interface: a local folder, or S3-compatible storage.
 
 ``open_store("spool")`` or ``open_store(Path(...))`` gives a :class:`LocalStore`;
-``open_store("s3://bucket/prefix")`` an :class:`~etl.spoolstore.s3.S3Store` (endpoint and
+``open_store("s3://bucket/prefix")`` an :class:`~etl.spooling.store.s3.S3Store` (endpoint and
 credentials from ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_REGION``; never from the command line).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from etl.spoolstore.base import FOLDERS, STATE_FOLDERS, Lock, ObjectInfo, SpoolStore, Upload
-from etl.spoolstore.local import LocalStore
+from etl.spooling.store.base import FOLDERS, STATE_FOLDERS, Lock, ObjectInfo, SpoolStore, Upload
+from etl.spooling.store.local import LocalStore
 
 __all__ = [
     "FOLDERS",
@@ -34,7 +34,7 @@ def open_store(location: str | Path, *, create: bool = True) -> SpoolStore:
     """The store at ``location``; ``create=False``: a local folder must already be a spool
     (object storage creates nothing on open either way)."""
     if is_object_store(location):
-        from etl.spoolstore.s3 import S3Store
+        from etl.spooling.store.s3 import S3Store
 
         return S3Store.from_url(str(location))
     return LocalStore(Path(location), create=create)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from etl.spoolformat import format_ts
+from etl.spooling.format import format_ts
 
 
 def now_ts() -> str:

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from etl.spool import Spool
-from etl.spoolformat import format_ts, name_part, parse_ts, release_stem
-from etl.spoolsidecar import now_ts
+from etl.spooling.format import format_ts, name_part, parse_ts, release_stem
+from etl.spooling.sidecar import now_ts
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def _str(data: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class SpoolState:
+class ExtractMemory:
     """The memory of one spool (thread-safe: every call is one whole-object read or write)."""
 
     def __init__(self, spool: Spool) -> None:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from etl.errors import SpoolError, SpoolFullError
 from etl.spool import Spool, SpoolFile
-from etl.spoolformat import (
+from etl.spooling.format import (
     SPOOL_SCHEMA_VERSION,
     ArtifactRow,
     FileMeta,
@@ -28,8 +28,8 @@ from etl.spoolformat import (
     release_stem,
     spool_name,
 )
-from etl.spoolrows import ContentHasher, artifact_table, drops_array
-from etl.spoolstore import Upload
+from etl.spooling.rows import ContentHasher, artifact_table, drops_array
+from etl.spooling.store import Upload
 
 #: The Parquet writer makes about 60 small writes per artifact (a page header, a page, per
 #: column); into a Python stream each one takes the GIL back from the fetch threads.  They

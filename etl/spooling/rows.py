@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.spoolformat import DROP_TYPE, SCHEMA, ArtifactRow, Drop, format_ts
+from etl.spooling.format import DROP_TYPE, SCHEMA, ArtifactRow, Drop, format_ts
 
 _DROP_FIELDS = list(DROP_TYPE)
 _DROPS_TYPE = SCHEMA.field("drops").type

@@ -1,4 +1,4 @@
-"""etl.spoolrows: the rows a release file holds and the content hash that names it.
+"""etl.spooling.rows: the rows a release file holds and the content hash that names it.
 
 Both are built from Arrow columns for speed; these tests hold them to their plain
 definitions, written out here without the production code: the content hash names the
@@ -15,8 +15,8 @@ import hypothesis
 import hypothesis.strategies as st
 import pyarrow as pa
 
-from etl.spoolformat import DROP_TYPE, SCHEMA, ArtifactRow, Drop
-from etl.spoolrows import ContentHasher, artifact_table, drops_array
+from etl.spooling.format import DROP_TYPE, SCHEMA, ArtifactRow, Drop
+from etl.spooling.rows import ContentHasher, artifact_table, drops_array
 
 UPDATED = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 

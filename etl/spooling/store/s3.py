@@ -45,7 +45,7 @@ import pyarrow.fs as pafs
 
 from etl.crashpoint import crash_point
 from etl.errors import ConfigError, SpoolError, SpoolUnavailableError
-from etl.spoolstore.base import STATE_FOLDERS, ObjectInfo
+from etl.spooling.store.base import STATE_FOLDERS, ObjectInfo
 
 CALL_ATTEMPTS = 3
 TMP_GRACE_FLOOR = 60.0  # a complete temp object lives seconds: older ones are a dead writer's

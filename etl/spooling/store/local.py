@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from etl.crashpoint import crash_point
 from etl.errors import ConfigError, SpoolError, SpoolFullError
-from etl.spoolstore.base import FOLDERS, STATE_FOLDERS, ObjectInfo
+from etl.spooling.store.base import FOLDERS, STATE_FOLDERS, ObjectInfo
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from etl.spool import Spool
-from etl.spoolstate import SpoolState
+from etl.spooling.memory import ExtractMemory
 
 
 def _open(path: str, barrier: object) -> None:
     barrier.wait()  # type: ignore[attr-defined]
-    state = SpoolState(Spool(Path(path)))
+    state = ExtractMemory(Spool(Path(path)))
     state.remember(
         "p", "1.0", datetime(2026, 1, 1, tzinfo=UTC), etag=None, last_modified=None, file_name=None
     )
@@ -31,7 +31,7 @@ def test_concurrent_first_open(tmp_path: Path) -> None:
         for p in procs:
             p.join(30)
         assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-        state = SpoolState(Spool(path))
+        state = ExtractMemory(Spool(path))
         known = state.release("p", "1.0")
         state.close()
         assert known is not None and known.updated_at.year == 2026
