@@ -232,10 +232,15 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from etl.workers.worker import flags_as_env, healthcheck, run_worker
+    if args.healthcheck or args.readiness:  # no Celery import: a short start-up
+        from etl.workers import health
 
-    if args.healthcheck:
-        return EXIT_OK if healthcheck() else EXIT_UNAVAILABLE
+        node = health.node_from_args(getattr(args, "celery_args", []))
+        verdict = health.readiness(node) if args.readiness else health.liveness(node)
+        print(f"wheels-etl worker: {verdict.line}", file=sys.stdout if verdict.ok else sys.stderr)
+        return EXIT_OK if verdict.ok else EXIT_UNAVAILABLE
+    from etl.workers.worker import flags_as_env, run_worker
+
     _settings(args, "worker")  # flags are checked here and reach the tasks as variables
     return run_worker(args.celery_args, flags_as_env(vars(args)))
 

@@ -141,7 +141,12 @@ def _add_worker_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     """worker, enqueue, reconcile (issue 12)."""
     w = add("worker", "Run a Celery worker: `celery -A etl.workers.app worker` + options.")
     w.add_argument("--healthcheck", action="store_true",
-                   help="exit 0 if this host's worker answers a ping (liveness probe)")  # fmt: skip
+                   help="liveness probe: exit 0 if the worker named by -n (the worker's own "
+                        "-n value; without -n every worker of this host) runs; never asks "
+                        "the broker")  # fmt: skip
+    w.add_argument("--readiness", action="store_true",
+                   help="readiness probe: --healthcheck, then the broker accepts a "
+                        "connection (each answers within 2 s, printing why it failed)")  # fmt: skip
     w.set_defaults(celery_args=[])
     q = add("enqueue", "Send the listing task to the workers (env ETL_BROKER_URL).")
     q.add_argument("--wait", action="store_true",

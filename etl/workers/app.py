@@ -80,6 +80,28 @@ def _logging(loglevel: int | str | None = None, **_: Any) -> None:
 
 signals.setup_logging.connect(_logging, weak=False)
 
+_registered: list[str] = []
+
+
+def _register(sender: str | None = None, **_: Any) -> None:
+    """The worker registers its node name and pid for its probes (etl.workers.health)."""
+    from etl.workers import health
+
+    if sender:
+        health.register(sender)
+        _registered.append(sender)
+
+
+def _unregister(**_: Any) -> None:
+    from etl.workers import health
+
+    for node in _registered:
+        health.unregister(node)
+
+
+signals.celeryd_after_setup.connect(_register, weak=False)
+signals.worker_shutdown.connect(_unregister, weak=False)
+
 
 def worker_spool(settings: Settings) -> Spool:
     """The spool as the workers see it (claims on object storage last the lease)."""

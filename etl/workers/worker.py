@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,12 +31,3 @@ def flags_as_env(given: Mapping[str, Any]) -> dict[str, str]:
                 else ("1" if value is True else str(value))
             )
     return out
-
-
-def healthcheck(timeout: float = 5.0) -> bool:
-    """True if a worker named ``celery@<this host name>`` answers a ping (the default
-    node name of a worker started here: a Kubernetes pod's host name is its own)."""
-    node = f"celery@{socket.gethostname()}"
-    with broker_errors():
-        replies = app.control.ping(destination=[node], timeout=timeout)
-    return any(node in reply for reply in replies)

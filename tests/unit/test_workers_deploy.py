@@ -100,8 +100,8 @@ def test_worker_keeps_the_collector_limits_and_has_probes() -> None:
     (worker,) = containers(deployment)
     assert worker["command"][:2] == ["wheels-etl", "worker"]
     assert worker["resources"]["limits"] == {"memory": "512Mi", "cpu": "1"}
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert worker[probe]["exec"]["command"] == ["wheels-etl", "worker", "--healthcheck"]
+    assert worker["livenessProbe"]["exec"]["command"] == ["wheels-etl", "worker", "--healthcheck"]
+    assert worker["readinessProbe"]["exec"]["command"] == ["wheels-etl", "worker", "--readiness"]
     names = {e["name"] for e in worker["env"]}
     assert {"DATABASE_URL", "ETL_BROKER_URL"} <= names
 
