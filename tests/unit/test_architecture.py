@@ -47,6 +47,7 @@ FS_ALLOWED = {
     "etl.source.*": "the source side reads its input: file:// trees and the CA bundle",
     "etl.db.dropshold": "load's scratch space: one file's drops in an unnamed $TMPDIR file",
     "etl.cpus": "the cgroup's CPU quota, read from /sys/fs/cgroup",
+    "etl.workers.health": "a worker's registration for its probes, in $TMPDIR, not the spool",
 }
 
 #: Builtin exceptions a module may raise as part of a documented internal protocol, and why.
