@@ -239,10 +239,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
         verdict = health.readiness(node) if args.readiness else health.liveness(node)
         print(f"wheels-etl worker: {verdict.line}", file=sys.stdout if verdict.ok else sys.stderr)
         return EXIT_OK if verdict.ok else EXIT_UNAVAILABLE
+    import os
+
     from etl.workers.worker import flags_as_env, run_worker
 
     _settings(args, "worker")  # flags are checked here and reach the tasks as variables
-    return run_worker(args.celery_args, flags_as_env(vars(args)))
+    json_lines = (getattr(args, "log_format", None) or os.environ.get("ETL_LOG_FORMAT")) == "json"
+    return run_worker(args.celery_args, flags_as_env(vars(args)), json_lines=json_lines)
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:

@@ -5,10 +5,11 @@ function that runs each command."""
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Callable, Mapping
 
 from etl import __version__
-from etl.config import OPTIONS, OTHER_VARIABLES, Command, options_for
+from etl.config import OPTIONS, OTHER_VARIABLES, Command, options_for, worker_variables
 from etl.spool import STATES
 
 Handler = Callable[[argparse.Namespace], int]
@@ -36,10 +37,27 @@ EXAMPLES: dict[str, str] = {
   psql "$(wheels-etl db url)"
   wheels-etl db stop""",
     "prune": "examples:\n  wheels-etl prune --older-than 7d\n  wheels-etl prune --older-than 12h",
-    "worker": "examples:\n  ETL_BROKER_URL=redis://127.0.0.1:6379/0 wheels-etl worker -c 1 -l info",
     "enqueue": "examples:\n  wheels-etl enqueue\n  wheels-etl enqueue --product rhai --wait",
     "reconcile": "examples:\n  wheels-etl reconcile\n  wheels-etl reconcile --relist",
 }
+
+_WORKER_ENV = ("ETL_BROKER_URL", "ETL_QUEUE", "ETL_BROKER_VISIBILITY_TIMEOUT",
+               "ETL_TASK_MAX_RETRIES", "ETL_SPOOL_LEASE_SECONDS", "ETL_SOURCE_TOKEN",
+               "ETL_LOG_FORMAT")  # fmt: skip
+_WORKER_VARS = textwrap.fill(
+    ", ".join([*_WORKER_ENV, *worker_variables()]) + "; for an s3:// spool AWS_ENDPOINT_URL, "
+    "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION",
+    width=86, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False,
+)  # fmt: skip
+EXAMPLES["worker"] = f"""environment read by the worker (besides the settings above):
+{_WORKER_VARS}
+
+every other option is passed to `celery worker` (see `celery worker --help`), e.g.
+  -c/--concurrency N, -l/--loglevel LEVEL, -n/--hostname NAME, -P/--pool POOL
+
+examples:
+  ETL_BROKER_URL=redis://127.0.0.1:6379/0 wheels-etl worker -c 1 -l info -n w1@%h
+  wheels-etl worker --healthcheck -n w1@%h           # the same -n as the worker"""
 
 HELP_EXIT_CODES = """exit codes:
   0 all went well           1 some releases or files failed

@@ -341,7 +341,6 @@ OTHER_VARIABLES: dict[str, str] = {
     "ETL_LOG_FORMAT": "log line format: text (default) or json",
     "ETL_LOG_LEVEL": "quiet, normal (default), verbose or debug (like -q, -v, -vv)",
     "ETL_EMBEDDED_PG_DIR": "embedded PostgreSQL data folder (default: per-user data folder)",
-    "ETL_CRASH_AT": "tests only: kill the process at a named point",
     # Celery workers (etl.workers.settings reads these)
     "ETL_BROKER_URL": "Celery broker: redis://host:6379/0 or amqp://user:pass@host:5672//",
     "ETL_BROKER_VISIBILITY_TIMEOUT": "Redis: seconds before an unacknowledged task is "
@@ -353,6 +352,19 @@ OTHER_VARIABLES: dict[str, str] = {
     "ETL_SPOOL_LEASE_SECONDS": "workers on an s3:// spool: a claim older than this is an "
     "orphan (default 900; keep above the longest load)",
 }
+
+
+#: Read by the code for its tests only: never shown in --help or the README.
+TEST_ONLY_VARIABLES: dict[str, str] = {
+    "ETL_CRASH_AT": "kill the process at a named point (etl/crashpoint.py)",
+}
+
+
+def worker_variables() -> tuple[str, ...]:
+    """Variables a worker reads with no ``worker`` flag of their own: each task reads the
+    extract settings from the worker's environment (``Settings.from_env``)."""
+    flags = {o.env for o in options_for("worker")}
+    return tuple(o.env for o in OPTIONS if o.env and "extract" in o.commands and o.env not in flags)
 
 
 def options_for(command: Command) -> tuple[Option, ...]:

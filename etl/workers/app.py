@@ -74,6 +74,7 @@ def _logging(loglevel: int | str | None = None, **_: Any) -> None:
     level = level if isinstance(level, int) else logging.WARNING
     json_lines = os.environ.get("ETL_LOG_FORMAT") == "json"
     logs.setup(1 if level <= logging.INFO else 0, "json" if json_lines else "text")
+    logging.captureWarnings(json_lines)  # a warning is one JSON line, not several lines
     for name in ("celery", "etl"):
         logging.getLogger(name).setLevel(level)
 
@@ -83,10 +84,19 @@ signals.setup_logging.connect(_logging, weak=False)
 _registered: list[str] = []
 
 
-def _register(sender: str | None = None, **_: Any) -> None:
-    """The worker registers its node name and pid for its probes (etl.workers.health)."""
+def _register(sender: str | None = None, instance: Any = None, **_: Any) -> None:
+    """The worker registers its node name and pid for its probes (etl.workers.health).
+    With JSON logs Celery's banner is not printed: its facts are one log line instead."""
     from etl.workers import health
 
+    if instance is not None and os.environ.get("ETL_LOG_FORMAT") == "json":
+        instance.quiet = True
+        pool = getattr(instance.pool_cls, "__module__", str(instance.pool_cls))
+        logging.getLogger("etl.workers").info(
+            "worker %s starting", sender,
+            extra={"node": sender, "concurrency": instance.concurrency,
+                   "pool": pool.rsplit(".", 1)[-1], "queues": sorted(instance.app.amqp.queues)},
+        )  # fmt: skip
     if sender:
         health.register(sender)
         _registered.append(sender)

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from etl.config import OPTIONS, OTHER_VARIABLES
+from etl.config import OPTIONS, OTHER_VARIABLES, TEST_ONLY_VARIABLES
 from etl.workers.settings import ENV_VARS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,6 +59,7 @@ def test_valid_against_the_api_schema(name: str, doc: dict[str, Any]) -> None:
 
 def variables_read_by_the_code() -> set[str]:
     names = {o.env for o in OPTIONS if o.env} | set(OTHER_VARIABLES) | set(ENV_VARS)
+    names |= set(TEST_ONLY_VARIABLES)
     source = "\n".join(p.read_text() for p in (REPO / "etl").rglob("*.py"))
     for name in names:  # the tables are not just words: the code reads each name
         assert f'"{name}"' in source, f"{name} is declared but no module reads it"
