@@ -4,14 +4,14 @@ This module is the only place that opens database transactions; the statements i
 inside them live in :mod:`etl.db`.
 
 Per file, ONE transaction holding the release's advisory lock (two files of one release
-never apply concurrently).  The ``releases`` row decides: none → apply; same
+never apply concurrently). The ``releases`` row decides: none → apply; same
 ``content_sha256`` → *unchanged*; file older by ``(updated_at, extracted_at)`` →
-*superseded* (neither touches data); else apply = DELETE the release's drops and
-artifacts, upsert its ``releases`` row, COPY artifacts then drops streaming one row group
-(artifact) at a time.  The ``spool_files`` ledger row is inserted or bumped and a
-``load_attempts`` row appended whatever the outcome.  After COMMIT the file moves to
-``loaded/``; a loader killed in between leaves an orphan in ``loading/`` that the next run
-completes from the ledger without re-applying.
+*superseded* (neither touches data); else apply = DELETE the release's rows, upsert its
+``releases`` row, COPY artifacts then drops one row group (artifact) at a time, then fill
+``build_steps`` from the documents just copied (:mod:`etl.db.domain`). The ``spool_files``
+ledger row is inserted or bumped and a ``load_attempts`` row appended whatever the
+outcome. After COMMIT the file moves to ``loaded/``; a loader killed in between leaves an
+orphan in ``loading/`` that the next run completes from the ledger without re-applying.
 
 Postgres going away is a :class:`TransientLoadError`: the file goes back to ``ready`` and
 the run reconnects with backoff for up to ``retry_seconds``.  Anything else Postgres
@@ -33,7 +33,7 @@ import psycopg
 
 from etl.backoff import Backoff
 from etl.crashpoint import crash_point
-from etl.db import copystream, ledger, releases, schema
+from etl.db import copystream, domain, ledger, releases, schema
 from etl.db.connect import Conn, classify, connect
 from etl.db.ledger import Attempt, Outcome
 from etl.errors import (
@@ -142,6 +142,7 @@ def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock)
                 f"{meta.artifacts} and {meta.drops}",
                 path=name,
             )
+        domain.fill_release(conn, meta.product, meta.release)  # build_steps, same transaction
         rows = artifacts + drops
     else:
         ahead.discard()
@@ -159,14 +160,9 @@ def _record_failed(
     """Append the failed attempt to ``load_attempts`` if the database is still there."""
     if conn.closed or conn.broken:
         return
+    error, state = str(exc), exc.sqlstate
     attempt = Attempt(
-        name,
-        "failed",
-        clock.started_at,
-        clock.seconds(),
-        meta,
-        error=str(exc),
-        sqlstate=exc.sqlstate,
+        name, "failed", clock.started_at, clock.seconds(), meta, error=error, sqlstate=state
     )
     try:
         with conn.transaction():

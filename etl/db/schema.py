@@ -19,6 +19,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from etl.db import domain
 from etl.errors import ConfigError, LoadError
 from etl.spooling.format import JSON_COLUMNS
 
@@ -148,8 +149,15 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
             "ALTER TABLE drops ADD COLUMN requires_python text",
         ),
     ),
+    (
+        4,
+        "domain: build_steps (filled), graph_edges, constraint_lines, drop_origins views",
+        domain.MIGRATION,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+#: The version that added the domain tables and views the answers read (etl.db.domain).
+DOMAIN_VERSION = next(v for v, _, statements in MIGRATIONS if statements is domain.MIGRATION)
 
 
 def lz4_supported(conn: psycopg.Connection[Any]) -> bool:
