@@ -64,9 +64,7 @@ def shortest(graph: Graph) -> dict[str, list[tuple[str, str, str]]]:
                 queue.append(child)
             if dist[child] == dist[node] + 1:
                 preds[child].append((node, rt, req))
-    for p in preds.values():
-        p.sort()
-    return preds
+    return {node: sorted(set(p)) for node, p in preds.items()}  # an edge written twice: once
 
 
 def paths_to(
@@ -81,7 +79,7 @@ def paths_to(
     while stack and len(out) < limit:
         node, suffix = stack.pop()
         if node in graph.roots:
-            for rt, req in sorted(graph.roots[node]):
+            for rt, req in sorted(set(graph.roots[node])):
                 out.append([{"node": node, "req_type": rt, "req": req}, *suffix])
                 if len(out) >= limit:
                     break
