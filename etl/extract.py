@@ -33,7 +33,17 @@ from etl.crashpoint import crash_point
 from etl.errors import ConfigError, EtlError, FatalFetchError, SpoolFullError
 from etl.extractevents import ExtractEvent, ExtractEventKind, ExtractReport
 from etl.protocol import ARTIFACT_FILE_KEYS, ArtifactFileKey
-from etl.source import ByteBudget, Document, ProductRef, ReleaseRef, SourceClient, Validators
+from etl.source import (
+    ByteBudget,
+    Document,
+    GitLabSource,
+    ProductRef,
+    ReleaseRef,
+    Source,
+    SourceClient,
+    Validators,
+    open_source,
+)
 from etl.source import documents as parse
 from etl.source.artifact import artifact_row
 from etl.source.jsontext import parse_json
@@ -52,7 +62,7 @@ class _Run:
         self,
         settings: Settings,
         spool: Spool,
-        client: SourceClient,
+        client: Source,
         state: ExtractMemory,
         progress: Callable[[ExtractEvent], None] | None,
     ) -> None:
@@ -114,6 +124,8 @@ class _Run:
     def is_current(self, ref: ReleaseRef) -> bool:
         if self.settings.full or ref.updated_at is None:
             return False
+        if ref.fingerprint is not None:  # GitLab: the listing's digest, not updated_at alone
+            return self.remembers(ref.product, ref.version, ref.fingerprint)
         key = SpoolName.key(ref.product, ref.version)
         if ref.updated_at in self.spooled_versions.get(key, set()):
             return True
@@ -150,9 +162,17 @@ class _Run:
                 self.state.release_failed(ref.product, ref.version, ref.url, reason)
         self.emit("failed", key, reason)
 
+    def remembers(self, product: str, version: str, fingerprint: str) -> bool:
+        """The memory holds this fingerprint for the release (GitLab: the release was
+        spooled with these wheels links and this ``released_at``)."""
+        known = self.state.release(product, version)
+        return known is not None and known.etag == fingerprint
+
     def _release(self, ref: ReleaseRef, key: str) -> tuple[ExtractEventKind, str]:
         if ref.error is not None:
             raise ref.error
+        if isinstance(self.client, GitLabSource):
+            return self._gitlab_release(self.client, ref, key)
         known = None if self.settings.full else self.state.release(ref.product, ref.version)
         conditional = None
         if known is not None and (known.etag or known.last_modified):
@@ -191,6 +211,40 @@ class _Run:
         )
         return "spooled", path.name
 
+    def _gitlab_release(
+        self, client: GitLabSource, ref: ReleaseRef, key: str
+    ) -> tuple[ExtractEventKind, str]:
+        """One GitLab release: its wheels tarballs one after the other, each streamed into
+        one artifact row; the file is published when the last one is in."""
+        rel = client.release(ref)
+        # a worker (no listing detail): the listing it was sent from may be older than
+        # the memory, and the task may be a redelivery of one already done
+        worker = ref.detail is None and not self.settings.full
+        if worker and self.remembers(ref.product, rel.version, rel.fingerprint):
+            return "unchanged", "same released_at and wheels links"
+        rel.check_links(release=key)  # before any download
+        with self.spool.writer(
+            ref.product, rel.version, rel.updated_at, ref.url, self.settings.spool_compression
+        ) as writer:
+            for link in rel.links:
+                if self.stop.is_set():
+                    raise FatalFetchError("run stopped", release=key)
+                got = client.artifact(rel, link, release=key)
+                writer.add(got.row)
+                if writer.artifacts == 1:
+                    crash_point("extract-mid-release")
+            path = writer.commit()
+        # the fingerprint is the release's validator: kept where release.json's ETag is
+        self.state.remember(
+            ref.product,
+            rel.version,
+            rel.updated_at,
+            etag=rel.fingerprint,
+            last_modified=None,
+            file_name=path.name,
+        )
+        return "spooled", path.name
+
     def _write(
         self,
         rel: parse.ReleaseDoc,
@@ -225,6 +279,7 @@ class _Run:
         files in between): the oldest unfinished artifact's files are then always the ones
         being fetched, which is what lets its group alone go over the byte budget."""
         group = ("artifact", key, index)
+        assert isinstance(self.client, SourceClient)  # the protocol source's documents
         with self.submit_lock:
             return {
                 name: self.files.submit(
@@ -287,7 +342,7 @@ def extract(
     state = ExtractMemory(spool)
     budget = ByteBudget(settings.max_inflight_bytes)
     try:
-        with SourceClient(settings, budget=budget) as client:
+        with open_source(settings, budget=budget) as client:
             run = _Run(settings, spool, client, state, progress)
             try:
                 _extract_products(run)

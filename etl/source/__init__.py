@@ -18,23 +18,33 @@ One concern per module:
 * :mod:`~etl.source.jsontext`: strict JSON decoding (orjson first, json as the reference);
 * :mod:`~etl.source.constraints`: constraints.txt to the stored JSON array;
 * :mod:`~etl.source.deadline`: the overall deadline per document, and cancelling fetches;
-* :mod:`~etl.source.stats`: request counters.
+* :mod:`~etl.source.stats`: request counters;
+* :mod:`~etl.source.gitlab`: :class:`GitLabSource`: GitLab releases whose asset links are
+  fromager tarballs (``gitlab+https://`` source URLs), read through the same transport;
+* :mod:`~etl.source.tarball` and :mod:`~etl.source.gunzip`: one ``.tar.gz`` read as a
+  stream (documents kept, wheels hashed as they go by);
+* :mod:`~etl.source.choose`: :func:`open_source`, the source a URL names.
 """
 
 from __future__ import annotations
 
 from etl.protocol import INDEX_FORMAT
 from etl.source.budget import ByteBudget
+from etl.source.choose import Source, open_source
 from etl.source.client import Document, ProductRef, ReleaseRef, SourceClient, normalize_base
+from etl.source.gitlab import GitLabSource
 from etl.source.responses import Validators
 
 __all__ = [
     "INDEX_FORMAT",
     "ByteBudget",
     "Document",
+    "GitLabSource",
     "ProductRef",
     "ReleaseRef",
+    "Source",
     "SourceClient",
     "Validators",
     "normalize_base",
+    "open_source",
 ]

@@ -46,7 +46,14 @@ from etl.source.responses import Validators
 from etl.source.stats import Counters
 from etl.source.transport import HttpTransport
 
-__all__ = ["Document", "ProductRef", "ReleaseRef", "SourceClient", "normalize_base"]
+__all__ = [
+    "Document",
+    "ProductRef",
+    "ReleaseRef",
+    "SourceClient",
+    "normalize_base",
+    "tls_verify",
+]
 
 HTTP_SCHEMES = ("http", "https")
 
@@ -86,6 +93,13 @@ class ReleaseRef:
     updated_at: datetime | None
     url: str
     error: FetchError | None = None
+    #: Sources whose listing says more than ``updated_at`` (GitLab: a digest of
+    #: ``released_at`` and the wheels links): the release is current only when the
+    #: memory holds the same value.  ``None`` for the protocol source.
+    fingerprint: str | None = None
+    #: What the listing said of the release, for the source that listed it (not sent to
+    #: workers: a worker asks the source again).
+    detail: object = field(default=None, repr=False, compare=False)
 
 
 def normalize_base(source: str) -> tuple[str, tuple[str, str] | None]:
@@ -123,6 +137,15 @@ def normalize_base(source: str) -> tuple[str, tuple[str, str] | None]:
     return (uri if uri.endswith("/") else uri + "/"), None
 
 
+def tls_verify(settings: Settings) -> bool | str:
+    """``requests``' ``verify``: off (``--insecure``), on, or the CA bundle's path."""
+    if settings.verify_tls and settings.ca_bundle:
+        if not Path(settings.ca_bundle).is_file():
+            raise ConfigError(f"CA bundle not found: {settings.ca_bundle}")
+        return settings.ca_bundle
+    return settings.verify_tls
+
+
 class SourceClient:
     """Reads a wheel-collections source; thread-safe (one session, shared by all workers)."""
 
@@ -147,11 +170,7 @@ class SourceClient:
             auth = requests.auth.HTTPBasicAuth(*creds)
             secrets.append(creds[1])
         self._secrets = tuple(s for s in secrets if s)
-        verify: bool | str = settings.verify_tls
-        if settings.verify_tls and settings.ca_bundle:
-            if not Path(settings.ca_bundle).is_file():
-                raise ConfigError(f"CA bundle not found: {settings.ca_bundle}")
-            verify = settings.ca_bundle
+        verify = tls_verify(settings)
         self._counters = Counters()
         self._http = HttpTransport(
             settings,

@@ -1,5 +1,6 @@
-"""Origins: the unit of trust for credentials.  The bearer token (or the URL's userinfo)
-goes to the base URL's origin only, decided again on every redirect hop by the transport."""
+"""Origins: the unit of trust for credentials.  The bearer token (or the URL's userinfo, or
+GitLab's ``PRIVATE-TOKEN``) goes to the base URL's origin only, decided again on every
+redirect hop by the transport."""
 
 from __future__ import annotations
 
@@ -36,3 +37,18 @@ class BearerAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "BearerAuth(***)"
+
+
+class PrivateTokenAuth(requests.auth.AuthBase):
+    """GitLab's ``PRIVATE-TOKEN`` header (attached per origin by the transport, like
+    :class:`BearerAuth`)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["PRIVATE-TOKEN"] = self._token
+        return r
+
+    def __repr__(self) -> str:
+        return "PrivateTokenAuth(***)"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Literal
 
-CounterName = Literal["requests", "not_modified", "retries", "retry_wait_ms", "bytes", "redirects"]
+CounterName = Literal[
+    "requests", "not_modified", "retries", "retry_wait_ms", "bytes", "redirects", "downloads"
+]
 COUNTER_NAMES: tuple[CounterName, ...] = (
     "requests",
     "not_modified",
@@ -13,13 +15,15 @@ COUNTER_NAMES: tuple[CounterName, ...] = (
     "retry_wait_ms",
     "bytes",
     "redirects",
+    "downloads",
 )
 
 
 class Counters:
     """``requests`` (HTTP requests sent, redirects and retries included, plus files read),
     ``not_modified``, ``retries``, ``retry_wait_ms`` (time spent waiting to retry),
-    ``bytes`` (decoded body bytes) and ``redirects``."""
+    ``bytes`` (decoded body bytes), ``redirects`` and ``downloads`` (tarballs fetched, by
+    the GitLab source)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -18,6 +18,8 @@ import logging
 import random
 import threading
 import warnings
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -47,6 +49,11 @@ log = logging.getLogger("etl.source")
 
 MAX_REDIRECTS = 5
 BACKOFF_CAP = 30.0
+#: Chunks of a streamed body (:meth:`HttpTransport.stream`): larger than the documents'
+#: 64 KiB, so a multi-GB tarball costs fewer Python-level reads.
+STREAM_CHUNK = 256 * 1024
+
+T = TypeVar("T")
 
 
 class _ScrubFilter(logging.Filter):
@@ -161,6 +168,74 @@ class HttpTransport:
                 if watch.expired is not None:  # the cut read may have looked like an end
                     raise self._expired(watch, url, release)
                 return got
+
+    def stream(
+        self,
+        url: str,
+        release: str | None,
+        consume: Callable[[StreamBody], T],
+        *,
+        seconds: float,
+    ) -> T:
+        """GET ``url`` and hand its body, as it arrives, to ``consume``; its result.
+
+        The same rules as :meth:`fetch` (redirects one hop at a time with the credentials
+        decided per origin, the retry policy of :mod:`etl.backoff`), except that the body
+        is never gathered: ``consume`` reads :class:`StreamBody` chunk by chunk.  A
+        connection broken mid-body is retried from the start (``consume`` is called
+        again, so it must keep nothing from a previous call); ``seconds`` bounds the whole
+        answer (a multi-GB body needs more than ``--document-timeout``)."""
+        backoff = Backoff(
+            base=self._backoff_base,
+            cap=BACKOFF_CAP,
+            budget=self.settings.retry_max_seconds,
+            attempts=self.settings.retries,
+            rng=self._rng,
+        )
+        backoff.start()
+        with self._watchdog.watch(seconds) as watch:
+            while True:
+                if watch.expired is not None:
+                    raise self._expired(watch, url, release)
+                try:
+                    return self._attempt_stream(url, release, consume)
+                except _Retry as exc:
+                    if watch.expired is not None:
+                        raise self._expired(watch, exc.target, release) from exc
+                    self._wait_before_retry(exc, backoff, release, watch)
+                    continue
+                except FetchError as exc:
+                    if watch.expired is not None:
+                        raise self._expired(watch, url, release) from exc
+                    raise
+
+    def _attempt_stream(
+        self, target: str, release: str | None, consume: Callable[[StreamBody], T]
+    ) -> T:
+        current = target
+        for _hop in range(MAX_REDIRECTS + 1):
+            with self._send(current, release, None) as resp:
+                status = resp.status_code
+                what = f"HTTP {status} {resp.reason or ''}".rstrip()
+                decision = classify_status(status)
+                if decision is Decision.REDIRECT:
+                    location = resp.headers.get("Location")
+                    if not location:
+                        raise FatalFetchError(
+                            f"{what} without a Location", url=self.show(current), release=release
+                        )
+                    current = self._redirect_target(current, location, release)
+                    self._counters.add("redirects")
+                    continue
+                if decision is Decision.RETRY:
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    raise _Retry(what, current, retry_after)
+                if decision is not Decision.OK:
+                    raise FatalFetchError(what, url=self.show(current), release=release)
+                return consume(StreamBody(resp, current, self.show(current), self._counters))
+        raise FatalFetchError(
+            f"more than {MAX_REDIRECTS} redirects", url=self.show(target), release=release
+        )
 
     def _expired(self, watch: deadline.Watch, url: str, release: str | None) -> FetchError:
         shown = self.show(url)
@@ -349,6 +424,69 @@ class HttpTransport:
         if length is not None and identity and got != length:
             raise _Retry(f"body shorter than its Content-Length ({got} of {length} bytes)", url)
         return b"".join(chunks)
+
+
+class StreamBody:
+    """One answer's body as it arrives (:meth:`HttpTransport.stream`): its headers, where
+    it was read (``shown``: secrets removed) and :meth:`chunks`.  A connection broken
+    mid-body, a read timeout or a body shorter than its ``Content-Length`` raise the
+    transport's retry signal: the whole answer is then fetched again."""
+
+    def __init__(self, resp: requests.Response, url: str, shown: str, counters: Counters) -> None:
+        self.headers = resp.headers
+        self.url = url
+        self.shown = shown
+        self._resp = resp
+        self._counters = counters
+        self.received = 0
+
+    def chunks(self) -> Iterator[bytes]:
+        got = 0
+        try:
+            for chunk in self._resp.iter_content(STREAM_CHUNK):
+                got += len(chunk)
+                self.received = got
+                self._counters.add("bytes", len(chunk))
+                yield chunk
+                if got == len(chunk):
+                    crash_point("extract-mid-download")
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise _Retry(
+                f"connection broken after receiving {got} body bytes: {reason_of(exc)}", self.url
+            ) from exc
+        except requests.exceptions.ContentDecodingError as exc:
+            raise FatalFetchError(
+                f"cannot decode the body: {reason_of(exc)}", url=self.shown
+            ) from exc
+        except requests.exceptions.ConnectionError as exc:  # a read timeout mid-body
+            raise _Retry(f"body stalled after {got} bytes: {reason_of(exc)}", self.url) from exc
+        except requests.RequestException as exc:
+            raise _Retry(
+                f"reading the body failed after {got} bytes: {reason_of(exc)}", self.url
+            ) from exc
+
+    def read_all(self, limit: int, release: str | None) -> bytes:
+        """The whole body, refused past ``limit`` bytes (a listing page, not a tarball)."""
+        length = content_length(self.headers.get("Content-Length"))
+        if length is not None and length > limit:
+            raise FatalFetchError(
+                f"file is {length} bytes (Content-Length), over the {limit}-byte limit; "
+                "not downloaded",
+                url=self.shown,
+                release=release,
+            )
+        parts: list[bytes] = []
+        got = 0
+        for chunk in self.chunks():
+            got += len(chunk)
+            if got > limit:
+                raise FatalFetchError(
+                    f"file is over the {limit}-byte limit (stopped after {got} bytes)",
+                    url=self.shown,
+                    release=release,
+                )
+            parts.append(chunk)
+        return b"".join(parts)
 
 
 _INSECURE_WARNED = threading.Event()

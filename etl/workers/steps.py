@@ -23,7 +23,7 @@ from etl.errors import (
 )
 from etl.extract import ExtractReport, _key, _Run
 from etl.load import FileResult, _failure, _migrate, load_file
-from etl.source import ByteBudget, ReleaseRef, SourceClient
+from etl.source import ByteBudget, ReleaseRef, open_source
 from etl.spool import Spool
 from etl.spooling.memory import ExtractMemory
 
@@ -36,7 +36,7 @@ def list_changed(
     report holds the unchanged releases and the listing failures; ``spooled`` stays empty."""
     state = ExtractMemory(spool)
     try:
-        with SourceClient(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
+        with open_source(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
             run = _Run(settings, spool, client, state, None)
             run.files.shutdown(wait=False)
             products = client.products()
@@ -69,7 +69,7 @@ def extract_release(settings: Settings, spool: Spool, ref: ReleaseRef) -> str | 
     between retrying and failing): :class:`EtlError` subclasses only."""
     state = ExtractMemory(spool)
     try:
-        with SourceClient(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
+        with open_source(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
             run = _Run(settings, spool, client, state, None)
             try:
                 kind, detail = run._release(ref, _key(ref))

@@ -51,16 +51,19 @@ def ref_to_json(ref: ReleaseRef) -> dict[str, Any]:
         "version": ref.version,
         "updated_at": ref.updated_at.isoformat() if ref.updated_at else None,
         "url": ref.url,
+        "fingerprint": ref.fingerprint,
     }
 
 
 def ref_from_json(data: dict[str, Any]) -> ReleaseRef:
     updated = data.get("updated_at")
+    fingerprint = data.get("fingerprint")
     return ReleaseRef(
         data["product"],
         data["version"],
         datetime.fromisoformat(updated) if updated else None,
         data["url"],
+        fingerprint=fingerprint if isinstance(fingerprint, str) else None,
     )
 
 
@@ -107,7 +110,13 @@ def extract_release(self: Task, run_id: str, data: dict[str, Any]) -> None:
     spool = worker_spool(settings)
     ref = ref_from_json(data)
     key = f"{ref.product}/{ref.version}"
-    found = notes.spooled_file(spool, ref.product, ref.version, ref.updated_at)
+    # a GitLab release whose wheels links changed keeps its updated_at: a file at that
+    # updated_at is then the old content, and the extract step decides by fingerprint
+    found = (
+        notes.spooled_file(spool, ref.product, ref.version, ref.updated_at)
+        if ref.fingerprint is None
+        else None
+    )
     if found is not None:  # delivered again after its file was written: don't fetch again
         name: str | None = found.name
         if found.state == "ready":

@@ -21,6 +21,13 @@ Faults (:class:`Fault`)
     normally; ``always(path, fault)`` applies a fault to every request.  ``Fault.serve()``
     in a script means "answer normally this time".
 
+Routes
+    ``route(prefix, responder)`` answers every request whose path starts with ``prefix``
+    with what ``responder(request)`` returns (an :class:`Answer`: status, headers, and a
+    body as bytes or as an iterable of chunks, sent chunked): a dynamic server (the GitLab
+    one in :mod:`tests.support.gitlabserver`) on the same machinery.  Scripted faults
+    still come first.
+
 Recording
     ``requests`` lists every request (method, target, headers incl. Authorization);
     ``count(path)`` and ``sent(path)`` (body bytes written, for the size-limit tests).
@@ -35,7 +42,8 @@ import ssl
 import struct
 import threading
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,9 +53,22 @@ from urllib.parse import unquote, urlsplit
 
 from tests.support.faults import Fault, RecordedRequest
 
-__all__ = ["Fault", "RecordedRequest", "SourceServer"]
+__all__ = ["Answer", "Fault", "RecordedRequest", "SourceServer"]
 
 CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a route answers: ``body`` as bytes (with ``Content-Length``) or as chunks
+    (``Transfer-Encoding: chunked``, produced while sending: nothing held whole)."""
+
+    status: int = 200
+    headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    body: bytes | Iterable[bytes] = b""
+
+
+Responder = Callable[[RecordedRequest], Answer]
 
 
 def _key(path: str) -> str:
@@ -67,6 +88,7 @@ class SourceServer:
         last_modified: bool = True,
         tls: tuple[Path, Path] | None = None,
         record: bool = True,
+        host: str = "127.0.0.1",
     ) -> None:
         self.root = root
         self.record = record  # keep every request in ``requests`` (off: a long-lived server)
@@ -80,15 +102,16 @@ class SourceServer:
         self._always: dict[str, Fault] = {}
         self._memory: dict[str, bytes] = {}
         self._sent: dict[str, int] = defaultdict(int)
+        self._routes: list[tuple[str, Responder]] = []
         self._stop = threading.Event()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server((host, 0), _Handler)
         self._httpd.owner = self
         if tls is not None:  # (certificate chain, private key), both PEM
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(tls[0], tls[1])
             self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
         self.port: int = self._httpd.server_address[1]
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}/"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -109,6 +132,11 @@ class SourceServer:
         """Serve ``data`` at ``path`` (overrides the tree)."""
         with self._lock:
             self._memory[_key(path)] = data
+
+    def route(self, prefix: str, responder: Responder) -> None:
+        """Answer requests under ``prefix`` with ``responder`` (see the module doc)."""
+        with self._lock:
+            self._routes.append((_key(prefix), responder))
 
     def link(self, path: str) -> str:
         """Absolute URL of ``path`` on this server."""
@@ -165,6 +193,13 @@ class SourceServer:
                 return queue.popleft()
             return self._always.get(rec.target)
 
+    def _route(self, path: str) -> Responder | None:
+        with self._lock:
+            for prefix, responder in self._routes:
+                if path.startswith(prefix):
+                    return responder
+        return None
+
     def _lookup(self, target: str) -> tuple[bytes, float] | None:
         with self._lock:
             if target in self._memory:
@@ -207,7 +242,10 @@ class _Handler(BaseHTTPRequestHandler):
         rec = RecordedRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()})
         fault = owner._take(rec)
         try:
-            if fault is None or fault.kind == "serve":
+            responder = owner._route(rec.path)
+            if (fault is None or fault.kind == "serve") and responder is not None:
+                self._answer(owner, responder(rec))
+            elif fault is None or fault.kind == "serve":
                 self._serve(owner, rec)
             else:
                 getattr(self, f"_fault_{fault.kind}")(owner, rec, fault)
@@ -215,6 +253,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     # --- normal answers --------------------------------------------------------------
+
+    def _answer(self, owner: SourceServer, answer: Answer) -> None:
+        if isinstance(answer.body, bytes):
+            self._send(answer.status, answer.body, answer.headers)
+            return
+        self.send_response(answer.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for part in answer.body:
+                if owner._stop.is_set():
+                    break
+                if part:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            self.close_connection = owner._stop.is_set()
 
     def _serve(self, owner: SourceServer, rec: RecordedRequest) -> None:
         found = owner._lookup(rec.target)

@@ -1,0 +1,334 @@
+"""The GitLab source against a GitLab of our own (tests/support/gitlabserver.py), over real
+HTTP, with tarballs built here from the real fromager files in samples/fromager."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from etl.config import Settings
+from etl.extract import ExtractReport, extract
+from etl.load import load_spool
+from etl.spool import Spool
+from tests.support.cli import cli_env, run_cli
+from tests.support.gitlabserver import TOKEN, FakeGitLab, Link, Release
+from tests.support.httpserver import Fault
+from tests.support.tarballs import (
+    Layout,
+    drops_of,
+    expected_wheels,
+    fromager_tarball,
+    sample,
+    truncated,
+)
+
+PROJECT = "wheels/ai/collection"
+V1 = "v3.2.3.571+cpu-ubi9"
+V2 = "v3.2.4.1+model-opt-cuda-ubi9"
+
+
+def asset(tag: str, arch: str) -> str:
+    return f"wheels-{tag[1:]}-{arch}.tar.gz"
+
+
+@pytest.fixture
+def gitlab() -> Iterator[FakeGitLab]:
+    with FakeGitLab() as server:
+        yield server
+        assert server.leaks == [], "a credential reached the asset host"
+
+
+def settings(gl: FakeGitLab, spool: Path, **kw: object) -> Settings:
+    values: dict[str, object] = {
+        "source_url": gl.source_url(PROJECT),
+        "source_token": TOKEN,
+        "spool_dir": spool,
+        "workers": 2,
+        "retry_max_seconds": 10.0,
+    }
+    values.update(kw)
+    return Settings.from_env({}, **values)
+
+
+def good_project(gl: FakeGitLab) -> None:
+    """Two good releases (flask on two architectures; webstack on one, reached by its
+    plain url) and a link that is not a wheels tarball."""
+    flask, web = sample("flask"), sample("webstack")
+    gl.put_file(asset(V1, "x86_64"), fromager_tarball(flask))
+    gl.put_file(asset(V1, "aarch64"), fromager_tarball(flask, Layout(top="other-top")))
+    gl.put_file(asset(V2, "x86_64"), fromager_tarball(web))
+    p = gl.project(PROJECT)
+    p.releases.append(
+        Release(
+            V1,
+            "2026-11-02T08:00:00.000Z",
+            links=[
+                Link(asset(V1, "x86_64")),
+                Link(asset(V1, "aarch64")),
+                Link("build-log.txt", link_type="runbook"),
+            ],
+        )
+    )
+    p.releases.append(
+        Release(
+            V2,
+            None,
+            created_at="2026-11-03T09:30:00.123Z",
+            links=[Link(asset(V2, "x86_64"), direct=False)],
+        )
+    )
+
+
+def query(db_url: str, sql: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(db_url) as conn:
+        return list(conn.execute(sql).fetchall())
+
+
+def test_releases_map_to_spool_files_and_rows(
+    gitlab: FakeGitLab, tmp_path: Path, db_url: str
+) -> None:
+    good_project(gitlab)
+    gitlab.api.script(
+        f"/api/v4/projects/{PROJECT.replace('/', '%2F')}/releases?per_page=100",
+        [Fault.status(429, {"Retry-After": "1"})],
+    )
+    spool = Spool(tmp_path / "spool")
+    report = extract(settings(gitlab, tmp_path / "spool"), spool)
+    assert report.ok, report.failed
+    assert len(report.spooled) == 2
+    assert report.stats["retries"] == 1
+    assert report.stats["downloads"] == 3
+    # the token went to the API (and to the direct_asset_url on the GitLab host), never
+    # to the asset host (the fixture checks gitlab.leaks)
+    api = gitlab.api_requests()
+    assert api and all(r.header("private-token") == TOKEN for r in api)
+    assert all(r.header("private-token") is None for r in gitlab.assets.requests)
+    assert gitlab.downloads() == 3
+    redirected = [r for r in gitlab.api.requests if "/-/releases/" in r.path]
+    assert len(redirected) == 2  # V1's two links went through direct_asset_url's 302
+
+    ld = load_spool(spool, db_url, retry_seconds=5.0)
+    assert ld.ok and len(ld.applied) == 2
+    releases = query(db_url, "SELECT product, release, updated_at::text FROM releases ORDER BY 2")
+    assert releases == [
+        ("collection", "3.2.3.571+cpu-ubi9", "2026-11-02 08:00:00+00"),
+        ("collection", "3.2.4.1+model-opt-cuda-ubi9", "2026-11-03 09:30:00.123+00"),
+    ]
+    arts = query(
+        db_url,
+        "SELECT release, architecture, variant, jsonb_array_length(constraints_file), "
+        "jsonb_typeof(dependency_graph), jsonb_typeof(build_sequence_summary) "
+        "FROM artifacts ORDER BY 1, 2",
+    )
+    assert [a[:3] for a in arts] == [
+        ("3.2.3.571+cpu-ubi9", "aarch64", "cpu-ubi9"),
+        ("3.2.3.571+cpu-ubi9", "x86_64", "cpu-ubi9"),
+        ("3.2.4.1+model-opt-cuda-ubi9", "x86_64", "model-opt-cuda-ubi9"),
+    ]
+    assert all(a[4:] == ("object", "array") for a in arts)
+    flask = sample("flask")
+    want = expected_wheels(flask.wheel_names)
+    drops = query(
+        db_url,
+        "SELECT filename, sha256, size, uploaded_at, yanked, requires_python FROM drops "
+        "WHERE release = '3.2.3.571+cpu-ubi9' AND architecture = 'x86_64'",
+    )
+    assert {d[0]: (d[1], d[2]) for d in drops} == want
+    assert all(d[3:] == (None, None, None) for d in drops)
+
+
+def test_a_rerun_downloads_nothing_and_changed_links_replace_the_release(
+    gitlab: FakeGitLab, tmp_path: Path, db_url: str
+) -> None:
+    good_project(gitlab)
+    spool = Spool(tmp_path / "spool")
+    s = settings(gitlab, tmp_path / "spool")
+    assert extract(s, spool).ok
+    assert load_spool(spool, db_url, retry_seconds=5.0).ok
+    before = gitlab.downloads()
+
+    again = extract(s, spool)
+    assert again.ok and again.spooled == [] and len(again.unchanged) == 2
+    assert again.stats["downloads"] == 0 and gitlab.downloads() == before
+
+    # a link added to V1, released_at unchanged: V1 alone is extracted again and replaces
+    # the old content in the database
+    gitlab.put_file(asset(V1, "ppc64le"), fromager_tarball(sample("stevedore")))
+    gitlab.projects[PROJECT].releases[0].links.append(Link(asset(V1, "ppc64le")))
+    third = extract(s, spool)
+    assert third.ok and len(third.spooled) == 1 and third.unchanged == [f"collection/{V2[1:]}"]
+    assert third.stats["downloads"] == 3
+    ld = load_spool(spool, db_url, retry_seconds=5.0)
+    assert ld.ok and len(ld.applied) == 1, ld
+    archs = query(
+        db_url, f"SELECT architecture FROM artifacts WHERE release = '{V1[1:]}' ORDER BY 1"
+    )
+    assert archs == [("aarch64",), ("ppc64le",), ("x86_64",)]
+
+    # a link pointing elsewhere (same name, same released_at): extracted again
+    gitlab.put_file("moved.tar.gz", fromager_tarball(sample("flask-variant")))
+    gitlab.projects[PROJECT].releases[0].links[3] = Link(asset(V1, "ppc64le"), file="moved.tar.gz")
+    fourth = extract(s, spool)
+    assert len(fourth.spooled) == 1, fourth.failed
+    assert load_spool(spool, db_url, retry_seconds=5.0).ok
+    names = query(
+        db_url,
+        f"SELECT count(*) FROM drops WHERE release = '{V1[1:]}' AND architecture = 'ppc64le'",
+    )
+    assert names == [(len(sample("flask-variant").wheel_names),)]
+
+    # a link removed: extracted again, the architecture is gone from the database
+    del gitlab.projects[PROJECT].releases[0].links[0]
+    assert len(extract(s, spool).spooled) == 1
+    assert load_spool(spool, db_url, retry_seconds=5.0).ok
+    archs = query(
+        db_url, f"SELECT architecture FROM artifacts WHERE release = '{V1[1:]}' ORDER BY 1"
+    )
+    assert archs == [("aarch64",), ("ppc64le",)]
+
+
+def bad_project(gl: FakeGitLab) -> dict[str, str]:
+    """One release per kind of bad tarball or tag; returns tag -> what its error says."""
+    flask = sample("flask")
+    good = fromager_tarball(flask)
+    p = gl.project(PROJECT)
+    cases = {
+        "v1.0.0+truncated": (truncated(good), "truncated or corrupt tarball"),
+        "v1.0.1+nograph": (
+            fromager_tarball(flask, Layout(omit=frozenset({"graph.json"}))),
+            "no release/outputs/graph.json",
+        ),
+        "v1.0.2+nosummary": (
+            fromager_tarball(flask, Layout(omit=frozenset({"build-sequence-summary.json"}))),
+            "no release/outputs/build-sequence-summary.json",
+        ),
+        "v1.0.3+garbage": (b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4, "invalid block type"),
+        "v1.0.4+notgzip": (b"<html>login</html>", "not a gzip stream"),
+    }
+    for i, (tag, (data, _)) in enumerate(cases.items()):
+        gl.put_file(asset(tag, "x86_64"), data)
+        when = f"2026-10-{i + 1:02d}T00:00:00Z"
+        p.releases.append(Release(tag, when, links=[Link(asset(tag, "x86_64"))]))
+    # a tag without '+', an asset name that does not match, one that is missing
+    p.releases.append(
+        Release("v2.0.0", "2026-10-20T00:00:00Z", links=[Link("wheels-2.0.0-x86_64.tar.gz")])
+    )
+    p.releases.append(
+        Release(
+            "v2.0.1+cpu", "2026-10-21T00:00:00Z", links=[Link("wheels-2.0.1+cpu-X86_64.tar.gz")]
+        )
+    )
+    p.releases.append(
+        Release("v2.0.2+cpu", "2026-10-22T00:00:00Z", links=[Link(asset("v2.0.2+cpu", "s390x"))])
+    )
+    said = {tag: why for tag, (_, why) in cases.items()}
+    said["v2.0.0"] = "has no '+'"
+    said["v2.0.1+cpu"] = "does not match"
+    said["v2.0.2+cpu"] = "HTTP 404"
+    return said
+
+
+def test_each_bad_release_fails_alone_with_one_line_naming_tag_and_asset(
+    gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    said = bad_project(gitlab)
+    flask = sample("flask")
+    odd = Layout(reverse=True, symlink_whl=True, hardlink_whl=True, dotdot=True)
+    gitlab.put_file(asset(V1, "x86_64"), fromager_tarball(flask, odd))
+    gitlab.projects[PROJECT].releases.append(
+        Release(V1, "2026-11-02T08:00:00Z", links=[Link(asset(V1, "x86_64"))])
+    )
+    spool = Spool(tmp_path / "spool")
+    report: ExtractReport = extract(settings(gitlab, tmp_path / "spool"), spool)
+    failed = dict(report.failed)
+    assert len(report.spooled) == 1, report.failed
+    assert len(failed) == len(said)
+    for tag, why in said.items():
+        line = failed[f"collection/{tag[1:]}"]
+        assert "\n" not in line and why in line and f"tag {tag}" in line, line
+        if tag != "v2.0.0":
+            assert f"asset wheels-{tag[1:]}" in line, line
+    # the odd but good tarball: members in reverse order, links named *.whl skipped,
+    # ".." and absolute member paths harmless (nothing is ever written from a tarball)
+    import pyarrow.parquet as pq
+
+    (ready,) = (tmp_path / "spool" / "ready").iterdir()
+    table = pq.read_table(ready).to_pylist()
+    names = {d["filename"] for d in table[0]["drops"]}
+    assert names == drops_of(flask, odd)
+    assert not (tmp_path / "escape-1.0-py3-none-any.whl").exists()
+    assert not Path("/abs/absolute-1.0-py3-none-any.whl").exists()
+
+
+@pytest.mark.parametrize(
+    ("token", "project", "status"),
+    [(None, PROJECT, "401"), ("wrong", PROJECT, "401"), (TOKEN, "no/such/project", "404")],
+)
+def test_a_wrong_project_or_token_is_one_fatal_error_naming_the_project(
+    gitlab: FakeGitLab, tmp_path: Path, token: str | None, project: str, status: str
+) -> None:
+    good_project(gitlab)
+    env = cli_env(
+        spool=tmp_path / "spool", source=gitlab.source_url(project), ETL_SOURCE_TOKEN=token
+    )
+    r = run_cli("extract", env=env, in_process=True)
+    assert r.returncode == 2, r
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r
+    assert f"GitLab project {project}" in lines[0] and f"HTTP {status}" in lines[0]
+    assert TOKEN not in r.stdout + r.stderr
+    assert gitlab.downloads() == 0
+
+
+def test_link_header_pagination_numeric_id_and_product_name(
+    gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    gitlab.link_only = True
+    gitlab.max_per_page = 2
+    p = gitlab.project(PROJECT)
+    flask = fromager_tarball(sample("flask"))
+    for i in range(5):
+        tag = f"v1.{i}+cpu"
+        gitlab.put_file(asset(tag, "x86_64"), flask)
+        p.releases.append(
+            Release(tag, f"2026-10-0{i + 1}T00:00:00Z", links=[Link(asset(tag, "x86_64"))])
+        )
+    url = gitlab.source_url(str(p.id), product="ai-stack")
+    spool = Spool(tmp_path / "spool")
+    report = extract(settings(gitlab, tmp_path / "spool", source_url=url), spool)
+    assert report.ok and len(report.spooled) == 5
+    assert all(name.startswith("ai-stack~1.") for name in report.spooled)
+    pages = [r for r in gitlab.api_requests() if r.path.endswith("/releases")]
+    assert len(pages) == 3
+    # --product names the project's product; another name is refused
+    other = extract(
+        settings(gitlab, tmp_path / "spool", source_url=url, products=("ai-stack",)), spool
+    )
+    assert other.ok and len(other.unchanged) == 5
+    env = cli_env(spool=tmp_path / "spool", source=url, ETL_SOURCE_TOKEN=TOKEN)
+    r = run_cli("extract", "--product", "rhai", env=env, in_process=True)
+    assert r.returncode == 2 and "unknown product rhai" in r.stderr, r
+
+
+def test_the_token_never_reaches_spool_state_or_output(gitlab: FakeGitLab, tmp_path: Path) -> None:
+    said = bad_project(gitlab)
+    env = cli_env(
+        spool=tmp_path / "spool", source=gitlab.source_url(PROJECT), ETL_SOURCE_TOKEN=TOKEN
+    )
+    r = run_cli("extract", "-v", env=env, in_process=True)
+    assert r.returncode == 1 and len(said) == r.stderr.count("FAILED"), r
+    assert TOKEN not in r.stdout + r.stderr
+    for path in (tmp_path / "spool").rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    status = run_cli("status", "--json", env=env, in_process=True)
+    doc = json.loads(status.stdout)
+    reasons = [f["reason"] for p in doc["products"] for f in p["failures"]]
+    assert len(reasons) == len(said)
+    assert any(
+        "tag v1.0.0+truncated, asset wheels-1.0.0+truncated-x86_64.tar.gz" in x for x in reasons
+    )
