@@ -33,19 +33,11 @@ from etl.crashpoint import crash_point
 from etl.errors import ConfigError, EtlError, FatalFetchError, SpoolFullError
 from etl.extractevents import ExtractEvent, ExtractEventKind, ExtractReport
 from etl.protocol import ARTIFACT_FILE_KEYS, ArtifactFileKey
-from etl.source import (
-    ByteBudget,
-    Document,
-    GitLabSource,
-    ProductRef,
-    ReleaseRef,
-    Source,
-    SourceClient,
-    Validators,
-    open_source,
-)
+from etl.source import ByteBudget, Document, ProductRef, ReleaseRef, SourceClient, Validators
 from etl.source import documents as parse
 from etl.source.artifact import artifact_row
+from etl.source.choose import Source, open_source
+from etl.source.gitlabsource import GitLabSource
 from etl.source.jsontext import parse_json
 from etl.spool import Spool, SpoolFile, SpoolName
 from etl.spooling.memory import ExtractMemory
@@ -163,8 +155,7 @@ class _Run:
         self.emit("failed", key, reason)
 
     def remembers(self, product: str, version: str, fingerprint: str) -> bool:
-        """The memory holds this fingerprint for the release (GitLab: the release was
-        spooled with these wheels links and this ``released_at``)."""
+        """GitLab: the memory holds this fingerprint (released_at, wheels links)."""
         known = self.state.release(product, version)
         return known is not None and known.etag == fingerprint
 
@@ -214,35 +205,21 @@ class _Run:
     def _gitlab_release(
         self, client: GitLabSource, ref: ReleaseRef, key: str
     ) -> tuple[ExtractEventKind, str]:
-        """One GitLab release: its wheels tarballs one after the other, each streamed into
-        one artifact row; the file is published when the last one is in."""
+        """One GitLab release: its wheels tarballs streamed, one row each."""
         rel = client.release(ref)
-        # a worker (no listing detail): the listing it was sent from may be older than
-        # the memory, and the task may be a redelivery of one already done
+        # a worker (no listing detail): its listing may be older than the memory
         worker = ref.detail is None and not self.settings.full
         if worker and self.remembers(ref.product, rel.version, rel.fingerprint):
             return "unchanged", "same released_at and wheels links"
-        rel.check_links(release=key)  # before any download
         with self.spool.writer(
             ref.product, rel.version, rel.updated_at, ref.url, self.settings.spool_compression
         ) as writer:
-            for link in rel.links:
-                if self.stop.is_set():
-                    raise FatalFetchError("run stopped", release=key)
-                got = client.artifact(rel, link, release=key)
-                writer.add(got.row)
-                if writer.artifacts == 1:
-                    crash_point("extract-mid-release")
+            client.spool_artifacts(rel, writer, release=key, stop=self.stop)
             path = writer.commit()
-        # the fingerprint is the release's validator: kept where release.json's ETag is
-        self.state.remember(
-            ref.product,
-            rel.version,
-            rel.updated_at,
-            etag=rel.fingerprint,
-            last_modified=None,
-            file_name=path.name,
-        )
+        self.state.remember(  # the fingerprint is the release's validator, as an ETag is
+            ref.product, rel.version, rel.updated_at, etag=rel.fingerprint,
+            last_modified=None, file_name=path.name,
+        )  # fmt: skip
         return "spooled", path.name
 
     def _write(

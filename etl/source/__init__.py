@@ -32,7 +32,7 @@ from etl.protocol import INDEX_FORMAT
 from etl.source.budget import ByteBudget
 from etl.source.choose import Source, open_source
 from etl.source.client import Document, ProductRef, ReleaseRef, SourceClient, normalize_base
-from etl.source.gitlab import GitLabSource
+from etl.source.gitlabsource import GitLabSource
 from etl.source.responses import Validators
 
 __all__ = [

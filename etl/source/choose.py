@@ -6,7 +6,8 @@ from __future__ import annotations
 from etl.config import Settings
 from etl.source.budget import ByteBudget
 from etl.source.client import SourceClient
-from etl.source.gitlab import GitLabSource, is_gitlab_url
+from etl.source.gitlab import is_gitlab_url
+from etl.source.gitlabsource import GitLabSource
 
 Source = SourceClient | GitLabSource
 

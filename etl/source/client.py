@@ -41,19 +41,12 @@ from etl.source import documents as parse
 from etl.source.budget import ByteBudget, Reservation
 from etl.source.files import read_file
 from etl.source.jsontext import parse_json
-from etl.source.origins import BearerAuth
+from etl.source.origins import BearerAuth, tls_verify
 from etl.source.responses import Validators
 from etl.source.stats import Counters
 from etl.source.transport import HttpTransport
 
-__all__ = [
-    "Document",
-    "ProductRef",
-    "ReleaseRef",
-    "SourceClient",
-    "normalize_base",
-    "tls_verify",
-]
+__all__ = ["Document", "ProductRef", "ReleaseRef", "SourceClient", "normalize_base"]
 
 HTTP_SCHEMES = ("http", "https")
 
@@ -93,12 +86,9 @@ class ReleaseRef:
     updated_at: datetime | None
     url: str
     error: FetchError | None = None
-    #: Sources whose listing says more than ``updated_at`` (GitLab: a digest of
-    #: ``released_at`` and the wheels links): the release is current only when the
-    #: memory holds the same value.  ``None`` for the protocol source.
+    #: GitLab: a digest of released_at and the wheels links (current when the memory
+    #: holds the same); what the listing said (never sent to workers).
     fingerprint: str | None = None
-    #: What the listing said of the release, for the source that listed it (not sent to
-    #: workers: a worker asks the source again).
     detail: object = field(default=None, repr=False, compare=False)
 
 
@@ -135,15 +125,6 @@ def normalize_base(source: str) -> tuple[str, tuple[str, str] | None]:
         )
     uri = path.resolve().as_uri()
     return (uri if uri.endswith("/") else uri + "/"), None
-
-
-def tls_verify(settings: Settings) -> bool | str:
-    """``requests``' ``verify``: off (``--insecure``), on, or the CA bundle's path."""
-    if settings.verify_tls and settings.ca_bundle:
-        if not Path(settings.ca_bundle).is_file():
-            raise ConfigError(f"CA bundle not found: {settings.ca_bundle}")
-        return settings.ca_bundle
-    return settings.verify_tls
 
 
 class SourceClient:

@@ -10,7 +10,7 @@ the plain tar stream (``r|``).
 Several gzip members one after the other (what ``cat a.gz b.gz`` makes) read as one
 stream, as :mod:`gzip` does; zero padding after the last member is ignored.  The trailer
 (CRC-32 and length) of every member is checked; a stream that ends before its last
-member's trailer raises :class:`EOFError`, a corrupt one :class:`zlib.error`.
+member's trailer, a corrupt one or one that is not gzip at all raise :class:`GzipError`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Protocol
+
+from etl.errors import FatalFetchError
 
 #: ``wbits`` for a gzip header and trailer (zlib's 16 + window bits).
 GZIP_WBITS = 16 + zlib.MAX_WBITS
@@ -39,6 +41,11 @@ class Decompressor(Protocol):
     def unconsumed_tail(self) -> bytes: ...
 
     def decompress(self, data: bytes, max_length: int = 0, /) -> bytes: ...
+
+
+class GzipError(FatalFetchError):
+    """The gzip stream is not gzip, is corrupt, or ends early (the caller names the
+    release and the file)."""
 
 
 def _zlib_decompressor() -> Decompressor:
@@ -82,12 +89,12 @@ class GunzipReader:
                         if out:
                             self.decompressed += len(out)
                             return out
-                        raise EOFError(
+                        raise GzipError(
                             f"the gzip stream ends early (after {self.compressed} compressed "
                             "bytes, before its end-of-stream trailer)"
                         )
                     if not self._started:
-                        raise EOFError("empty body: not a gzip stream")
+                        raise GzipError("empty body: not a gzip stream")
                     self._done = True
                     break
                 self._input = chunk
@@ -97,9 +104,12 @@ class GunzipReader:
                     continue
                 self._d = _zlib_decompressor()
             if not self._started and not self._input.startswith(b"\x1f\x8b"[: len(self._input)]):
-                raise zlib.error(f"not a gzip stream (it begins {self._input[:8]!r})")
+                raise GzipError(f"not a gzip stream (it begins {self._input[:8]!r})")
             self._started = True
-            out = self._d.decompress(self._input, n)
+            try:
+                out = self._d.decompress(self._input, n)
+            except zlib.error as exc:
+                raise GzipError(f"corrupt gzip data: {exc}") from None
             self._input = self._d.unused_data if self._d.eof else self._d.unconsumed_tail
             if out:
                 self.decompressed += len(out)

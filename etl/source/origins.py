@@ -4,9 +4,13 @@ redirect hop by the transport."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+
+from etl.config import Settings
+from etl.errors import ConfigError
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -52,3 +56,12 @@ class PrivateTokenAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "PrivateTokenAuth(***)"
+
+
+def tls_verify(settings: Settings) -> bool | str:
+    """``requests``' ``verify``: off (``--insecure``), on, or the CA bundle's path."""
+    if settings.verify_tls and settings.ca_bundle:
+        if not Path(settings.ca_bundle).is_file():
+            raise ConfigError(f"CA bundle not found: {settings.ca_bundle}")
+        return settings.ca_bundle
+    return settings.verify_tls

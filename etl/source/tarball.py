@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Literal, NoReturn, cast
 
 from etl.errors import FatalFetchError
 from etl.source.documents import BAD_CHAR_RE, shown
-from etl.source.gunzip import GunzipReader
+from etl.source.gunzip import GunzipReader, GzipError
 from etl.source.wheelname import InvalidWheelName, split_wheel_filename
 from etl.spooling.format import Drop
 
@@ -123,7 +122,9 @@ def read_tarball(
         # the end-of-archive blocks end the tar stream, not the gzip one: read the rest,
         # so that the gzip trailer (CRC-32 and length) is checked too
         reader.drain()
-    except (tarfile.TarError, EOFError, zlib.error) as exc:
+    except GzipError as exc:
+        fail(f"truncated or corrupt tarball ({exc.message})")
+    except (tarfile.TarError, EOFError) as exc:  # EOFError: tarfile's own, mid-member
         fail(f"truncated or corrupt tarball ({_reason(exc)})")
     missing = [PATHS[k] for k in REQUIRED if k not in got.documents]
     if missing:

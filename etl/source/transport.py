@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -27,32 +27,28 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from etl.backoff import Backoff, sleep
 from etl.config import Settings
-from etl.crashpoint import crash_point
 from etl.errors import FatalFetchError, FetchError, TransientFetchError
 from etl.redact import redact_url, scrub, strip_userinfo
 from etl.source import deadline
 from etl.source.budget import Reservation
-from etl.source.files import CHUNK, Fetched
+from etl.source.files import Fetched
 from etl.source.origins import same_origin
 from etl.source.responses import (
     Decision,
     Validators,
     classify_status,
-    content_length,
     parse_retry_after,
     reason_of,
 )
 from etl.source.sender import PoolKeyAdapter, Sender
 from etl.source.stats import Counters
+from etl.source.streambody import RetrySignal as _Retry
+from etl.source.streambody import StreamBody, read_document
 
 log = logging.getLogger("etl.source")
 
 MAX_REDIRECTS = 5
 BACKOFF_CAP = 30.0
-#: Chunks of a streamed body (:meth:`HttpTransport.stream`): larger than the documents'
-#: 64 KiB, so a multi-GB tarball costs fewer Python-level reads.
-STREAM_CHUNK = 256 * 1024
-
 T = TypeVar("T")
 
 
@@ -72,17 +68,6 @@ class _ScrubFilter(logging.Filter):
 
 
 _URLLIB3_LOG = logging.getLogger("urllib3.connectionpool")
-
-
-class _Retry(TransientFetchError):
-    """One attempt failed in a way worth retrying (never leaves :meth:`HttpTransport.fetch`:
-    it becomes a retry, or a :class:`TransientFetchError` with the URL redacted)."""
-
-    def __init__(self, reason: str, url: str, retry_after: float | None = None) -> None:
-        super().__init__(reason, url=url)
-        self.reason = reason
-        self.target = url
-        self.retry_after = retry_after
 
 
 class HttpTransport:
@@ -141,33 +126,28 @@ class HttpTransport:
         self, url: str, res: Reservation, release: str | None, conditional: Validators | None
     ) -> Fetched | None:
         """The body of ``url`` (``None``: 304), retrying what is transient."""
-        backoff = Backoff(
-            base=self._backoff_base,
-            cap=BACKOFF_CAP,
-            budget=self.settings.retry_max_seconds,
-            attempts=self.settings.retries,
-            rng=self._rng,
+
+        def whole(resp: requests.Response, current: str) -> Fetched:
+            data = read_document(
+                resp,
+                res,
+                current,
+                release,
+                limit=self.settings.max_file_bytes,
+                shown=self.show(current),
+                read_timeout=self._timeout[1],
+                counters=self._counters,
+            )
+            validators = Validators(resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
+            return self.show(current), data, validators
+
+        return self._retrying(
+            url,
+            release,
+            self.settings.document_timeout,
+            lambda: self._exchange(url, release, conditional, whole),
+            res.reset,
         )
-        backoff.start()
-        with self._watchdog.watch(self.settings.document_timeout) as watch:
-            while True:
-                if watch.expired is not None:
-                    raise self._expired(watch, url, release)
-                try:
-                    got = self._attempt(url, res, release, conditional)
-                except _Retry as exc:
-                    if watch.expired is not None:
-                        raise self._expired(watch, exc.target, release) from exc
-                    res.reset()
-                    self._wait_before_retry(exc, backoff, release, watch)
-                    continue
-                except FetchError as exc:
-                    if watch.expired is not None:
-                        raise self._expired(watch, url, release) from exc
-                    raise
-                if watch.expired is not None:  # the cut read may have looked like an end
-                    raise self._expired(watch, url, release)
-                return got
 
     def stream(
         self,
@@ -185,6 +165,26 @@ class HttpTransport:
         connection broken mid-body is retried from the start (``consume`` is called
         again, so it must keep nothing from a previous call); ``seconds`` bounds the whole
         answer (a multi-GB body needs more than ``--document-timeout``)."""
+
+        def on_body(resp: requests.Response, current: str) -> T:
+            return consume(StreamBody(resp, current, self.show(current), self._counters))
+
+        got = self._retrying(
+            url, release, seconds, lambda: self._exchange(url, release, None, on_body), _no_reset
+        )
+        assert got is not None  # not conditional: a 304 is an error
+        return got
+
+    def _retrying(
+        self,
+        url: str,
+        release: str | None,
+        seconds: float,
+        attempt: Callable[[], T | None],
+        reset: Callable[[], None],
+    ) -> T | None:
+        """``attempt()`` until it succeeds, fails for good, or the retry budget or the
+        ``seconds`` deadline of the whole answer is spent."""
         backoff = Backoff(
             base=self._backoff_base,
             cap=BACKOFF_CAP,
@@ -198,44 +198,20 @@ class HttpTransport:
                 if watch.expired is not None:
                     raise self._expired(watch, url, release)
                 try:
-                    return self._attempt_stream(url, release, consume)
+                    got = attempt()
                 except _Retry as exc:
                     if watch.expired is not None:
                         raise self._expired(watch, exc.target, release) from exc
+                    reset()
                     self._wait_before_retry(exc, backoff, release, watch)
                     continue
                 except FetchError as exc:
                     if watch.expired is not None:
                         raise self._expired(watch, url, release) from exc
                     raise
-
-    def _attempt_stream(
-        self, target: str, release: str | None, consume: Callable[[StreamBody], T]
-    ) -> T:
-        current = target
-        for _hop in range(MAX_REDIRECTS + 1):
-            with self._send(current, release, None) as resp:
-                status = resp.status_code
-                what = f"HTTP {status} {resp.reason or ''}".rstrip()
-                decision = classify_status(status)
-                if decision is Decision.REDIRECT:
-                    location = resp.headers.get("Location")
-                    if not location:
-                        raise FatalFetchError(
-                            f"{what} without a Location", url=self.show(current), release=release
-                        )
-                    current = self._redirect_target(current, location, release)
-                    self._counters.add("redirects")
-                    continue
-                if decision is Decision.RETRY:
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                    raise _Retry(what, current, retry_after)
-                if decision is not Decision.OK:
-                    raise FatalFetchError(what, url=self.show(current), release=release)
-                return consume(StreamBody(resp, current, self.show(current), self._counters))
-        raise FatalFetchError(
-            f"more than {MAX_REDIRECTS} redirects", url=self.show(target), release=release
-        )
+                if watch.expired is not None:  # the cut read may have looked like an end
+                    raise self._expired(watch, url, release)
+                return got
 
     def _expired(self, watch: deadline.Watch, url: str, release: str | None) -> FetchError:
         shown = self.show(url)
@@ -288,9 +264,15 @@ class HttpTransport:
         if sleep(delay, self._closed):
             raise FetchError("interrupted while waiting to retry", url=shown, release=release)
 
-    def _attempt(
-        self, target: str, res: Reservation, release: str | None, conditional: Validators | None
-    ) -> Fetched | None:
+    def _exchange(
+        self,
+        target: str,
+        release: str | None,
+        conditional: Validators | None,
+        on_ok: Callable[[requests.Response, str], T],
+    ) -> T | None:
+        """One attempt: follow redirects (credentials per origin), map the status; the
+        body of a 2xx goes to ``on_ok(response, url)``; ``None``: 304."""
         current = target
         for _hop in range(MAX_REDIRECTS + 1):
             with self._send(current, release, conditional) as resp:
@@ -320,9 +302,7 @@ class HttpTransport:
                     raise _Retry(what, current, retry_after)
                 if decision is Decision.FATAL:
                     raise FatalFetchError(what, url=self.show(current), release=release)
-                data = self._read_body(resp, res, current, release)
-                validators = Validators(resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
-                return self.show(current), data, validators
+                return on_ok(resp, current)
         raise FatalFetchError(
             f"more than {MAX_REDIRECTS} redirects", url=self.show(target), release=release
         )
@@ -368,128 +348,12 @@ class HttpTransport:
                 release=release,
             ) from exc
 
-    def _read_body(
-        self, resp: requests.Response, res: Reservation, url: str, release: str | None
-    ) -> bytes:
-        limit = self.settings.max_file_bytes
-        length = content_length(resp.headers.get("Content-Length"))
-        encoding = resp.headers.get("Content-Encoding", "").strip().lower()
-        if length is not None and length > limit:
-            raise FatalFetchError(
-                f"file is {length} bytes (Content-Length), over the {limit}-byte limit; "
-                "not downloaded",
-                url=self.show(url),
-                release=release,
-            )
-        identity = encoding in ("", "identity")
-        if length is not None and identity:
-            res.top_up(length)  # the whole body at once: an admitted stream never waits
-        chunks: list[bytes] = []
-        got = 0
-        try:
-            for chunk in resp.iter_content(CHUNK):
-                got += len(chunk)
-                if got > limit:
-                    raise FatalFetchError(
-                        f"file is over the {limit}-byte limit (stopped after {got} bytes)",
-                        url=self.show(url),
-                        release=release,
-                    )
-                res.top_up(got)
-                chunks.append(chunk)
-                if len(chunks) == 1:
-                    crash_point("extract-mid-download")
-        except requests.exceptions.ChunkedEncodingError as exc:
-            if "IncompleteRead" in repr(exc) and length is not None:
-                problem = f"body shorter than its Content-Length ({got} of {length} bytes)"
-            else:
-                problem = f"connection broken after receiving {got} body bytes: {reason_of(exc)}"
-            raise _Retry(problem, url) from exc
-        except requests.exceptions.ContentDecodingError as exc:
-            raise FatalFetchError(
-                f"cannot decode the {encoding or 'encoded'} body: {reason_of(exc)}",
-                url=self.show(url),
-                release=release,
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:  # a read timeout mid-body
-            raise _Retry(
-                f"body stalled after {got} bytes (read timeout {self._timeout[1]:g}s)", url
-            ) from exc
-        except requests.RequestException as exc:
-            raise _Retry(
-                f"reading the body failed after {got} bytes: {reason_of(exc)}", url
-            ) from exc
-        finally:
-            self._counters.add("bytes", got)
-        if length is not None and identity and got != length:
-            raise _Retry(f"body shorter than its Content-Length ({got} of {length} bytes)", url)
-        return b"".join(chunks)
-
-
-class StreamBody:
-    """One answer's body as it arrives (:meth:`HttpTransport.stream`): its headers, where
-    it was read (``shown``: secrets removed) and :meth:`chunks`.  A connection broken
-    mid-body, a read timeout or a body shorter than its ``Content-Length`` raise the
-    transport's retry signal: the whole answer is then fetched again."""
-
-    def __init__(self, resp: requests.Response, url: str, shown: str, counters: Counters) -> None:
-        self.headers = resp.headers
-        self.url = url
-        self.shown = shown
-        self._resp = resp
-        self._counters = counters
-        self.received = 0
-
-    def chunks(self) -> Iterator[bytes]:
-        got = 0
-        try:
-            for chunk in self._resp.iter_content(STREAM_CHUNK):
-                got += len(chunk)
-                self.received = got
-                self._counters.add("bytes", len(chunk))
-                yield chunk
-                if got == len(chunk):
-                    crash_point("extract-mid-download")
-        except requests.exceptions.ChunkedEncodingError as exc:
-            raise _Retry(
-                f"connection broken after receiving {got} body bytes: {reason_of(exc)}", self.url
-            ) from exc
-        except requests.exceptions.ContentDecodingError as exc:
-            raise FatalFetchError(
-                f"cannot decode the body: {reason_of(exc)}", url=self.shown
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:  # a read timeout mid-body
-            raise _Retry(f"body stalled after {got} bytes: {reason_of(exc)}", self.url) from exc
-        except requests.RequestException as exc:
-            raise _Retry(
-                f"reading the body failed after {got} bytes: {reason_of(exc)}", self.url
-            ) from exc
-
-    def read_all(self, limit: int, release: str | None) -> bytes:
-        """The whole body, refused past ``limit`` bytes (a listing page, not a tarball)."""
-        length = content_length(self.headers.get("Content-Length"))
-        if length is not None and length > limit:
-            raise FatalFetchError(
-                f"file is {length} bytes (Content-Length), over the {limit}-byte limit; "
-                "not downloaded",
-                url=self.shown,
-                release=release,
-            )
-        parts: list[bytes] = []
-        got = 0
-        for chunk in self.chunks():
-            got += len(chunk)
-            if got > limit:
-                raise FatalFetchError(
-                    f"file is over the {limit}-byte limit (stopped after {got} bytes)",
-                    url=self.shown,
-                    release=release,
-                )
-            parts.append(chunk)
-        return b"".join(parts)
-
 
 _INSECURE_WARNED = threading.Event()
+
+
+def _no_reset() -> None:
+    """Nothing to give back between attempts of a streamed answer."""
 
 
 def _warn_insecure_once() -> None:
