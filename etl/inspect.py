@@ -200,15 +200,6 @@ def query(spool: Spool, sql: str, states: tuple[str, ...] = DEFAULT_STATES) -> C
         raise
 
 
-def run_sql(spool: Spool, sql: str, states: tuple[str, ...] = DEFAULT_STATES) -> QueryResult:
-    """The whole result in memory (for small queries and tests)."""
-    cur = query(spool, sql, states)
-    try:
-        return QueryResult(cur.columns, [r for batch in cur.batches() for r in batch])
-    finally:
-        cur.close()
-
-
 def write_json(cur: Cursor, out: TextIO) -> int:
     """Write the rows as one JSON array, object by object as they are fetched; returns the
     number of rows."""

@@ -13,10 +13,10 @@ import re
 
 import orjson
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from etl.source.documents import fail, shown
 from etl.source.jsontext import decode
-from etl.source.wheelname import normalize_name
 
 # pip's rule for comments in requirement files: ``#`` at the start or after whitespace.
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
@@ -35,7 +35,7 @@ def _pin(line: str) -> dict[str, str | None] | None:
     pin = _PIN_RE.fullmatch(line)
     if pin is None:
         return None
-    return {"name": normalize_name(pin[1]), "specifier": "==" + pin[2], "marker": None}
+    return {"name": canonicalize_name(pin[1]), "specifier": "==" + pin[2], "marker": None}
 
 
 def constraints_to_json(data: bytes, *, url: str, release: str | None = None) -> str:
@@ -85,7 +85,7 @@ def constraints_to_json(data: bytes, *, url: str, release: str | None = None) ->
             )
         entries.append(
             {
-                "name": normalize_name(req.name),
+                "name": canonicalize_name(req.name),
                 "specifier": str(req.specifier),
                 "marker": None if req.marker is None else str(req.marker),
             }

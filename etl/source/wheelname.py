@@ -27,11 +27,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from etl.errors import FatalFetchError
 
-__all__ = ["InvalidWheelName", "WheelName", "normalize_name", "split_wheel_filename"]
+__all__ = ["InvalidWheelName", "WheelName", "split_wheel_filename"]
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?"
 _BUILD = r"[0-9][A-Za-z0-9._]*"
@@ -39,7 +40,6 @@ _TAG = r"[A-Za-z0-9_+]+(?:\.[A-Za-z0-9_+]+)*"
 _NAME_RE, _BUILD_RE, _TAG_RE = re.compile(_NAME), re.compile(_BUILD), re.compile(_TAG)
 #: All the rules but the version's in one match: the fast path for a well-formed name.
 _WHEEL_RE = re.compile(rf"({_NAME})-([^-]+)(?:-({_BUILD}))?-({_TAG})-({_TAG})-({_TAG})\.whl")
-_SEPARATORS_RE = re.compile(r"[-_.]+")
 
 
 class InvalidWheelName(FatalFetchError):
@@ -58,11 +58,6 @@ class WheelName:
     python_tag: str
     abi_tag: str
     platform_tag: str
-
-
-def normalize_name(name: str) -> str:
-    """PEP 503: runs of ``-``, ``_`` and ``.`` become one ``-``, lower case."""
-    return _SEPARATORS_RE.sub("-", name).lower()
 
 
 _VERSIONS: dict[str, str] = {}  # a release's wheels share a handful of versions
@@ -86,7 +81,7 @@ def split_wheel_filename(filename: str) -> WheelName:
     if m is not None and "__" not in m[1]:
         name, version, build_tag, python_tag, abi_tag, platform_tag = m.groups()
         return WheelName(
-            normalize_name(name),
+            canonicalize_name(name),
             _normal_version(version),
             build_tag,
             python_tag,
@@ -126,7 +121,7 @@ def _split_checking(filename: str) -> WheelName:
                 "digits, '_' or '+')"
             )
     return WheelName(
-        name=normalize_name(name),
+        name=canonicalize_name(name),
         version=version,
         build_tag=build_tag,
         python_tag=python_tag,

@@ -123,12 +123,15 @@ def wait(
     conninfo: str,
     run_id: str,
     *,
-    poll_seconds: float = 1.0,
+    poll_seconds: float | None = None,
     timeout: float | None = None,
     progress: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
     """Poll until every release the run enqueued is loaded or failed (or ``timeout``);
-    the loaded files' outcomes then come from the ledger."""
+    the loaded files' outcomes then come from the ledger.  ``poll_seconds`` defaults to
+    ``ETL_WAIT_POLL_SECONDS`` (1)."""
+    if poll_seconds is None:
+        poll_seconds = float(app.conf.etl_wait_poll_seconds)
     deadline = None if timeout is None else time.monotonic() + timeout
     errors = 0
     while True:
@@ -167,7 +170,3 @@ def render(s: RunSummary, where: str) -> tuple[str, list[str]]:
     if not s.settled:
         err.append(f"enqueue: {len(s.pending)} still pending after the timeout")
     return out, err
-
-
-def poll_seconds() -> float:
-    return float(app.conf.etl_wait_poll_seconds)

@@ -42,7 +42,6 @@ SPOOL = ("etl.spool", "etl.spooling.store", "etl.spooling.store.*")
 
 #: Modules that may touch the file system although they are not the spool, and why.
 FS_ALLOWED = {
-    "etl.pgembed": "the embedded Postgres server's own data folder and lock, not the spool",
     "etl.db.embedded*": "the embedded Postgres server's own data folder and lock (etl/db/)",
     "etl.source.*": "the source side reads its input: file:// trees and the CA bundle",
     "etl.db.dropshold": "load's scratch space: one file's drops in an unnamed $TMPDIR file",

@@ -12,7 +12,7 @@ import hypothesis.strategies as st
 import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from etl.source.wheelname import InvalidWheelName, WheelName, normalize_name, split_wheel_filename
+from etl.source.wheelname import InvalidWheelName, WheelName, split_wheel_filename
 
 W = WheelName
 
@@ -92,10 +92,6 @@ def test_invalid_names_say_which_field(filename: str, why: str) -> None:
     with pytest.raises(InvalidWheelName) as info:
         split_wheel_filename(filename)
     assert why in str(info.value)
-
-
-def test_normalize_name() -> None:
-    assert normalize_name("Foo.Bar__baz-Qux") == "foo-bar-baz-qux"
 
 
 _alnum = st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
