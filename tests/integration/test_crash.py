@@ -344,12 +344,12 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
     """A PostgreSQL server of the test's own (the embedded one wheels-etl ships) is stopped
     while the loader is inside a COPY, then started again: the loader retries, the file it
     held goes back to ready and is loaded again; nothing fails, nothing is lost or doubled."""
-    from etl.db.embedded import start_server, stop_embedded_server
+    from etl.db.embedded import db_start, db_stop
 
     # under /tmp itself: as root, the server's own account must be able to enter the folders
     parent = Path(tempfile.mkdtemp(prefix="wheels-etl-restart-"))
     data_dir = parent / "pg"
-    url = start_server(data_dir)
+    url = db_start(data_dir)
     try:
         root = tmp_path / "spool"
         copy_spool(load_ref.spool, root)
@@ -367,8 +367,8 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
                 )
                 _pause(proc)
         assert copying, "the load ended before a COPY was seen"
-        assert stop_embedded_server(data_dir)
-        assert start_server(data_dir) == url
+        assert db_stop(data_dir)
+        assert db_start(data_dir) == url
         result = wait_cli(proc)
         assert result.returncode == 0, result
         assert re.search(r"^requeued ", result.stderr, re.M), result
@@ -376,7 +376,7 @@ def test_load_survives_a_postgres_restart_mid_copy(load_ref: LoadReference, tmp_
         assert not re.search(r"^failed ", result.stderr, re.M), result
         _assert_loaded_like_reference(root, url, load_ref)
     finally:
-        stop_embedded_server(data_dir)
+        db_stop(data_dir)
         shutil.rmtree(parent, ignore_errors=True)
 
 

@@ -28,11 +28,12 @@ from psycopg.conninfo import conninfo_to_dict
 
 from etl import cli
 from etl.db import embedded
-from etl.db.embedded import embedded_server, stop_embedded_server
+from etl.db.embedded import db_stop, embedded_server
 from etl.db.embedded_root import SERVER_USER
 from etl.db.url import resolve_database_url
 from etl.errors import ConfigError
 from etl.redact import redact_database_url as redact
+from etl.spool import Spool
 from tests.support.env import child_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +83,7 @@ def box() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="wetl-db-")).resolve()
     yield path
     for pidfile in path.rglob("postmaster.pid"):
-        stop_embedded_server(pidfile.parent)
+        db_stop(pidfile.parent)
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -187,7 +188,7 @@ def test_resolve_starts_once_reuses_and_recovers_from_stale_pidfile(box: Path) -
     pidfile_lines = (data_dir / "postmaster.pid").read_text().splitlines()
 
     # Reboot with PID reuse: postmaster.pid names a live process that is not its server.
-    assert stop_embedded_server(data_dir) is True
+    assert db_stop(data_dir) is True
     assert _postmasters(data_dir) == []
     _fake_stale_pidfile(data_dir, pidfile_lines, os.getpid())
     assert resolve_database_url(None, data_dir=data_dir) == url
@@ -195,7 +196,7 @@ def test_resolve_starts_once_reuses_and_recovers_from_stale_pidfile(box: Path) -
     assert _postmasters(data_dir) == [_postmaster_pid(data_dir)] != [pid]
 
     # Crash: postmaster.pid names a dead process.
-    assert stop_embedded_server(data_dir) is True
+    assert db_stop(data_dir) is True
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         env=child_env(),
@@ -207,8 +208,8 @@ def test_resolve_starts_once_reuses_and_recovers_from_stale_pidfile(box: Path) -
     assert resolve_database_url(None, data_dir=data_dir) == url
     assert _round_trip(url) == [(1, "wheel"), (2, "sdist")]
 
-    assert stop_embedded_server(data_dir) is True
-    assert stop_embedded_server(data_dir) is False
+    assert db_stop(data_dir) is True
+    assert db_stop(data_dir) is False
     outside.check()
 
 
@@ -265,8 +266,8 @@ def test_as_a_normal_user(box: Path) -> None:
         import os, sys
         from pathlib import Path
         import psutil, psycopg
-        import etl.db.embedded, etl.db.embedded_lib, etl.db.url
-        etl.db.embedded_lib.library()  # import everything while we can still read it
+        import etl.db.embedded, etl.db.url
+        etl.db.embedded.wheel_bin_dir()  # find everything while we can still read it
         uid, gid = int(sys.argv[2]), int(sys.argv[3])
         if os.geteuid() == 0:
             os.setgroups([])
@@ -279,7 +280,7 @@ def test_as_a_normal_user(box: Path) -> None:
         pid = int((data_dir / "postmaster.pid").read_text().split()[0])
         owner = psutil.Process(pid).uids().real
         modes = [oct(p.stat().st_mode & 0o777) for p in (data_dir.parent, data_dir)]
-        assert etl.db.embedded.stop_embedded_server(data_dir)
+        assert etl.db.embedded.db_stop(data_dir)
         print(owner, *modes)
         """
     )
@@ -298,10 +299,12 @@ def test_as_a_normal_user(box: Path) -> None:
 # --- where the data lives, and `wheels-etl db` ----------------------------------------
 
 
-def test_data_dir_is_per_user_or_from_the_environment() -> None:
+def test_data_dir_is_per_installation_or_from_the_environment() -> None:
     assert embedded.default_data_dir({"ETL_EMBEDDED_PG_DIR": "/srv/pg"}) == Path("/srv/pg")
     default = embedded.default_data_dir({})
-    assert default.parts[-2:] == ("wheels-etl", "pg")
+    assert default.parts[-2:] == ("wheels-etl", f"pg-{embedded.installation_key(sys.prefix)}")
+    keys = {embedded.installation_key(p) for p in (sys.prefix, "/opt/a/.venv", "/opt/b/.venv")}
+    assert len(keys) == 3  # two checkouts' venvs never share a server
     site_packages = Path(psycopg.__file__).resolve().parents[1]
     package = Path(embedded.__file__).resolve().parents[2]
     for inside in (site_packages, package):  # never inside the install or the checkout
@@ -314,7 +317,9 @@ def test_db_command_starts_reports_and_stops_the_server(
     outside = Outside(box)
     data_dir = box / "pg"
     monkeypatch.setenv("ETL_EMBEDDED_PG_DIR", str(data_dir))
+    monkeypatch.setenv("ETL_SPOOL_DIR", str(box / "spool"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    Spool(box / "spool")  # an empty spool: `status` reports it and the database
 
     def db(action: str) -> str:
         assert cli.main(["db", action]) == 0
@@ -322,6 +327,10 @@ def test_db_command_starts_reports_and_stops_the_server(
         assert err == ""
         return out.strip()
 
+    assert db("status") == f"{data_dir}: not created"
+    for never_starts in (["db", "url"], ["status"]):  # they only look: exit 3, no server
+        assert cli.main(never_starts) == 3
+        assert "embedded database not running" in "".join(capsys.readouterr())
     assert db("status") == f"{data_dir}: not created"
     url = db("start")
     assert _round_trip(url) == [(1, "wheel"), (2, "sdist")]
@@ -360,6 +369,8 @@ def test_a_server_whose_binary_was_deleted_is_restarted(box: Path) -> None:
     assert started.returncode == 0, started.stderr + started.stdout
     stale = _postmaster_pid(data_dir)
     assert embedded.db_status(data_dir).running  # it does run, from the old copy
+    # Another installation's binary that still exists is not "deleted": reused as is.
+    assert embedded.db_start(data_dir) == url and _postmaster_pid(data_dir) == stale
     shutil.rmtree(old)
 
     assert embedded.db_start(data_dir) == url

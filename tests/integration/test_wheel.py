@@ -35,18 +35,25 @@ def installed() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _install(root: Path) -> Path:
+@pytest.fixture(scope="module")
+def second_installed(installed: Path) -> Path:
+    """A second venv beside the first, with the same wheel: another installation."""
+    return _install(installed.parents[1], "venv2")
+
+
+def _install(root: Path, name: str = "venv") -> Path:
     dist = root / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
-        check=True,
-        capture_output=True,
-    )
+    if not dist.exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
+            check=True,
+            capture_output=True,
+        )
     (wheel,) = dist.glob("wheels_etl-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "etl/sample_collection/index.json" in names, "the sample collection is not packaged"
     assert not any(n.startswith(("tests/", "benchmarks/", "samples/")) for n in names)
-    venv = root / "venv"
+    venv = root / name
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
@@ -140,3 +147,47 @@ def test_installed_wheel_runs_the_demo_from_an_empty_folder(
     assert not (site / ".wheels-etl").exists()
     assert not (site / "spool").exists()
     assert os.listdir(site / "etl" / "sample_collection")  # read, not moved
+
+
+def test_two_installations_run_their_own_embedded_servers_at_once(
+    installed: Path, second_installed: Path, tmp_path: Path
+) -> None:
+    """Two venvs, no ETL_EMBEDDED_PG_DIR: each finds the server of its own installation in
+    the data folder (here redirected by XDG_* into the test's folder), both run at the same
+    time, each loads the sample itself (7 applied, not 7 unchanged), and stopping one
+    leaves the other running."""
+    shared = Path(tempfile.mkdtemp(prefix="wheels-etl-2venv-"))
+    os.chmod(shared, 0o755)  # as root the server's account must reach its data folder
+    data = {"XDG_DATA_HOME": str(shared / "home-data"), "XDG_DATA_DIRS": str(shared / "site")}
+    runs = {}
+    try:
+        for name, bin_ in (("a", installed), ("b", second_installed)):
+            work = tmp_path / name
+            work.mkdir()
+            env = _clean_env(bin_, tmp_path / "home", **data)
+            chain = "wheels-etl extract && wheels-etl load && wheels-etl status --json"
+            runs[name] = (bin_, work, env, subprocess.Popen(
+                ["sh", "-c", chain], cwd=work, env=env, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            ))  # fmt: skip
+        urls = {}
+        for name, (bin_, work, env, proc) in runs.items():
+            out, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, err
+            assert "7 applied" in out, out  # its own database: nothing loaded by the other
+            status = json.loads(out[out.index("{") :])
+            assert status["database"]["drops"] == 2932
+            urls[name] = _run(bin_, work, "db", "url", env=env).stdout.strip()
+        assert urls["a"] != urls["b"] and all(u.startswith("postgresql://") for u in urls.values())
+        bin_a, work_a, env_a, _ = runs["a"]
+        assert _run(bin_a, work_a, "db", "stop", env=env_a).stdout.strip() == "stopped"
+        bin_b, work_b, env_b, _ = runs["b"]
+        again = _run(bin_b, work_b, "status", "--json", env=env_b)
+        assert again.returncode == 0, again.stderr  # b's server still runs
+        assert json.loads(again.stdout)["database"]["drops"] == 2932
+        gone = _run(bin_a, work_a, "status", env=env_a)
+        assert gone.returncode == 3 and "embedded database not running" in gone.stdout
+    finally:
+        for bin_, work, env, _ in runs.values():
+            _run(bin_, work, "db", "stop", env=env)
+        shutil.rmtree(shared, ignore_errors=True)
