@@ -278,6 +278,37 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- answers (issue 22): search, diff, why; read-only ------------------------------------
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from etl.answers import search
+
+    conninfo = _database(_settings(args, "search"))
+    doc = search.search(conninfo, args.name, version=args.version, product=args.product)
+    print(summary.dumps(doc) if args.json else search.text(doc))
+    return EXIT_OK if doc["matches"] else EXIT_FAILED
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from etl.answers import diff, difftext
+
+    doc = diff.diff(_database(_settings(args, "diff")), args.product, args.old, args.new)
+    render = summary.dumps if args.json else difftext.markdown if args.markdown else difftext.text
+    print(render(doc))
+    return EXIT_OK
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from etl.answers import why
+
+    doc = why.why(_database(_settings(args, "why")), args.name, product=args.product,
+                  release=args.release, architecture=args.architecture, variant=args.variant,
+                  paths=args.paths)  # fmt: skip
+    print(summary.dumps(doc) if args.json else why.text(doc))
+    return EXIT_OK if any(b["versions"] for b in doc["builds"]) else EXIT_FAILED
+
+
 COMMANDS: dict[Command, Handler] = {
     "extract": cmd_extract,
     "load": cmd_load,
@@ -290,6 +321,9 @@ COMMANDS: dict[Command, Handler] = {
     "worker": cmd_worker,
     "enqueue": cmd_enqueue,
     "reconcile": cmd_reconcile,
+    "search": cmd_search,
+    "diff": cmd_diff,
+    "why": cmd_why,
 }
 
 

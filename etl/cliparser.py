@@ -39,6 +39,15 @@ EXAMPLES: dict[str, str] = {
     "prune": "examples:\n  wheels-etl prune --older-than 7d\n  wheels-etl prune --older-than 12h",
     "enqueue": "examples:\n  wheels-etl enqueue\n  wheels-etl enqueue --product rhai --wait",
     "reconcile": "examples:\n  wheels-etl reconcile\n  wheels-etl reconcile --relist",
+    "search": """examples:
+  wheels-etl search torch
+  wheels-etl search MarkupSafe --version '>=3' --product webstack --json""",
+    "diff": """examples:
+  wheels-etl diff rhai 2.18.0 3.0.0
+  wheels-etl diff rhai 2.18.0 3.0.0 --markdown > release-notes.md""",
+    "why": """examples:
+  wheels-etl why markupsafe --product webstack --release 2026.11.3
+  wheels-etl why torch --product rhai --release 3.0.0 --architecture x86_64 --paths 1 --json""",
 }
 
 _WORKER_ENV = ("ETL_BROKER_URL", "ETL_QUEUE", "ETL_BROKER_VISIBILITY_TIMEOUT",
@@ -152,7 +161,33 @@ def build(commands: Mapping[Command, Handler]) -> argparse.ArgumentParser:
     pr.add_argument("--older-than", required=True, metavar="DURATION",
                     help="age such as 90m, 12h, 7d, 2w")  # fmt: skip
     _add_worker_commands(add)
+    _add_answer_commands(add)
     return p
+
+
+def _add_answer_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """search, diff, why (issue 22): read-only answers over the loaded releases."""
+    s = add("search", "Every build holding a wheel of a package (PEP 503 name match), newest "
+            "release first; exit 1 when nothing matched.", json_flag=True)  # fmt: skip
+    s.add_argument("name", metavar="NAME", help="package name")
+    s.add_argument("--version", metavar="SPEC", help="PEP 440 specifier or version")
+    s.add_argument("--product", metavar="P", help="only this product")
+    d = add("diff", "What changed between two releases of a product, build by build.",
+            json_flag=True)  # fmt: skip
+    d.add_argument("product", metavar="PRODUCT")
+    d.add_argument("old", metavar="FROM", help="the older release")
+    d.add_argument("new", metavar="TO", help="the newer release")
+    d.add_argument("--markdown", action="store_true", help="release-notes tables (Markdown)")
+    w = add("why", "Why a package is in a release: shortest paths from a top-level "
+            "requirement, and its direct dependents; exit 1 when in no build.",
+            json_flag=True)  # fmt: skip
+    w.add_argument("name", metavar="NAME", help="package name")
+    w.add_argument("--product", metavar="P", required=True)
+    w.add_argument("--release", metavar="R", required=True)
+    w.add_argument("--architecture", metavar="A", help="only this architecture")
+    w.add_argument("--variant", metavar="V", help="only this variant")
+    w.add_argument("--paths", metavar="N", type=int, default=3,
+                   help="at most N paths per version (default: 3)")  # fmt: skip
 
 
 def _add_worker_commands(add: Callable[..., argparse.ArgumentParser]) -> None:

@@ -30,7 +30,7 @@ from etl.units import (
 
 Command = Literal[
     "extract", "load", "migrate", "status", "inspect", "replay", "prune", "db",
-    "worker", "enqueue", "reconcile",
+    "worker", "enqueue", "reconcile", "search", "diff", "why",
 ]  # fmt: skip
 
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -146,7 +146,8 @@ class Option:
 
 
 _FETCH: tuple[Command, ...] = ("extract", "enqueue", "worker")
-_DB: tuple[Command, ...] = ("load", "migrate", "status", "replay", "db", "worker", "enqueue")
+_DB: tuple[Command, ...] = ("load", "migrate", "status", "replay", "db", "worker", "enqueue",
+                            "search", "diff", "why")  # fmt: skip
 _SPOOL: tuple[Command, ...] = (
     "extract", "load", "status", "inspect", "replay", "prune", "worker", "enqueue", "reconcile",
 )  # fmt: skip

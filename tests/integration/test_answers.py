@@ -272,3 +272,69 @@ def test_migration_fills_a_database_loaded_before(synth: tuple[Path, str]) -> No
     with psycopg.connect(db, autocommit=True) as conn:
         assert conn.execute(query).fetchall() == loaded and loaded
     assert diff.diff(db, "synth", "1.0", "2.0") == before
+
+
+# --- the commands: exit codes, one-line errors, JSON ---------------------------------------
+
+
+def test_commands_exit_codes_and_json(sample_db: str) -> None:
+    import json
+
+    env = cli_env(database_url=sample_db)
+
+    def run(*args: str) -> Any:
+        return run_cli(*args, env=env, in_process=True)
+
+    found = run("search", "MarkupSafe", "--product", "webstack", "--version", ">=3", "--json")
+    assert found.returncode == 0, str(found)
+    doc = json.loads(found.stdout)
+    assert doc["schema"] == "wheels-etl/search/1" and doc["name"] == "markupsafe"
+    assert set(doc["matches"][0]) >= {
+        "product",
+        "release",
+        "architecture",
+        "variant",
+        "version",
+        "filename",
+        "origin",
+        "sha256",
+        "size",
+    }
+    assert run("search", "no-such-package").returncode == 1
+    for bad in (
+        ["search", "not a name"],
+        ["search", "torch", "--version", "=>1"],
+        ["search", "torch", "--product", "rhia"],
+        ["diff", "rhai", "2.18", "3.0.0"],
+        ["diff", "rhia", "2.18.0", "3.0.0"],
+        ["why", "torch", "--product", "rhai", "--release", "3.0.1"],
+        ["why", "torch", "--product", "rhai", "--release", "3.0.0", "--variant", "cuda"],
+    ):
+        done = run(*bad)
+        assert done.returncode == 2, str(done)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "closest: rhai" in run("search", "torch", "--product", "rhia").stderr
+    assert "closest: 2.18.0" in run("diff", "rhai", "2.18", "3.0.0").stderr
+    d = run("diff", "rhai", "2.18.0", "3.0.0", "--json")
+    assert d.returncode == 0 and json.loads(d.stdout)["schema"] == "wheels-etl/diff/1"
+    md = run("diff", "rhai", "2.18.0", "3.0.0", "--markdown")
+    assert md.returncode == 0 and md.stdout.startswith("## rhai 2.18.0 → 3.0.0")
+    assert (
+        "cuda12.4-ubi9 -> cuda12.8-ubi9: changed" in run("diff", "rhai", "2.18.0", "3.0.0").stdout
+    )
+    w = run(
+        "why",
+        "markupsafe",
+        "--product",
+        "webstack",
+        "--release",
+        "2026.11.3",
+        "--json",
+        "--paths",
+        "1",
+    )
+    assert w.returncode == 0
+    wdoc = json.loads(w.stdout)
+    assert wdoc["schema"] == "wheels-etl/why/1"
+    assert all(len(b["paths"]) == 1 and b["dependents"] for b in wdoc["builds"])
+    assert run("why", "no-such", "--product", "webstack", "--release", "2026.11.3").returncode == 1

@@ -9,6 +9,7 @@
   Blocks that only show a configuration for a server we cannot have here (a bucket on
   someone's object store) are fenced ```` ```text ```` and are not run.
 * ```` ```sql ```` blocks run through ``wheels-etl inspect --sql`` and must return rows.
+* ```` ```postgresql ```` blocks run against the demo's database and must return rows.
 * ```` ```python ```` blocks run with the venv's Python and must print something.
 * The README's command and settings tables agree with ``--help`` and the option table.
 """
@@ -117,6 +118,14 @@ def test_sql_example(query: str, demo: dict[str, str]) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() not in ("", "[]"), f"no rows from:\n{query}"
+
+
+@pytest.mark.parametrize("query", blocks("postgresql"))
+def test_postgresql_example(query: str, demo: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(demo["DATABASE_URL"]) as conn:
+        assert conn.execute(query).fetchall(), f"no rows from:\n{query}"
 
 
 @pytest.mark.parametrize("code", blocks("python"))
