@@ -15,7 +15,7 @@ help:
 	@echo "make extract      wheels-etl extract   (ETL_SOURCE_URL, ETL_SOURCE_TOKEN, ETL_SPOOL_DIR)"
 	@echo "make load         wheels-etl load      (DATABASE_URL; unset = embedded Postgres)"
 	@echo "make status | inspect | replay | prune | migrate   (pass flags with ARGS='...')"
-	@echo "make lint         ruff + mypy --strict"
+	@echo "make lint         ruff + mypy --strict + hadolint (Containerfile)"
 	@echo "make bench-quick  short benchmark run (< 2 min) -> benchmarks/REPORT.md"
 	@echo "make bench        full benchmark run             -> benchmarks/REPORT.md"
 
@@ -59,6 +59,7 @@ prune: venv
 lint: venv
 	$(BIN)/ruff check etl tests benchmarks samples
 	$(BIN)/mypy --strict etl tests benchmarks
+	$(BIN)/hadolint Containerfile
 
 test: lint
 	$(BIN)/pytest -q $(ARGS)
