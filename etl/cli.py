@@ -264,6 +264,8 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if s.spool_full is not None:
         return EXIT_DISK_FULL
+    if s.listing_config:  # an unknown product: exit 2, as from `extract`
+        return EXIT_USAGE
     if s.listing_transient or not s.settled:
         return EXIT_UNAVAILABLE
     return EXIT_OK if s.ok else EXIT_FAILED

@@ -53,3 +53,11 @@ def usable_cpus(root: Path = CGROUP_ROOT) -> int:
     if limit is not None:
         cores = min(cores, math.ceil(limit))
     return max(1, cores)
+
+
+def release_threads(workers: int, cpus: int | None = None) -> int:
+    """Release threads for ``workers`` fetch threads: no more than the usable CPUs
+    (:func:`usable_cpus`), at least two, never more than ``workers``: extract's release
+    threads, whose work once their files are in is CPU-bound."""
+    cpus = usable_cpus() if cpus is None else cpus
+    return max(1, min(workers, max(2, cpus)))

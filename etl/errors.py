@@ -96,7 +96,13 @@ class SpoolUnavailableError(SpoolError):
 
 
 class SpoolFileError(SpoolError):
-    """A spool file is corrupt, truncated, of an unknown schema version, or not ours."""
+    """A spool file was rejected: it goes to ``failed/`` with its error sidecar."""
+
+
+class CorruptSpoolFileError(SpoolFileError):
+    """A spool file is corrupt, truncated, of an unknown schema version, or not ours (its
+    name and footer disagree).  It is quarantined: kept in ``failed/``, not counted as
+    spooled, so the next extract fetches its release again."""
 
 
 # --- database side -------------------------------------------------------------------

@@ -7,10 +7,10 @@ artifact is written, so a failed or killed release leaves nothing visible.
 
 Memory is bounded by the artifacts in flight (``ByteBudget``), never by the release
 count: pages of the releases listing are consumed as a stream, and at most
-:func:`release_threads` releases are open at once.
+:func:`~etl.cpus.release_threads` releases are open at once.
 
 Two pools: ``workers`` fetch threads (waiting on the network, so more of them than cores
-hides the source's latency) and :func:`release_threads` release threads.  Once its files
+hides the source's latency) and :func:`~etl.cpus.release_threads` release threads.  Once its files
 are in, a release thread's work is CPU-bound (parse, check, encode, compress), and Python
 runs one thread at a time: release threads beyond the cores only pass the GIL back and
 forth (``benchmarks/FINDINGS.md``: 4 of them on 2 cores made about 1.7 times the context
@@ -28,10 +28,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urljoin
 
 from etl.config import Settings
-from etl.cpus import usable_cpus
+from etl.cpus import release_threads
 from etl.crashpoint import crash_point
-from etl.errors import ConfigError, EtlError, FatalFetchError, SpoolFullError
+from etl.errors import (
+    EtlError,
+    FatalFetchError,
+    SpoolFullError,
+    TransientFetchError,
+)
 from etl.extractevents import ExtractEvent, ExtractEventKind, ExtractReport
+from etl.listing import release_key, walk
 from etl.protocol import ARTIFACT_FILE_KEYS, ArtifactFileKey
 from etl.source import ByteBudget, Document, ProductRef, ReleaseRef, SourceClient, Validators
 from etl.source import documents as parse
@@ -42,12 +48,13 @@ from etl.source.jsontext import parse_json
 from etl.spool import Spool, SpoolFile, SpoolName
 from etl.spooling.memory import ExtractMemory
 
-__all__ = ["ExtractEvent", "ExtractEventKind", "ExtractReport", "extract", "release_threads"]
+__all__ = ["ExtractEvent", "ExtractEventKind", "ExtractReport", "extract", "extract_one"]
+__all__ += ["list_changed"]
 
 log = logging.getLogger(__name__)
 
 
-class _Run:
+class _ExtractRun:
     """State shared by the threads of one extract run."""
 
     def __init__(
@@ -125,7 +132,7 @@ class _Run:
         return known is not None and known.updated_at == ref.updated_at
 
     def release(self, ref: ReleaseRef) -> None:
-        key = _key(ref)
+        key = release_key(ref)
         if self.stop.is_set():
             return
         try:
@@ -266,14 +273,6 @@ class _Run:
             }
 
 
-def _key(ref: ReleaseRef) -> str:
-    """``product/version``; for a listing entry without a valid version, where it was
-    listed (``rhai (releases page 2 entry 7)``), as its error says."""
-    if ref.version or ref.error is None or not ref.error.release:
-        return SpoolName.key(ref.product, ref.version)
-    return ref.error.release
-
-
 def _discard(fut: Future[Document | None]) -> None:
     """Done-callback of a fetch nobody will use: give its bytes back to the budget."""
     if not fut.cancelled() and fut.exception() is None:
@@ -316,82 +315,83 @@ def extract(
     removed = spool.clean_tmp()
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted run", removed)
-    state = ExtractMemory(spool)
     budget = ByteBudget(settings.max_inflight_bytes)
-    try:
-        with open_source(settings, budget=budget) as client:
-            run = _Run(settings, spool, client, state, progress)
-            try:
-                _extract_products(run)
-            except KeyboardInterrupt:
-                run.report.interrupted = True
-                log.warning("interrupted: stopping; complete release files are kept")
-            finally:
-                run.files.shutdown(wait=True, cancel_futures=True)
-            run.report.stats = dict(client.stats)
-            run.report.stats["budget_peak_bytes"] = budget.peak
-            run.report.stats["budget_overdrafts"] = budget.overdrafts
-            return run.report
-    finally:
-        state.close()
+    with open_source(settings, budget=budget) as client:
+        run = _ExtractRun(settings, spool, client, ExtractMemory(spool), progress)
+        try:
+            _extract_products(run)
+        except KeyboardInterrupt:
+            run.report.interrupted = True
+            log.warning("interrupted: stopping; complete release files are kept")
+        finally:
+            run.files.shutdown(wait=True, cancel_futures=True)
+        run.report.stats = dict(client.stats)
+        run.report.stats["budget_peak_bytes"] = budget.peak
+        run.report.stats["budget_overdrafts"] = budget.overdrafts
+        return run.report
 
 
-def release_threads(workers: int, cpus: int | None = None) -> int:
-    """Release threads for ``workers`` fetch threads: no more than the usable CPUs
-    (:func:`etl.cpus.usable_cpus`), at least two, never more than ``workers``."""
-    cpus = usable_cpus() if cpus is None else cpus
-    return max(1, min(workers, max(2, cpus)))
+def list_changed(
+    settings: Settings, spool: Spool, on_changed: Callable[[ReleaseRef], None]
+) -> ExtractReport:
+    """List as :func:`extract` does (same products, same incremental test), fetch nothing
+    more, and call ``on_changed`` for each release that is not current.  The report holds
+    the unchanged and the failed (an unknown product raises :class:`ConfigError`)."""
+    with open_source(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
+        run = _ExtractRun(settings, spool, client, ExtractMemory(spool), None)
+        run.files.shutdown(wait=False)
+
+        def changed(ref: ReleaseRef) -> None:
+            if ref.error is not None:  # nothing to send: its task could only fail
+                run.emit("failed", release_key(ref), str(ref.error))
+            else:
+                on_changed(ref)
+
+        walk(run, changed, lambda product, seen, failed: None)
+        run.report.stats = dict(client.stats)
+        return run.report
 
 
-def _wanted(products: list[ProductRef], wanted: tuple[str, ...]) -> list[ProductRef]:
-    """The products ``--product`` names (all when none); naming one the index lacks is a
-    configuration error."""
-    if not wanted:
-        return products
-    names = {p.name for p in products}
-    missing = sorted(set(wanted) - names)
-    if missing:
-        listed = ", ".join(sorted(n for n in names if n)) or "none"
-        raise ConfigError(f"unknown product {', '.join(missing)}: the source index lists {listed}")
-    return [p for p in products if p.name in set(wanted)]
+def extract_one(settings: Settings, spool: Spool, ref: ReleaseRef) -> str | None:
+    """Extract ONE listed release into ``ready/`` as :func:`extract` does: the file's name,
+    or None when unchanged (304).  Errors (:class:`EtlError`) are raised for the caller to
+    retry or fail; a release's own failure is kept for ``status`` as :func:`extract` does."""
+    memory = ExtractMemory(spool)
+    with open_source(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
+        run = _ExtractRun(settings, spool, client, memory, None)
+        try:
+            kind, detail = run._release(ref, release_key(ref))
+        except (TransientFetchError, SpoolFullError):
+            raise  # retried by the task / reported as the run's stop, not the release's
+        except EtlError as exc:
+            with contextlib.suppress(EtlError):
+                memory.release_failed(ref.product, ref.version, ref.url, str(exc))
+            raise
+        finally:
+            run.files.shutdown(wait=True, cancel_futures=True)
+        return detail if kind == "spooled" else None
 
 
-def _extract_products(run: _Run) -> None:
-    products = _wanted(run.client.products(), run.settings.products)
+def _extract_products(run: _ExtractRun) -> None:
     threads = release_threads(run.settings.workers)
     releases = ThreadPoolExecutor(threads, thread_name_prefix="release")
     slots = threading.BoundedSemaphore(threads * 2)  # bounded queue of releases
+
+    def submit(ref: ReleaseRef) -> None:
+        slots.acquire()
+        fut = releases.submit(run.release, ref)
+        fut.add_done_callback(lambda _f: slots.release())
+
+    def product_done(product: ProductRef, seen: int, failed_before: int) -> None:
+        # wait for this product's releases before stamping it as extracted
+        for _ in range(threads * 2):
+            slots.acquire()
+        for _ in range(threads * 2):
+            slots.release()
+        run.state.product_done(product.name, seen, len(run.report.failed) - failed_before)
+
     try:
-        for product in products:
-            if run.stop.is_set():
-                break
-            if product.error is not None:
-                run.emit("failed", product.name, str(product.error))
-                continue
-            failed_before = len(run.report.failed)
-            seen = 0
-            try:
-                for ref in run.client.releases(product):
-                    if run.stop.is_set():
-                        break
-                    seen += 1
-                    run.emit("listed", _key(ref))
-                    if ref.error is None and run.is_current(ref):
-                        run.emit("unchanged", _key(ref), "same updated_at")
-                        continue
-                    slots.acquire()
-                    fut = releases.submit(run.release, ref)
-                    fut.add_done_callback(lambda _f: slots.release())
-            except EtlError as exc:  # listing broke off: what was listed still goes on
-                run.emit("failed", f"{product.name} (listing)", str(exc))
-            if product is products[-1]:
-                run.emit("listing-done", "")
-            # wait for this product's releases before stamping it as extracted
-            for _ in range(threads * 2):
-                slots.acquire()
-            for _ in range(threads * 2):
-                slots.release()
-            run.state.product_done(product.name, seen, len(run.report.failed) - failed_before)
+        walk(run, submit, product_done)
     except KeyboardInterrupt:
         run.interrupt()  # before waiting for the workers: they stop at once now
         releases.shutdown(wait=True, cancel_futures=True)

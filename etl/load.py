@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +37,7 @@ from etl.db.connect import Conn, classify, connect
 from etl.db.ledger import Attempt, Outcome
 from etl.errors import (
     ConfigError,
+    CorruptSpoolFileError,
     FatalLoadError,
     LoadError,
     SpoolError,
@@ -47,11 +47,11 @@ from etl.errors import (
 )
 from etl.loadahead import Ahead, ReadAhead
 from etl.loadevents import Clock, FileResult, LoadEvent, LoadEventKind, LoadReport
-from etl.spool import Attempt as FailedAttempt
-from etl.spool import Claim, Spool, SpoolFile, SpoolName
+from etl.spool import Claim, FailedAttempt, Spool, SpoolName
 from etl.spooling import format as fmt
 
-__all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "load_spool"]
+__all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "load_one"]
+__all__ += ["load_spool", "migrate_db"]
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,15 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 # --- one file ------------------------------------------------------------------------
 
 
-def load_file(conn: Conn, claim: Claim, *, orphan: bool = False) -> FileResult:
-    """Load one claimed file in one transaction; on success the file moves to ``loaded``.
+def load_file(conn: Conn, claim: Claim) -> FileResult:
+    """Load one claimed file in one transaction; on success the file moves to ``loaded``
+    (an orphan, :attr:`Claim.orphan`, committed before its loader died is only recorded).
 
     Raises :class:`TransientLoadError`, :class:`FatalLoadError` or :class:`SpoolFileError`
     and then leaves the claim to the caller (back to ``ready``, or to ``failed``).
     ``conn`` must be in autocommit mode (transactions are explicit).
     """
-    with ReadAhead.of(claim, orphan) as ahead:
+    with ReadAhead.of(claim) as ahead:
         item = ahead.next()
         assert item is not None and item.claim is claim
         return load_ahead(conn, item)
@@ -137,7 +138,7 @@ def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock)
                 cur, ahead.batches(), between=lambda: crash_point("load-mid-copy")
             )
         if (artifacts, drops) != (meta.artifacts, meta.drops):
-            raise SpoolFileError(
+            raise CorruptSpoolFileError(
                 f"file holds {artifacts} artifacts and {drops} drops, its metadata says "
                 f"{meta.artifacts} and {meta.drops}",
                 path=name,
@@ -171,16 +172,32 @@ def _record_failed(
         log.warning("could not record the failed attempt of %s: %s", name, err)
 
 
-def _failure(exc: Exception) -> FailedAttempt:
+def _failure(exc: LoadError | SpoolFileError) -> FailedAttempt:
     """The attempt the spool keeps in the failed file's sidecar."""
     cause = exc.__cause__
-    return FailedAttempt(
-        error_class=type(exc).__name__,
-        message=str(exc),
-        db_error=type(cause).__name__ if isinstance(cause, psycopg.Error) else None,
-        sqlstate=getattr(exc, "sqlstate", None),
-        release=getattr(exc, "release", None),
-    )
+    return FailedAttempt.of(exc, type(cause).__name__ if isinstance(cause, psycopg.Error) else None)
+
+
+def load_one(spool: Spool, conninfo: str, name: str) -> FileResult | None:
+    """Load ONE named file (a worker's task), claimed by :meth:`Spool.claim`; None when
+    there is nothing to do (loaded, failed, gone, or held by another claimant).  A transient
+    error puts the file back in ``ready``, a fatal one sends it to ``failed`` with its
+    sidecar (as :func:`load_spool` does); both are raised."""
+    claim = spool.claim(name)
+    if claim is None:
+        return None
+    try:
+        with connect(conninfo) as conn:
+            _migrate(conn)
+            return load_file(conn, claim)
+    except TransientLoadError:
+        claim.retry()
+        raise
+    except (FatalLoadError, SpoolFileError) as exc:
+        claim.fail(_failure(exc))
+        raise
+    finally:
+        claim.close()  # no-op after a transition; leaves an orphan on anything unexpected
 
 
 # --- schema, for `migrate` ----------------------------------------------------------
@@ -203,7 +220,7 @@ def migrate_db(conninfo: str, compression: str = "auto") -> int:
 # --- the run -------------------------------------------------------------------------
 
 
-class _Run:
+class _LoadRun:
     def __init__(
         self,
         spool: Spool,
@@ -216,12 +233,9 @@ class _Run:
         self.retry_seconds = retry_seconds
         self.progress = progress
         self.report = LoadReport()
-        self.lock = threading.Lock()  # guards everything below, and claiming
+        self.lock = threading.Lock()  # guards everything below
         self.stop = threading.Event()
-        self.orphans: deque[Claim] = deque()
-        self.queue: deque[SpoolFile] = deque()
-        self.seen: set[str] = set()
-        self.done = self.total = self.bytes_done = 0
+        self.done = self.total = self.bytes_done = self.claimed = 0
         self.crash: BaseException | None = None
         self.gave_up: LoadError | None = None
 
@@ -249,24 +263,15 @@ class _Run:
             raise
         return conn
 
-    def next_claim(self) -> tuple[Claim | None, bool]:
+    def next_claim(self) -> Claim | None:
+        """The spool's next claim (:meth:`Spool.claim_next`), counted for the progress."""
+        if self.stop.is_set():
+            return None
+        claim = self.spool.claim_next()
         with self.lock:
-            if self.orphans:
-                return self.orphans.popleft(), True
-            rescanned = False
-            while not self.stop.is_set():
-                while self.queue:
-                    claim = self.spool.claim(self.queue.popleft())
-                    if claim is not None:
-                        return claim, False
-                if rescanned:  # nothing claimable left: other loaders have the rest
-                    break
-                fresh = self.spool.files("ready")
-                self.total += len({f.name for f in fresh} - self.seen)
-                self.seen.update(f.name for f in fresh)
-                self.queue.extend(fresh)
-                rescanned = True
-        return None, False
+            self.claimed += claim is not None
+            self.total = max(self.total, self.claimed + self.spool.backlog())
+        return claim
 
     def handle(self, conn: Conn, ahead: Ahead) -> None:
         claim, name = ahead.claim, ahead.name
@@ -373,19 +378,13 @@ def load_spool(
     """
     if workers < 1:
         raise ConfigError(f"load workers must be at least 1, got {workers}")
-    run = _Run(spool, conninfo, retry_seconds, progress)
-    run.orphans.extend(spool.adopt_orphans())
-    run.total = len(run.orphans)
+    run = _LoadRun(spool, conninfo, retry_seconds, progress)
     threads = [threading.Thread(target=run.work, daemon=True) for _ in range(workers - 1)]
-    try:
-        for t in threads:
-            t.start()
-        run.work()  # this thread is a worker too
-        for t in threads:
-            t.join()
-    finally:
-        while run.orphans:  # left untouched after a stop: still orphans for the next run
-            run.orphans.popleft().close()
+    for t in threads:
+        t.start()
+    run.work()  # this thread is a worker too
+    for t in threads:
+        t.join()
     if run.crash is not None:
         raise run.crash
     report = run.report

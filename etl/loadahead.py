@@ -13,14 +13,14 @@ and at most ``max_bytes`` of prepared batches waiting (always at least one).
 
 The read-ahead never talks to the database: what a file does (applied, unchanged, ...)
 is decided by the loader, which hands back the rest of a file it does not send with
-:meth:`Ahead.discard`.  Claims the loader never received when the read-ahead closes go
-back to ``ready`` (orphans stay in ``loading`` as they were).
+:meth:`Ahead.discard`.  What it claims, and in which order, the spool decides
+(:meth:`etl.spool.Spool.claim_next`); claims the loader never received when the read-ahead
+closes are given back (:meth:`etl.spool.Claim.give_back`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -35,15 +35,13 @@ from etl.spooling import format as fmt
 
 __all__ = ["Ahead", "NextClaim", "ReadAhead"]
 
-log = logging.getLogger(__name__)
-
 #: Prepared bytes allowed to wait (the one batch being sent and the one being made are
 #: on top).  Files of about 1 MB fit whole; a release of 5 MB documents queues one batch.
 MAX_BYTES = 16 * 1024 * 1024
 
-#: Where the read-ahead takes its claims from: ``(claim, orphan)``, ``(None, False)`` at
-#: the end.
-NextClaim = Callable[[], tuple[Claim | None, bool]]
+#: Where the read-ahead takes its claims from (:meth:`etl.spool.Spool.claim_next`, or one
+#: given claim): None when there is nothing to claim now.
+NextClaim = Callable[[], Claim | None]
 
 
 @dataclass(frozen=True)
@@ -68,10 +66,9 @@ class Ahead:
     bad file), :meth:`batches` what reading a row group raised, in the loader's thread.
     """
 
-    def __init__(self, pipe: _Pipe, claim: Claim, orphan: bool) -> None:
+    def __init__(self, pipe: _Pipe, claim: Claim) -> None:
         self._pipe = pipe
         self.claim = claim
-        self.orphan = orphan
         self._meta: fmt.FileMeta | None = None
         self._error: BaseException | None = None
         self.skip = threading.Event()  # set by discard(): the read-ahead stops this file
@@ -80,6 +77,10 @@ class Ahead:
     @property
     def name(self) -> str:
         return self.claim.name
+
+    @property
+    def orphan(self) -> bool:
+        return self.claim.orphan
 
     def meta(self) -> fmt.FileMeta:
         if self._error is not None:
@@ -170,10 +171,10 @@ class ReadAhead:
         self._ended = False  # the thread found nothing to claim; next() asks it again
 
     @classmethod
-    def of(cls, claim: Claim, orphan: bool = False) -> ReadAhead:
+    def of(cls, claim: Claim) -> ReadAhead:
         """A read-ahead over one claim (a Celery task's file)."""
-        given = [(claim, orphan)]
-        return cls(lambda: given.pop() if given else (None, False))
+        given = [claim]
+        return cls(lambda: given.pop() if given else None)
 
     def __enter__(self) -> ReadAhead:
         self._started = True
@@ -208,7 +209,7 @@ class ReadAhead:
             self._thread.join()
         for item in left:
             if isinstance(item, Ahead):
-                _give_back(item.claim, item.orphan)
+                item.claim.give_back()
 
     # --- the thread --------------------------------------------------------------
 
@@ -218,11 +219,11 @@ class ReadAhead:
                 self._turn.acquire()
                 if self._pipe.closed:
                     return
-                claim, orphan = self._next_claim()
+                claim = self._next_claim()
                 if claim is None:
                     self._pipe.put(None)
                     continue
-                self._read(Ahead(self._pipe, claim, orphan))
+                self._read(Ahead(self._pipe, claim))
         except BaseException as exc:  # raised in the loader's thread by next()
             self._pipe.put(_Failed(exc))
 
@@ -237,7 +238,7 @@ class ReadAhead:
         with contextlib.closing(src):
             try:
                 pf, meta = fmt.open_file(src, name)
-                ahead._meta = copystream.check_name(name, meta)
+                ahead._meta = fmt.check_name(name, meta)
             except BaseException as exc:
                 ahead._error = exc
                 self._hand_over(ahead)
@@ -259,17 +260,5 @@ class ReadAhead:
     def _hand_over(self, ahead: Ahead) -> bool:
         if self._pipe.put(ahead):
             return True
-        _give_back(ahead.claim, ahead.orphan)  # closed meanwhile: the loader never saw it
+        ahead.claim.give_back()  # closed meanwhile: the loader never saw it
         return False
-
-
-def _give_back(claim: Claim, orphan: bool) -> None:
-    """A claim never started: back to ``ready`` (an orphan stays one in ``loading``)."""
-    if orphan:
-        claim.close()
-        return
-    try:
-        claim.retry()
-    except SpoolError as exc:  # left in loading/: the next run adopts it
-        log.warning("could not put %s back in ready/: %s", claim.name, exc)
-        claim.close()

@@ -12,47 +12,37 @@ and leases on object storage) is in :mod:`etl.spooling.store`.
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, get_args
+from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from etl.errors import SpoolError
 from etl.spooling import format as fmt
-from etl.spooling.format import SUFFIX, SpoolName, spool_name
-from etl.spooling.sidecar import Attempt, FailureRecord
+from etl.spooling import sidecar
+from etl.spooling.names import STATES, SUFFIX, SpoolFile, SpoolName, SpoolState, spool_name
+from etl.spooling.sidecar import SIDECAR, FailedAttempt, FailureRecord
 from etl.spooling.store import Lock, SpoolStore, open_store
+from etl.spooling.writer import ReleaseWriter
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
-    from etl.spooling.writer import ReleaseWriter
-
-SpoolState = Literal["ready", "loading", "loaded", "failed"]
-STATES: tuple[SpoolState, ...] = get_args(SpoolState)
-SIDECAR = ".error.json"
-__all__ = ["STATES", "Attempt", "Claim", "FailureRecord", "ReconcileReport"]
+__all__ = ["STATES", "Claim", "FailedAttempt", "FailureRecord", "ReleaseWriter", "Repairs"]
 __all__ += ["Spool", "SpoolFile", "SpoolName", "SpoolState", "spool_name"]
 
-
-@dataclass(frozen=True)
-class SpoolFile:
-    state: SpoolState
-    name: str
-    size: int
-    mtime: float
-
-    @property
-    def parsed(self) -> SpoolName:
-        return SpoolName.parse(self.name)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ReconcileReport:
+class Repairs:
     """What :meth:`Spool.reconcile` repaired (names, for a log line)."""
 
     requeued: list[str]  # stuck in loading past the lease, moved back to ready
@@ -73,6 +63,8 @@ class Spool:
         path; a :class:`~etl.errors.ConfigError` says so)."""
         self.store: SpoolStore = open_store(location, create=create)
         self.lease_seconds = lease_seconds
+        self._pick = threading.Lock()  # guards _next (never held while claiming)
+        self._next: deque[tuple[SpoolState, str]] = deque()  # claim_next's candidates
 
     @property
     def location(self) -> str:
@@ -110,7 +102,7 @@ class Spool:
         """In ``failed/`` as unreadable (truncated, not Parquet): nothing to replay, its
         release is to be fetched again."""
         last = (self.failure(f) or FailureRecord([])).last if f.state == "failed" else None
-        return last is not None and last.error_class == "SpoolFileError"
+        return last is not None and last.corrupt_file
 
     def holds(self, name: str) -> bool:
         """A usable copy of ``name`` is in some state (not one failed as corrupt)."""
@@ -152,9 +144,9 @@ class Spool:
         raise SpoolError("no such spool file (moved or deleted meanwhile)", path=name)
 
     def dataset(self, files: list[SpoolFile]) -> ds.Dataset:
+        """The files as one Arrow dataset with ``state`` and ``file`` columns added."""
         import pyarrow.dataset as ds  # only inspect needs it: extract and load stay lean
 
-        """The files as one Arrow dataset with ``state`` and ``file`` columns added."""
         fs, paths = self.store.arrow_paths([(f.state, f.name) for f in files])
         schema = fmt.SCHEMA.append(pa.field("state", pa.string())).append(
             pa.field("file", pa.string())
@@ -176,9 +168,7 @@ class Spool:
     ) -> ReleaseWriter:  # fmt: skip
         """A writer streaming one release's file into the store (see :mod:`etl.spooling.writer`);
         ``compression``: :data:`etl.spooling.format.COMPRESSIONS`."""
-        from etl.spooling.writer import ReleaseWriter
-
-        return ReleaseWriter(self, product, release, updated_at, source_url, compression)
+        return ReleaseWriter(self.store, product, release, updated_at, source_url, compression)
 
     def clean_tmp(self, grace_seconds: float = 60.0) -> int:
         """Delete temporary uploads whose writer is gone; a live writer's are spared."""
@@ -203,9 +193,39 @@ class Spool:
     # --- claiming and moving -------------------------------------------------------
 
     def claim(self, f: SpoolFile | str) -> Claim | None:
-        """Take a ready file (listed, or by name) for loading; None if it is not in
-        ``ready`` (any more): another loader got it first, or it was never there."""
-        return self._claim(_bare(f.name if isinstance(f, SpoolFile) else f), "ready")
+        """Take one named file for loading: from ``ready``, or adopted from ``loading`` when
+        its loader died (its lock lapsed: :attr:`Claim.orphan`).  None when it is in neither
+        (loaded, failed, gone) or another claimant holds it."""
+        name = _bare(f.name if isinstance(f, SpoolFile) else f)
+        return self._claim(name, "ready") or self._claim(name, "loading")
+
+    def claim_next(self) -> Claim | None:
+        """The next file to load, or None when none can be claimed now: first the files
+        left in ``loading`` by dead loaders (adopted), then ``ready`` oldest first.
+
+        The one place that picks what loads next (the CLI's load, its read-ahead, the
+        workers all claim here).  Thread-safe; no lock is held while claiming.  One listing
+        serves many calls: ``loading`` and ``ready`` are listed again only once every file
+        of the last listing was tried, so a file put back in ``ready`` is found again."""
+        listed = False
+        while True:
+            with self._pick:
+                if not self._next:
+                    if listed:
+                        return None
+                    self._next.extend(("loading", f.name) for f in self.files("loading"))
+                    self._next.extend(("ready", f.name) for f in self.files("ready"))
+                    listed = True
+                    continue
+                state, name = self._next.popleft()
+            claim = self._claim(name, state)
+            if claim is not None:
+                return claim
+
+    def backlog(self) -> int:
+        """Files :meth:`claim_next` has listed and not tried yet (for a progress total)."""
+        with self._pick:
+            return len(self._next)
 
     def adopt_orphans(self, lease_seconds: float | None = None) -> list[Claim]:
         """Files left in ``loading`` by a loader that died (its lock lapsed: locally when
@@ -224,7 +244,7 @@ class Spool:
         try:
             if src != "loading":  # undone by a power loss: ready again, harmless
                 self.store.move(name, src, "loading", durable=False)
-                self._move_sidecar(name, "loading")
+                sidecar.follow(self.store, name, "loading")
             info = self.store.info("loading", name)
         except FileNotFoundError:  # another loader moved it between listing and locking
             info = None
@@ -234,26 +254,8 @@ class Spool:
         if info is None:  # finished by its owner between listing and locking
             lock.release()
             return None
-        return Claim(self, SpoolFile("loading", name, info.size, info.mtime), lock)
-
-    def _sidecar_state(self, name: str, prefer: SpoolState | None = None) -> SpoolState | None:
-        """Where the file's sidecar is: beside it, or (after a kill between the file's move
-        and its sidecar's) in the state it came from."""
-        side = name + SIDECAR
-        if prefer is None:
-            found = self.find(name)
-            prefer = found.state if found is not None else None
-        for state in ([prefer] if prefer else []) + [s for s in STATES if s != prefer]:
-            if self.store.info(state, side) is None:
-                continue
-            if state == prefer or self.store.info(state, name) is None:  # else another
-                return state  # file of that name sits there (a failed copy): not ours
-        return None
-
-    def _move_sidecar(self, name: str, dst: SpoolState) -> None:
-        at = self._sidecar_state(name, dst)
-        if at is not None and at != dst:
-            self.store.move(name + SIDECAR, at, dst)
+        file = SpoolFile("loading", name, info.size, info.mtime)
+        return Claim(self, file, lock, orphan=src == "loading")
 
     def move(self, f: SpoolFile | str, state: SpoolState) -> SpoolFile:
         """Move a file (and its sidecar) to ``state``; raises :class:`SpoolError`."""
@@ -262,7 +264,7 @@ class Spool:
         if found is None:
             raise SpoolError("no such spool file in any state", path=name)
         try:
-            own = self._sidecar_state(name, found.state)  # before a same-named file moves
+            own = sidecar.locate(self.store, name, found.state)  # before a same-named file moves
             if found.state != state:  # see _VOLATILE
                 self.store.move(name, found.state, state, durable=state not in _VOLATILE)
             if own is not None and own != state:
@@ -276,23 +278,11 @@ class Spool:
     def failure(self, f: SpoolFile | str) -> FailureRecord | None:
         """The file's error sidecar (every attempt), or None when it has none."""
         name = _bare(f.name if isinstance(f, SpoolFile) else f)
-        state = self._sidecar_state(name, f.state if isinstance(f, SpoolFile) else None)
-        if state is None:
-            return None
-        try:
-            data = self.store.read_json(state, name + SIDECAR)
-        except ValueError:
-            return FailureRecord([], corrupt=True)
-        return None if data is None else FailureRecord.from_json(data)
+        return sidecar.read(self.store, name, f.state if isinstance(f, SpoolFile) else None)
 
-    def record_failure(self, f: SpoolFile, attempt: Attempt) -> None:
+    def record_failure(self, f: SpoolFile, attempt: FailedAttempt) -> None:
         """Append one attempt to the file's error sidecar (written whole, beside the file)."""
-        old = self._sidecar_state(f.name, f.state)
-        record = self.failure(f) or FailureRecord([])
-        record.attempts.append(attempt)
-        self.store.write_json(f.state, f.name + SIDECAR, record.to_json())
-        if old is not None and old != f.state:
-            self.store.delete(old, f.name + SIDECAR)
+        sidecar.append(self.store, f.name, f.state, attempt)
 
     def requeue(self, names: list[str] | None = None, *, failed: bool = False) -> list[SpoolFile]:
         """Move named files (any state but loading) or every failed file back to ``ready``."""
@@ -314,7 +304,7 @@ class Spool:
         count = freed = 0
         for f in self.files("loaded"):
             if f.mtime <= cutoff:
-                at = self._sidecar_state(f.name, "loaded")
+                at = sidecar.locate(self.store, f.name, "loaded")
                 side = None if at is None else self.store.info(at, f.name + SIDECAR)
                 freed += f.size + (side.size if side is not None else 0)
                 self.store.delete("loaded", f.name)
@@ -323,7 +313,7 @@ class Spool:
                 count += 1
         return count, freed
 
-    def reconcile(self, lease_seconds: float | None = None) -> ReconcileReport:
+    def reconcile(self, lease_seconds: float | None = None) -> Repairs:
         """Repair what dead processes left: half-done moves, stale uploads and leases (the
         store's part), then every file in ``loading`` whose lock lapsed goes back to
         ``ready`` (the ledger makes loading it again harmless).  Safe to run any time,
@@ -334,13 +324,7 @@ class Spool:
         for claim in self.adopt_orphans(lease):
             claim.retry()
             requeued.append(claim.name)
-        return ReconcileReport(requeued, repaired)
-
-    # --- for etl.workers ----------------------------------------------------------
-
-    def adopt(self, name: str) -> Claim | None:
-        """The file ``name`` in ``loading`` if it is an orphan (its lock lapsed)."""
-        return self._claim(_bare(name), "loading")
+        return Repairs(requeued, repaired)
 
 
 #: States a move into needs no fsync: a power loss that undoes it leaves the file in
@@ -352,9 +336,10 @@ _VOLATILE: frozenset[SpoolState] = frozenset({"loaded"})
 class Claim:
     """A file in ``loading`` held by this process until one transition moves it on."""
 
-    def __init__(self, spool: Spool, file: SpoolFile, lock: Lock) -> None:
+    def __init__(self, spool: Spool, file: SpoolFile, lock: Lock, *, orphan: bool = False) -> None:
         self.spool = spool
         self.file = file
+        self.orphan = orphan  # adopted from a dead loader: maybe committed already
         self._lock: Lock | None = lock
 
     @property
@@ -377,7 +362,7 @@ class Claim:
         """Committed to the database: ``loading`` → ``loaded``."""
         return self._transition("loaded")
 
-    def fail(self, attempt: Attempt) -> SpoolFile:
+    def fail(self, attempt: FailedAttempt) -> SpoolFile:
         """Rejected: the attempt is added to the sidecar, then ``loading`` → ``failed``."""
         return self._transition("failed", attempt)
 
@@ -385,7 +370,20 @@ class Claim:
         """Worth trying again later (the database went away): ``loading`` → ``ready``."""
         return self._transition("ready")
 
-    def _transition(self, state: SpoolState, attempt: Attempt | None = None) -> SpoolFile:
+    def give_back(self) -> None:
+        """Never started: a file claimed from ``ready`` goes back there; an orphan stays in
+        ``loading`` as it was (so does a file whose move back fails: the next run adopts
+        it)."""
+        if self.orphan:
+            self.close()
+            return
+        try:
+            self.retry()
+        except SpoolError as exc:
+            log.warning("could not put %s back in ready/: %s", self.name, exc)
+            self.close()
+
+    def _transition(self, state: SpoolState, attempt: FailedAttempt | None = None) -> SpoolFile:
         try:
             if attempt is not None:
                 self.spool.record_failure(self.file, attempt)

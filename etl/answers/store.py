@@ -73,9 +73,7 @@ def version_filter(spec: str | None) -> SpecifierSet | None:
     try:
         return SpecifierSet(text)
     except InvalidSpecifier:
-        raise QueryInputError(
-            f"--version: not a PEP 440 version or specifier: {spec!r}"
-        ) from None
+        raise QueryInputError(f"--version: not a PEP 440 version or specifier: {spec!r}") from None
 
 
 def matches(spec: SpecifierSet | None, version: str) -> bool:

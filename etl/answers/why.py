@@ -136,9 +136,7 @@ def why(
         params = {"product": product, "release": release, "arch": architecture,
                   "variant": variant}  # fmt: skip
         graphs: dict[tuple[str, str], Graph] = {
-            b: Graph()
-            for b in builds
-            if architecture in (None, b[0]) and variant in (None, b[1])
+            b: Graph() for b in builds if architecture in (None, b[0]) and variant in (None, b[1])
         }
         for arch, var, pn, pv, cn, cv, rt, req in conn.execute(_EDGES, params):
             graphs[(arch, var)].add((pn, pv), (cn, cv), rt, req)

@@ -23,8 +23,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from etl.db.dropshold import DropsHold
-from etl.errors import SpoolFileError
-from etl.spool import SpoolName
+from etl.errors import CorruptSpoolFileError
 from etl.spooling import format as fmt
 from etl.spooling.format import JSON_COLUMNS
 
@@ -181,40 +180,22 @@ class Batch:
 
 def prepare(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> Batch:
     """A row group of :data:`ARTIFACT_READ` columns → its :class:`Batch`; a bad row is a
-    :class:`SpoolFileError` naming the file."""
+    :class:`CorruptSpoolFileError` naming the file."""
     try:
         _check_keys(tbl, meta, name)
         rows = artifact_rows(tbl)
         csv, drops = drops_csv(tbl)
     except pa.ArrowException as exc:
-        raise SpoolFileError(f"bad spool data: {exc}", path=name) from exc
+        raise CorruptSpoolFileError(f"bad spool data: {exc}", path=name) from exc
     return Batch(rows, int(tbl.num_rows), csv, drops)
-
-
-def check_name(name: str, meta: fmt.FileMeta) -> fmt.FileMeta:
-    """``meta`` if the file's name agrees with it (release, timestamp, hash)."""
-    parsed = SpoolName.parse(name)
-    if not parsed.matches(meta.product, meta.release):
-        raise SpoolFileError(
-            f"file name says {parsed.release_key}, its metadata says {meta.product}/{meta.release}",
-            path=name,
-        )
-    if meta.updated_at != parsed.updated_at or not meta.content_sha256.startswith(
-        parsed.short_hash
-    ):
-        raise SpoolFileError(
-            f"file name (updated {fmt.format_ts(parsed.updated_at)}, hash {parsed.short_hash})"
-            f" does not match its metadata (updated {fmt.format_ts(meta.updated_at)},"
-            f" hash {meta.content_sha256[:16]})",
-            path=name,
-        )
-    return meta
 
 
 def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
     for column, want in (("product", meta.product), ("release", meta.release)):
         if any(v != want for v in _col(tbl, column).to_pylist()):  # a row group: one row
-            raise SpoolFileError(f"a row's {column} differs from the file's ({want})", path=name)
+            raise CorruptSpoolFileError(
+                f"a row's {column} differs from the file's ({want})", path=name
+            )
 
 
 _UPLOADED_AT = DROP_COLUMNS.index("uploaded_at")

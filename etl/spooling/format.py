@@ -6,13 +6,13 @@ carries its wheel files as a ``list<struct>`` column.  Readers flatten them
 
 File-level facts live in the Parquet key-value metadata under ``wheels_etl.*`` keys, so
 ``duckdb``'s ``parquet_kv_metadata()`` or ``pyarrow.parquet.read_metadata`` shows them
-without reading any row.
+without reading any row.  A file's footer must agree with its name
+(:mod:`etl.spooling.names`): :func:`check_name`.  Every way a file can be unreadable or
+contradict itself is a :class:`~etl.errors.CorruptSpoolFileError`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,8 +22,8 @@ from typing import IO, Any, NamedTuple, TypeAlias
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl.errors import SpoolFileError
-from etl.protocol import IDENT_PATTERN
+from etl.errors import CorruptSpoolFileError
+from etl.spooling.names import SpoolName
 
 #: Bumped on any incompatible change of the columns below; the loader refuses others.
 SPOOL_SCHEMA_VERSION = 1
@@ -138,12 +138,12 @@ class FileMeta:
     def from_kv(cls, kv: dict[bytes, bytes] | None, path: str | Path) -> FileMeta:
         raw = {k.decode(): v.decode() for k, v in (kv or {}).items()}
         if META_PREFIX + "schema_version" not in raw:
-            raise SpoolFileError("not a wheels-etl spool file (no metadata)", path=str(path))
+            raise CorruptSpoolFileError("not a wheels-etl spool file (no metadata)", path=str(path))
         get = {k[len(META_PREFIX) :]: v for k, v in raw.items() if k.startswith(META_PREFIX)}
         try:
             version = int(get["schema_version"])
             if version != SPOOL_SCHEMA_VERSION:
-                raise SpoolFileError(
+                raise CorruptSpoolFileError(
                     f"unknown spool schema version {version} "
                     f"(this wheels-etl reads version {SPOOL_SCHEMA_VERSION})",
                     path=str(path),
@@ -161,11 +161,16 @@ class FileMeta:
                 json_bytes=int(get["json_bytes"]),
             )
         except (KeyError, ValueError) as exc:
-            raise SpoolFileError(f"bad spool metadata: {exc!r}", path=str(path)) from exc
+            raise CorruptSpoolFileError(f"bad spool metadata: {exc!r}", path=str(path)) from exc
 
 
 def format_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def now_ts() -> str:
+    """Now, in the one timestamp format of every record and document (``...Z``)."""
+    return format_ts(datetime.now(UTC))
 
 
 def parse_ts(text: str) -> datetime:
@@ -220,7 +225,7 @@ def parquet_writer(stream: IO[bytes] | pa.NativeFile, compression: str = "lz4") 
 
 
 def read_meta(source: Source, name: str | None = None) -> FileMeta:
-    """Read and validate a spool file's footer (raises :class:`SpoolFileError`).
+    """Read and validate a spool file's footer (raises :class:`CorruptSpoolFileError`).
 
     ``source`` is a path or a random-access stream (what :meth:`Spool.open` returns);
     ``name`` is the file's name for messages.
@@ -229,7 +234,7 @@ def read_meta(source: Source, name: str | None = None) -> FileMeta:
     try:
         md = pq.read_metadata(source)
     except (OSError, pa.ArrowException) as exc:
-        raise SpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
+        raise CorruptSpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
     return _checked_meta(md, path)
 
 
@@ -239,21 +244,21 @@ def open_file(source: Source, name: str | None = None) -> tuple[pq.ParquetFile, 
     try:
         pf = pq.ParquetFile(source)
     except (OSError, pa.ArrowException) as exc:
-        raise SpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
+        raise CorruptSpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
     return pf, _checked_meta(pf.metadata, path)
 
 
 def _checked_meta(md: pq.FileMetaData, path: str) -> FileMeta:
     meta = FileMeta.from_kv(md.metadata, path)
     if md.num_rows != meta.artifacts:
-        raise SpoolFileError(
+        raise CorruptSpoolFileError(
             f"file holds {md.num_rows} artifact rows, its metadata says {meta.artifacts}",
             path=str(path),
         )
     schema = md.schema.to_arrow_schema()
     missing = [f.name for f in SCHEMA if f.name not in schema.names]
     if missing:
-        raise SpoolFileError(f"spool file lacks columns {missing}", path=str(path))
+        raise CorruptSpoolFileError(f"spool file lacks columns {missing}", path=str(path))
     return meta
 
 
@@ -275,94 +280,27 @@ def iter_row_groups(
         for i in range(pf.num_row_groups):
             yield pf.read_row_group(i, columns=columns, use_threads=use_threads)
     except (OSError, pa.ArrowException) as exc:
-        raise SpoolFileError(f"corrupt or truncated Parquet file: {exc}", path=str(path)) from exc
+        raise CorruptSpoolFileError(
+            f"corrupt or truncated Parquet file: {exc}", path=str(path)
+        ) from exc
 
 
-# --- file names -------------------------------------------------------------------
-
-SUFFIX = ".parquet"
-_SEP = "~"  # not in the identifier alphabet [A-Za-z0-9._+-], so names parse unambiguously
-#: A product or release longer than this appears in file and record names shortened to its
-#: first :data:`_KEEP` characters, ``=`` (outside the identifier alphabet, so a shortened
-#: part never equals a real identifier) and 16 hex digits of its sha256: every name stays
-#: far below the 255-byte limit of file systems (at most ~150 bytes for a spool file, with
-#: room for temp and sidecar suffixes) while 128-character identifiers (the protocol's
-#: maximum) still work.  The full identity is always in the Parquet metadata and records.
-NAME_PART_MAX = 48
-_KEEP = NAME_PART_MAX - 17
-_PART = rf"(?:[A-Za-z0-9][A-Za-z0-9._+-]{{{_KEEP - 1}}}=[0-9a-f]{{16}}|{IDENT_PATTERN})"
-_NAME_RE = re.compile(
-    rf"^(?P<product>{_PART})~(?P<release>{_PART})"
-    r"~(?P<ts>\d{8}T\d{6}(?:\.\d{6})?Z)~(?P<hash>[0-9a-f]{16})\.parquet$"
-)
-_TS_NAME = "%Y%m%dT%H%M%S"
-
-
-def name_part(ident: str) -> str:
-    """``ident`` as it appears in file and record names (shortened when long, see above)."""
-    if len(ident) <= NAME_PART_MAX:
-        return ident
-    return f"{ident[:_KEEP]}={hashlib.sha256(ident.encode()).hexdigest()[:16]}"
-
-
-def release_stem(product: str, release: str) -> str:
-    """``product~release`` in names (temp uploads, records): bounded length, unambiguous."""
-    return _SEP.join([name_part(product), name_part(release)])
-
-
-@dataclass(frozen=True, order=True)
-class SpoolName:
-    """The parts encoded in a spool file name (built and parsed only here).
-
-    Built from the full product and release; parsed back, a long one comes back in its
-    shortened name form (:attr:`shortened`): the full identity is then in the file's
-    metadata (:func:`read_meta`), and :meth:`matches` compares the two.
-    """
-
-    product: str
-    release: str
-    updated_at: datetime
-    short_hash: str
-
-    def __str__(self) -> str:
-        ts = self.updated_at.astimezone(UTC)
-        text = f"{ts.year:04d}" + ts.strftime(_TS_NAME[2:])  # glibc %Y does not pad year 1
-        if ts.microsecond:
-            text += f".{ts.microsecond:06d}"
-        stem = release_stem(self.product, self.release)
-        return _SEP.join([stem, text + "Z", self.short_hash]) + SUFFIX
-
-    @classmethod
-    def parse(cls, name: str) -> SpoolName:
-        m = _NAME_RE.match(name)
-        if not m:
-            raise SpoolFileError("file name is not a wheels-etl spool name", path=name)
-        ts_text = m["ts"][:-1]
-        layout = _TS_NAME + (".%f" if "." in ts_text else "")
-        ts = datetime.strptime(ts_text, layout).replace(tzinfo=UTC)
-        return cls(m["product"], m["release"], ts, m["hash"])
-
-    @property
-    def shortened(self) -> bool:
-        """The product or release is in its shortened form (read the metadata for it)."""
-        return "=" in self.product or "=" in self.release
-
-    def matches(self, product: str, release: str) -> bool:
-        """Whether this name belongs to the full ``product``/``release``."""
-        return (name_part(product), name_part(release)) == (
-            name_part(self.product),
-            name_part(self.release),
+def check_name(name: str, meta: FileMeta) -> FileMeta:
+    """``meta`` if the file's name agrees with it (release, timestamp, hash); a
+    :class:`CorruptSpoolFileError` otherwise."""
+    parsed = SpoolName.parse(name)
+    if not parsed.matches(meta.product, meta.release):
+        raise CorruptSpoolFileError(
+            f"file name says {parsed.release_key}, its metadata says {meta.product}/{meta.release}",
+            path=name,
         )
-
-    @property
-    def release_key(self) -> str:
-        return self.key(self.product, self.release)
-
-    @staticmethod
-    def key(product: str, release: str) -> str:
-        """``product/release``: how a release is named in messages, locks and reports."""
-        return f"{product}/{release}"
-
-
-def spool_name(product: str, release: str, updated_at: datetime, content_sha256: str) -> str:
-    return str(SpoolName(product, release, updated_at, content_sha256[:16]))
+    if meta.updated_at != parsed.updated_at or not meta.content_sha256.startswith(
+        parsed.short_hash
+    ):
+        raise CorruptSpoolFileError(
+            f"file name (updated {format_ts(parsed.updated_at)}, hash {parsed.short_hash})"
+            f" does not match its metadata (updated {format_ts(meta.updated_at)},"
+            f" hash {meta.content_sha256[:16]})",
+            path=name,
+        )
+    return meta

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from etl.spool import Spool
-from etl.spooling.format import format_ts, name_part, parse_ts, release_stem
-from etl.spooling.sidecar import now_ts
+from etl.spooling.format import format_ts, now_ts, parse_ts
+from etl.spooling.names import name_part, release_stem
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,6 @@ class ExtractMemory:
 
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
-
-    def close(self) -> None:
-        """Nothing held open (kept so callers need not know the storage)."""
 
     def release(self, product: str, release: str) -> ReleaseState | None:
         data = self.spool.read_record(_release_record(product, release))

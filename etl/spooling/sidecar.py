@@ -1,26 +1,30 @@
 """The error sidecar of a spool file (``<name>.error.json``): every failed attempt.
 
-Written by :meth:`etl.spool.Spool.record_failure`, read by :meth:`etl.spool.Spool.failure`
+Kept beside its file in the store (the spool moves it with the file); written through
+:meth:`etl.spool.Spool.record_failure`, read through :meth:`etl.spool.Spool.failure`
 (``status`` shows the last attempt).  One timestamp format, ``...Z``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from etl.spooling.format import format_ts
+from etl.errors import CorruptSpoolFileError, EtlError
+from etl.spooling.format import now_ts
+from etl.spooling.names import STATES, SpoolState
+from etl.spooling.store import SpoolStore
 
-
-def now_ts() -> str:
-    """Now, in the one timestamp format of every record and document (``...Z``)."""
-    return format_ts(datetime.now(UTC))
+SIDECAR = ".error.json"
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """One failed attempt at loading a file (an entry of its ``.error.json`` sidecar)."""
+class FailedAttempt:
+    """One failed attempt at loading a file (an entry of its ``.error.json`` sidecar).
+
+    ``corrupt_file``: the file itself was unreadable (a :class:`CorruptSpoolFileError`):
+    it is quarantined, and its release is to be fetched again.
+    """
 
     error_class: str
     message: str
@@ -29,9 +33,22 @@ class Attempt:
     db_error: str | None = None
     sqlstate: str | None = None
     release: str | None = None
+    corrupt_file: bool = False
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Attempt:
+    def of(cls, exc: EtlError, db_error: str | None = None) -> FailedAttempt:
+        """The attempt that ``exc`` ended (``db_error``: the database's error class)."""
+        return cls(
+            error_class=type(exc).__name__,
+            message=str(exc),
+            db_error=db_error,
+            sqlstate=exc.sqlstate,
+            release=exc.release,
+            corrupt_file=isinstance(exc, CorruptSpoolFileError),
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FailedAttempt:
         def opt(key: str) -> str | None:
             value = data.get(key)
             return None if value is None else str(value)
@@ -44,6 +61,7 @@ class Attempt:
             db_error=opt("db_error"),
             sqlstate=opt("sqlstate"),
             release=opt("release"),
+            corrupt_file=data.get("corrupt_file") is True,
         )
 
 
@@ -51,7 +69,7 @@ class Attempt:
 class FailureRecord:
     """A file's error sidecar: every attempt, oldest first (``corrupt``: unreadable)."""
 
-    attempts: list[Attempt]
+    attempts: list[FailedAttempt]
     corrupt: bool = False
 
     @property
@@ -59,7 +77,7 @@ class FailureRecord:
         return len(self.attempts)
 
     @property
-    def last(self) -> Attempt | None:
+    def last(self) -> FailedAttempt | None:
         return self.attempts[-1] if self.attempts else None
 
     def to_json(self) -> dict[str, Any]:
@@ -71,4 +89,48 @@ class FailureRecord:
     def from_json(cls, data: Any) -> FailureRecord:
         if not isinstance(data, dict) or not isinstance(data.get("attempts"), list):
             return cls([], corrupt=True)
-        return cls([Attempt.from_json(a) for a in data["attempts"] if isinstance(a, dict)])
+        return cls([FailedAttempt.from_json(a) for a in data["attempts"] if isinstance(a, dict)])
+
+
+def locate(store: SpoolStore, name: str, prefer: SpoolState | None = None) -> SpoolState | None:
+    """Where the sidecar of file ``name`` is: beside the file (in ``prefer``, the file's
+    state, when known), or (after a kill between the file's move and its sidecar's) in
+    the state it came from."""
+    side = name + SIDECAR
+    if prefer is None:
+        prefer = next((s for s in STATES if store.info(s, name) is not None), None)
+    for state in ([prefer] if prefer else []) + [s for s in STATES if s != prefer]:
+        if store.info(state, side) is None:
+            continue
+        if state == prefer or store.info(state, name) is None:  # else another
+            return state  # file of that name sits there (a failed copy): not ours
+    return None
+
+
+def read(store: SpoolStore, name: str, prefer: SpoolState | None = None) -> FailureRecord | None:
+    """The sidecar of file ``name`` (``prefer``: its state), None when it has none."""
+    state = locate(store, name, prefer)
+    if state is None:
+        return None
+    try:
+        data = store.read_json(state, name + SIDECAR)
+    except ValueError:
+        return FailureRecord([], corrupt=True)
+    return None if data is None else FailureRecord.from_json(data)
+
+
+def append(store: SpoolStore, name: str, state: SpoolState, attempt: FailedAttempt) -> None:
+    """Add one attempt to the sidecar of file ``name`` in ``state`` (written whole there)."""
+    old = locate(store, name, state)
+    record = read(store, name, state) or FailureRecord([])
+    record.attempts.append(attempt)
+    store.write_json(state, name + SIDECAR, record.to_json())
+    if old is not None and old != state:
+        store.delete(old, name + SIDECAR)
+
+
+def follow(store: SpoolStore, name: str, state: SpoolState) -> None:
+    """Move the sidecar of file ``name`` to ``state``, where the file now is."""
+    at = locate(store, name, state)
+    if at is not None and at != state:
+        store.move(name + SIDECAR, at, state)

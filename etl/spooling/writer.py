@@ -3,7 +3,8 @@
 :class:`ReleaseFileWriter` is the format side (one row group per artifact, the content
 hash, the footer metadata, the file's name); :class:`ReleaseWriter` the spool side (an
 upload that becomes visible in ``ready`` only complete, errors named after the release).
-Get one from :meth:`etl.spool.Spool.writer`.
+Get one from :meth:`etl.spool.Spool.writer`.  Below the spool: it knows the store, not
+the :class:`~etl.spool.Spool`.
 """
 
 from __future__ import annotations
@@ -18,18 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.errors import SpoolError, SpoolFullError
-from etl.spool import Spool, SpoolFile
-from etl.spooling.format import (
-    SPOOL_SCHEMA_VERSION,
-    ArtifactRow,
-    FileMeta,
-    SpoolName,
-    parquet_writer,
-    release_stem,
-    spool_name,
-)
+from etl.spooling.format import SPOOL_SCHEMA_VERSION, ArtifactRow, FileMeta, parquet_writer
+from etl.spooling.names import SpoolFile, SpoolName, release_stem, spool_name
 from etl.spooling.rows import ContentHasher, artifact_table, drops_array
-from etl.spooling.store import Upload
+from etl.spooling.store import SpoolStore, Upload
 
 #: The Parquet writer makes about 60 small writes per artifact (a page header, a page, per
 #: column); into a Python stream each one takes the GIL back from the fetch threads.  They
@@ -129,14 +122,14 @@ class ReleaseWriter:
 
     def __init__(
         self,
-        spool: Spool,
+        store: SpoolStore,
         product: str,
         release: str,
         updated_at: datetime,
         source_url: str,
         compression: str = "lz4",
     ) -> None:
-        self.spool = spool
+        self.store = store
         self.key = SpoolName.key(product, release)
         self._args = (product, release, updated_at, source_url)
         self._compression = compression
@@ -146,7 +139,7 @@ class ReleaseWriter:
 
     def __enter__(self) -> ReleaseWriter:
         try:
-            self._upload = self.spool.store.upload(release_stem(*self._args[:2]))
+            self._upload = self.store.upload(release_stem(*self._args[:2]))
             self._file = ReleaseFileWriter(
                 self._upload.stream, *self._args, compression=self._compression
             )
@@ -195,7 +188,7 @@ class ReleaseWriter:
             self.abort()
             raise error from exc
         self.name = name
-        info = self.spool.store.info("ready", name)
+        info = self.store.info("ready", name)
         size, mtime = (info.size, info.mtime) if info else (0, time.time())
         return SpoolFile("ready", name, size, mtime)
 
@@ -224,8 +217,8 @@ class ReleaseWriter:
             pending = self._file.pending if self._file else 0
             written = self._upload.written() if self._upload else 0
             exc.message = (
-                f"no space left in spool folder {self.spool.location} "
-                f"({self.spool.store.space_hint()}; this release needs about "
+                f"no space left in spool folder {self.store.location} "
+                f"({self.store.space_hint()}; this release needs about "
                 f"{max(written + pending, 1)} bytes): free some space "
                 "(e.g. `wheels-etl prune`) and run again"
             )

@@ -33,6 +33,8 @@ class Listing:
     #: Why the listing itself failed, if it did.
     fatal: str | None = None
     transient: bool = field(default=False)
+    #: The listing's settings were wrong (an unknown product): ``enqueue`` exits 2.
+    config: bool = field(default=False)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from etl.config import Settings
 from etl.db import ledger as db_ledger
 from etl.db.url import resolve_database_url
-from etl.workers.app import broker_errors, worker_spool
+from etl.workers.app import TASKS, app, broker_errors, worker_spool
+from etl.workers.runs import enqueue
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,6 @@ def reconcile(
     products: tuple[str, ...] = (),
     full: bool = False,
 ) -> ReconcileReport:
-    from etl.workers.runs import enqueue
-    from etl.workers.tasks import load_file
-
     spool = worker_spool(settings)
     ledger = db_ledger.names(resolve_database_url(settings.database_url))
     repaired = spool.reconcile()
@@ -71,7 +69,7 @@ def reconcile(
     ready = [f.name for f in spool.files("ready")]
     with broker_errors():
         for name in ready:
-            load_file.apply_async(("reconcile", name))
+            app.send_task(f"{TASKS}.load_file", ("reconcile", name))
     relisted = enqueue(settings, products=products, full=full) if relist else None
     return ReconcileReport(
         removed,

@@ -20,16 +20,14 @@ from etl.errors import SpoolError
 from etl.spool import Spool, SpoolFile
 from etl.summary import replay_command
 from etl.workers import notes
-from etl.workers.app import app, broker_errors
+from etl.workers.app import TASKS, app, broker_errors
 
 
 def enqueue(settings: Settings, *, products: tuple[str, ...] = (), full: bool = False) -> str:
     """Send the listing task; returns the run id (the key of the run notes)."""
-    from etl.workers.tasks import list_releases
-
     run_id = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     with broker_errors():
-        list_releases.apply_async((run_id, list(products), full))
+        app.send_task(f"{TASKS}.list_releases", (run_id, list(products), full))
     return run_id
 
 
@@ -47,6 +45,7 @@ class RunSummary:
     pending: list[str] = field(default_factory=list)
     listing_error: str | None = None
     listing_transient: bool = False
+    listing_config: bool = False  # the listing's settings were wrong (an unknown product)
     spool_full: str | None = None
     listed: bool = False
 
@@ -80,6 +79,7 @@ def look(spool: Spool, run_id: str) -> RunSummary:
     if listing.fatal is not None:
         s.listing_error = listing.fatal
         s.listing_transient = listing.transient
+        s.listing_config = listing.config
     by_release = notes.get_releases(spool, run_id)
     index: notes.SpoolIndex | None = None  # one listing of the spool per look, if needed
     for ref in listing.enqueued:

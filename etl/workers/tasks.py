@@ -21,6 +21,7 @@ from etl.backoff import exponential_delay
 from etl.config import Settings
 from etl.db.url import resolve_database_url
 from etl.errors import (
+    ConfigError,
     EtlError,
     FatalLoadError,
     SpoolFileError,
@@ -28,10 +29,13 @@ from etl.errors import (
     TransientFetchError,
     TransientLoadError,
 )
+from etl.extract import extract_one, list_changed
+from etl.load import load_one
 from etl.source import ReleaseRef
 from etl.spool import Spool
-from etl.workers import notes, steps
+from etl.workers import notes
 from etl.workers.app import app, worker_spool
+from etl.workers.reconcile import reconcile as run_reconcile
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +94,16 @@ def list_releases(self: Task, run_id: str, products: list[str], full: bool) -> N
         enqueued.append(data)
 
     try:
-        report = steps.list_changed(settings, spool, send)
+        report = list_changed(settings, spool, send)
     except TransientFetchError as exc:
         _retry_or_none(self, exc)
         listing = notes.Listing(enqueued, [], [], fatal=str(exc), transient=True)
         notes.put_listing(spool, run_id, listing)
         return
-    except EtlError as exc:
-        notes.put_listing(spool, run_id, notes.Listing(enqueued, [], [], fatal=str(exc)))
+    except EtlError as exc:  # an unknown product is a ConfigError, as from `extract`
+        config = isinstance(exc, ConfigError)
+        listing = notes.Listing(enqueued, [], [], fatal=str(exc), config=config)
+        notes.put_listing(spool, run_id, listing)
         return
     listing = notes.Listing(enqueued, report.unchanged, report.failed)
     notes.put_listing(spool, run_id, listing)
@@ -123,7 +129,7 @@ def extract_release(self: Task, run_id: str, data: dict[str, Any]) -> None:
             load_file.apply_async((run_id, found.name))
     else:
         try:
-            name = steps.extract_release(settings, spool, ref)
+            name = extract_one(settings, spool, ref)
         except TransientFetchError as exc:
             _retry_or_none(self, exc)
             _failed(spool, run_id, key, exc)
@@ -152,7 +158,7 @@ def load_file(self: Task, run_id: str, name: str) -> None:
     settings = Settings.from_env()
     spool = worker_spool(settings)
     try:
-        result = steps.load_named(spool, resolve_database_url(settings.database_url), name)
+        result = load_one(spool, resolve_database_url(settings.database_url), name)
     except TransientLoadError as exc:  # the file is back in ready/
         _retry_or_none(self, exc)
         log.error("load %s: gave up for now (reconcile sends it again): %s", name, exc)
@@ -167,8 +173,6 @@ def load_file(self: Task, run_id: str, name: str) -> None:
 @_task("reconcile")
 def reconcile(self: Task) -> None:
     """Periodic (Celery beat): send again what lost messages or dead workers left."""
-    from etl.workers.reconcile import reconcile as run_reconcile
-
     settings = Settings.from_env()
     try:
         report = run_reconcile(settings, relist=False)

@@ -214,11 +214,7 @@ def test_pruned_files_are_still_skipped_and_status_shows_each_product(
     assert "product rhai: last extracted" in out.stdout
     assert "product webstack: last extracted" in out.stdout
 
-    state = ExtractMemory(Spool(spool_dir))
-    try:
-        assert state.release("rhai", "1.0.0") is not None
-    finally:
-        state.close()
+    assert ExtractMemory(Spool(spool_dir)).release("rhai", "1.0.0") is not None
 
 
 # --- parallel fetching with a memory bound -------------------------------------------

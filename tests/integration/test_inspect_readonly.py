@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.spool import Spool
+from etl.spool import Spool, spool_name
 from etl.spooling import format as fmt
 from tests.support.cli import CliResult, cli_env, run_cli
 
@@ -125,7 +125,7 @@ def test_one_corrupt_file_is_skipped_with_a_warning_not_the_whole_state(
 ) -> None:
     spool = Spool(spool_dir)
     good = _write(spool, "2.0")
-    bad = spool_dir / "ready" / fmt.spool_name("rhai", "3.0", T0, "cd" * 32)
+    bad = spool_dir / "ready" / spool_name("rhai", "3.0", T0, "cd" * 32)
     bad.write_bytes((spool_dir / "ready" / good).read_bytes()[:200])
     r = _inspect(spool_dir, tmp_path, "--json", "--sql",
                  "select release, count(*) as n from artifacts group by 1 order by 1")  # fmt: skip

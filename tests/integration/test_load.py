@@ -313,7 +313,7 @@ def test_truncated_file_fails_with_sidecar(spool: Spool, db_url: str) -> None:
     report = run(spool, db_url)
     assert [f for f, _ in report.failed] == [path.name] and not report.ok
     assert "rhai/3.0" in report.failed[0][1]
-    assert sidecar(spool, path.name)["last"]["error_class"] == "SpoolFileError"
+    assert sidecar(spool, path.name)["last"]["error_class"] == "CorruptSpoolFileError"
 
 
 def _rewrite_meta(path: Path, dest: Path, **changes: str) -> None:
@@ -341,7 +341,7 @@ def test_name_and_metadata_mismatch_fails(spool: Spool, db_url: str) -> None:
     report = run(spool, db_url)
     assert [f for f, _ in report.failed] == [other.name]
     assert "metadata says rhai/3.0" in report.failed[0][1]
-    assert sidecar(spool, other.name)["last"]["error_class"] == "SpoolFileError"
+    assert sidecar(spool, other.name)["last"]["error_class"] == "CorruptSpoolFileError"
 
 
 def test_row_not_matching_the_file_aborts_the_copy(spool: Spool, db_url: str) -> None:

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from etl.spool import Spool
-from etl.spooling.format import SpoolName
+from etl.spooling.names import SpoolName
 from tests.support.cli import CliResult, cli_env, run_cli
 from tests.support.sourcetree import write_source_tree
 

@@ -227,7 +227,7 @@ def test_foreign_and_broken_files_in_ready_fail_and_the_loader_goes_on(
         assert f"replay with: wheels-etl replay {name}" in result.stderr
         side = _side(spool, name)
         assert side is not None and side["count"] == 1
-        assert side["last"]["error_class"] == "SpoolFileError", side
+        assert side["last"]["error_class"] == "CorruptSpoolFileError", side
     notes = _side(spool, "notes.parquet")
     assert notes is not None and "not a wheels-etl spool name" in notes["last"]["message"]
     assert (ready / "README.txt").exists()

@@ -13,7 +13,7 @@ import pytest
 
 from etl.db.connect import connect
 from etl.load import load_file, load_spool, migrate_db
-from etl.spool import Attempt, Spool
+from etl.spool import FailedAttempt, Spool
 from etl.spooling import format as fmt
 from etl.spooling.store.s3 import S3Store
 from tests.support.cli import cli_env, run_cli
@@ -73,11 +73,11 @@ def test_claims_leases_orphans_and_failure_history(s3_spool: str) -> None:
     assert other.adopt_orphans() == []  # its lease is live
     claim.close()  # the loader "died" after dropping its lease
     [orphan] = other.adopt_orphans()
-    orphan.fail(Attempt("DataError", "bad 1"))
+    orphan.fail(FailedAttempt("DataError", "bad 1"))
     assert spool.requeue(failed=True)
     again = spool.claim(spool.files("ready")[0])
     assert again is not None
-    again.fail(Attempt("DataError", "bad 2"))
+    again.fail(FailedAttempt("DataError", "bad 2"))
     record = spool.failure(spool.files("failed")[0])
     assert record is not None and [a.message for a in record.attempts] == ["bad 1", "bad 2"]
 
@@ -137,7 +137,7 @@ def test_double_claim_applies_once(s3_spool: str, db_url: str) -> None:
     migrate_db(db_url)
     with connect(db_url) as conn:
         assert load_file(conn, a).outcome == "applied"
-        assert load_file(conn, b, orphan=True).outcome == "recovered"
+        assert load_file(conn, b).outcome == "recovered"
         count = conn.execute("SELECT count(*) FROM spool_files").fetchone()
     assert count == (1,)
     assert [f.state for f in first.all_files()] == ["loaded"]

@@ -162,6 +162,18 @@ def test_hostile_release_fails_alone_through_celery(
     assert failure["release"] == version and graph in failure["reason"], failure
 
 
+def test_an_unknown_product_exits_2_from_enqueue_as_from_extract(
+    generated: Path, tmp_path: Path, db_url: str, redis: Broker
+) -> None:
+    env = env_for(redis, generated, tmp_path / "spool", db_url)
+    extract = run_cli("extract", "--product", "nope", env=env)
+    assert extract.returncode == 2 and "unknown product nope" in extract.stderr, extract
+    with workers(env, tmp_path / "logs", 1) as pool:
+        code, out, err = enqueue_wait(env, "--product", "nope")
+        assert code == 2, (out, err, pool.log_tail())
+    assert "unknown product nope" in err
+
+
 def test_corrupt_spool_file_goes_to_failed_with_its_sidecar(
     generated: Path, tmp_path: Path, db_url: str, redis: Broker
 ) -> None:
@@ -182,7 +194,7 @@ def test_corrupt_spool_file_goes_to_failed_with_its_sidecar(
             assert time.monotonic() < deadline, pool.log_tail()
             time.sleep(0.2)
     sidecar = json.loads((spool / "failed" / f"{bad.name}.error.json").read_text())
-    assert sidecar["count"] == 1 and sidecar["last"]["error_class"] == "SpoolFileError"
+    assert sidecar["count"] == 1 and sidecar["last"]["error_class"] == "CorruptSpoolFileError"
     assert bad.name in sidecar["last"]["message"] or sidecar["last"]["release"]
     assert_db_equals_source(generated, db_url)
 

@@ -99,6 +99,89 @@ class EtlGraph:
                         out.add(f"{base}.{alias.name}")
         return out
 
+    def etl_imports(self, module: Module) -> set[str]:
+        """The etl modules ``module`` imports at run time by name (lazy imports too, not
+        type-only ones): ``from etl.db import ledger`` is ``etl.db.ledger``, not ``etl.db``;
+        parent packages that Python runs first are left out (importing a package's child
+        is no dependency of the child on its package)."""
+        out: set[str] = set()
+        for imported in module.imports:
+            if imported in self.modules and not any(
+                other.startswith(imported + ".") for other in module.imports
+            ):
+                out.add(imported)
+        out.discard(module.name)
+        return out
+
+    def private_imports(self, module: Module) -> list[tuple[int, str]]:
+        """``(line, "etl.x._name")`` for every private name (``_x``, not ``__x__``) of
+        another etl module that ``module`` imports (``from etl.x import _name``) or reaches
+        through a module it imported (``x._name`` after ``from etl import x``)."""
+        out: list[tuple[int, str]] = []
+        package = module.name if module.is_package else module.name.rpartition(".")[0]
+        modules_as: dict[str, str] = {}  # local name -> etl module
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in self.modules and alias.asname:
+                        modules_as[alias.asname] = alias.name
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[: len(parts) - (node.level - 1)] + [base] * bool(base))
+                if base != PACKAGE and not base.startswith(PACKAGE + "."):
+                    continue
+                for alias in node.names:
+                    if f"{base}.{alias.name}" in self.modules:
+                        modules_as[alias.asname or alias.name] = f"{base}.{alias.name}"
+                    elif _private(alias.name) and base != module.name:
+                        out.append((node.lineno, f"{base}.{alias.name}"))
+        for node in ast.walk(module.tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and _private(node.attr)
+                and isinstance(node.value, ast.Name)
+                and modules_as.get(node.value.id, module.name) != module.name
+            ):
+                out.append((node.lineno, f"{modules_as[node.value.id]}.{node.attr}"))
+        return sorted(out)
+
+    def cycles(self) -> list[list[str]]:
+        """Import cycles among etl modules (:meth:`etl_imports`), each as the modules of one
+        strongly connected component, sorted."""
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        stack: list[str] = []
+        on_stack: set[str] = set()
+        found: list[list[str]] = []
+
+        def visit(name: str) -> None:  # Tarjan's algorithm
+            index[name] = low[name] = len(index)
+            stack.append(name)
+            on_stack.add(name)
+            for dep in sorted(self.etl_imports(self.modules[name])):
+                if dep not in index:
+                    visit(dep)
+                    low[name] = min(low[name], low[dep])
+                elif dep in on_stack:
+                    low[name] = min(low[name], index[dep])
+            if low[name] == index[name]:
+                component = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == name:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+
+        for name in sorted(self.modules):
+            if name not in index:
+                visit(name)
+        return sorted(found)
+
     def _with_parents(self, name: str) -> Iterator[str]:
         parts = name.split(".")
         for i in range(1, len(parts) + 1):
@@ -131,6 +214,10 @@ class EtlGraph:
                 if isinstance(node, ast.ClassDef):
                     out.setdefault(node.name, (module, node))
         return out
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
 def dotted(node: ast.expr) -> str:

@@ -1,12 +1,15 @@
 """The project's import and layering rules, checked on the source with ``ast``.
 
 (a) ``etl.extract`` and everything it imports (transitively, within etl) never import
-psycopg; (b) ``etl.load`` and its imports never import requests; (c) only the spool
+psycopg; (b) ``etl.load`` and its imports never import requests (both also checked at run
+time, in a fresh interpreter); (c) only the spool
 (``etl/spool.py``, ``etl/spooling/store/``) touches storage: other modules make no file-system
 calls, except the allowlisted ones, each with its reason; (d) only ``etl/load.py`` opens
 database transactions; (e) every exception class in etl derives from ``EtlError`` and
 library code raises no builtin exception except the programming errors listed; (f) only
-``etl/cli.py`` exits or defines exit codes; (g) no module is over 400 lines.
+``etl/cli.py`` exits or defines exit codes; (g) no module is over 400 lines; (h) no module
+imports another module's private (``_x``) names; (i) no import cycle among etl modules
+(lazy imports count: they run too).
 
 The package is read from disk (``tests.support.etlgraph``), so the rules follow modules
 wherever they move; only the stage entry points and the allowlists (each with its
@@ -18,6 +21,8 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import subprocess
+import sys
 from collections.abc import Iterable
 from fnmatch import fnmatch
 from pathlib import Path
@@ -113,6 +118,29 @@ def test_extract_never_imports_psycopg(graph: EtlGraph) -> None:
 def test_load_never_imports_requests(graph: EtlGraph) -> None:
     chains = _imported(graph, LOAD, "requests")
     assert not chains, "load imports requests: " + " | ".join(" -> ".join(c) for c in chains)
+
+
+def _loaded_after_import(module: str, packages: tuple[str, ...]) -> list[str]:
+    """The ``packages`` in ``sys.modules`` after ``import module`` in a fresh interpreter."""
+    code = f"import sys, {module}\nprint(' '.join(p for p in {packages!r} if p in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()
+
+
+def test_at_run_time_the_stages_load_what_they_need() -> None:
+    """Not vacuous: each stage's own driver is there."""
+    assert _loaded_after_import(LOAD, ("psycopg",)) == ["psycopg"]
+    assert _loaded_after_import(EXTRACT, ("requests",)) == ["requests"]
+
+
+def test_at_run_time_load_does_not_load_requests() -> None:
+    assert _loaded_after_import(LOAD, ("requests",)) == []
+
+
+def test_at_run_time_extract_does_not_load_psycopg() -> None:
+    assert _loaded_after_import(EXTRACT, ("psycopg",)) == []
 
 
 # --- (c): only the spool touches storage --------------------------------------------------
@@ -298,7 +326,59 @@ def test_no_module_over_the_limit(graph: EtlGraph) -> None:
     assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
+# --- (h), (i): private names stay private, no cycles --------------------------------------
+
+
+def test_no_module_imports_another_modules_private_names(graph: EtlGraph) -> None:
+    offenders = {
+        m.rel: [f"line {line}: {what}" for line, what in found]
+        for m in graph.modules.values()
+        if (found := graph.private_imports(m))
+    }
+    assert not offenders, f"private names imported across modules: {offenders}"
+
+
+def test_the_import_graph_is_seen(graph: EtlGraph) -> None:
+    assert "etl.spool" in graph.etl_imports(graph.modules[LOAD])
+
+
+def test_no_import_cycle(graph: EtlGraph) -> None:
+    cycles = graph.cycles()
+    assert not cycles, f"import cycles among etl modules: {cycles}"
+
+
 # --- the checker itself, on a made-up package ----------------------------------------------
+
+
+def test_the_private_and_cycle_scans_find_them(tmp_path: Path) -> None:
+    graph = _write_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": (
+                "from etl.b import _hidden, Public\n"
+                "from etl import c\n"
+                "def f() -> None:\n"
+                "    import etl.b as bee\n"
+                "    c._x(); bee._y; c.__name__\n"
+            ),
+            "b.py": "from etl.c import thing\n_hidden = Public = 1\n",
+            "c.py": (
+                "def thing() -> None:\n"
+                "    from .a import f\n"  # lazy: a cycle all the same
+                "def _x() -> None: ...\n"
+            ),
+            "d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from etl import e\n",
+            "e.py": "from etl import d\n",  # d's import is type-only: no cycle
+        },
+    )
+    assert graph.private_imports(graph.modules["etl.a"]) == [
+        (1, "etl.b._hidden"),
+        (5, "etl.b._y"),
+        (5, "etl.c._x"),
+    ]
+    assert graph.private_imports(graph.modules["etl.b"]) == []
+    assert graph.cycles() == [["etl.a", "etl.b", "etl.c"]]
 
 
 def _write_package(root: Path, files: dict[str, str]) -> EtlGraph:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.cpus import cgroup_cpu_limit, usable_cpus
-from etl.extract import release_threads
+from etl.cpus import cgroup_cpu_limit, release_threads, usable_cpus
 
 
 def _v2(root: Path, text: str) -> Path:

@@ -17,7 +17,6 @@ def _open(path: str, barrier: object) -> None:
     state.remember(
         "p", "1.0", datetime(2026, 1, 1, tzinfo=UTC), etag=None, last_modified=None, file_name=None
     )
-    state.close()
 
 
 def test_concurrent_first_open(tmp_path: Path) -> None:
@@ -33,5 +32,4 @@ def test_concurrent_first_open(tmp_path: Path) -> None:
         assert [p.exitcode for p in procs] == [0, 0, 0, 0]
         state = ExtractMemory(Spool(path))
         known = state.release("p", "1.0")
-        state.close()
         assert known is not None and known.updated_at.year == 2026

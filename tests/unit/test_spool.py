@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl.errors import SpoolError, SpoolFileError
-from etl.spool import Attempt, FailureRecord, Spool, SpoolFile, SpoolName, spool_name
+from etl.spool import FailedAttempt, FailureRecord, Spool, SpoolFile, SpoolName, spool_name
 from etl.spooling import format as fmt
 from tests.support.env import child_env
 
@@ -108,6 +109,78 @@ def test_claim_is_exclusive_and_orphans_are_adopted(tmp_path: Path) -> None:
     assert spool.find(f.name) is not None and spool.find(f.name).state == "loaded"  # type: ignore[union-attr]
 
 
+def test_claim_by_name_takes_a_ready_file_or_adopts_an_orphan(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    f = write(spool)
+    first = spool.claim(f.name)
+    assert first is not None and not first.orphan
+    assert spool.claim(f.name) is None  # held
+    first.close()  # its loader "died"
+    again = spool.claim(f.name)
+    assert again is not None and again.orphan
+    again.complete()
+    assert spool.claim(f.name) is None  # loaded: nothing to claim
+
+
+def test_claim_next_takes_orphans_first_then_ready_oldest_first(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    old, mid, new = (write(spool, release=r) for r in ("1.0", "2.0", "3.0"))
+    for i, f in enumerate((old, mid, new)):  # written in this order: make the mtimes say so
+        os.utime(tmp_path / "ready" / f.name, (1_000_000 + i, 1_000_000 + i))
+    orphan = spool.claim(new.name)
+    assert orphan is not None
+    orphan.close()  # left in loading/ by a dead loader
+
+    picked: list[tuple[str, bool]] = []
+    while (c := spool.claim_next()) is not None:
+        first_time = (c.name, c.orphan) not in picked
+        picked.append((c.name, c.orphan))
+        if c.name == mid.name and first_time:
+            c.retry()  # the database went away: back to ready/
+        else:
+            c.complete()
+    # the orphan first, then ready oldest first; a file put back in ready/ is found again
+    assert picked == [(new.name, True), (old.name, False), (mid.name, False), (mid.name, False)]
+    assert {f.name for f in spool.files("loaded")} == {old.name, mid.name, new.name}
+
+
+def test_claim_next_never_hands_one_file_to_two_threads(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    files = [write(spool, release=f"{i}.0", rows=1) for i in range(12)]
+    taken: list[str] = []
+    lock = threading.Lock()
+
+    def loader() -> None:
+        while (c := spool.claim_next()) is not None:
+            with lock:
+                taken.append(c.name)
+            c.complete()
+
+    threads = [threading.Thread(target=loader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(taken) == sorted(f.name for f in files)
+
+
+def test_a_claim_given_back_returns_to_ready_and_an_orphan_stays(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    a, b = write(spool, release="1.0"), write(spool, release="2.0")
+    claim = spool.claim(a.name)
+    assert claim is not None
+    claim.give_back()
+    assert spool.find(a.name).state == "ready"  # type: ignore[union-attr]
+    held = spool.claim(b.name)
+    assert held is not None
+    held.close()
+    orphan = spool.claim(b.name)
+    assert orphan is not None and orphan.orphan
+    orphan.give_back()
+    assert spool.find(b.name).state == "loading"  # type: ignore[union-attr]
+    assert spool.claim(b.name) is not None  # and is free for the next run
+
+
 def test_claim_lock_held_by_another_process(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     write(spool)
@@ -128,7 +201,7 @@ def test_failure_history_travels_with_the_file(tmp_path: Path) -> None:
     for attempt in (1, 2):
         c = spool.claim(spool.files("ready")[0])
         assert c is not None
-        c.fail(Attempt("DataError", f"bad {attempt}"))
+        c.fail(FailedAttempt("DataError", f"bad {attempt}"))
         if attempt == 1:
             assert spool.requeue(failed=True)
     failed = spool.files("failed")[0]
@@ -194,7 +267,7 @@ def test_sidecar_left_behind_by_a_kill_between_the_two_renames(tmp_path: Path) -
     write(spool)
     c = spool.claim(spool.files("ready")[0])
     assert c is not None
-    c.fail(Attempt("Error", "first"))
+    c.fail(FailedAttempt("Error", "first"))
     name = spool.files("failed")[0].name
     # simulate a kill after the file moved to ready/ but before its sidecar followed
     os.rename(tmp_path / "failed" / name, tmp_path / "ready" / name)
@@ -202,14 +275,14 @@ def test_sidecar_left_behind_by_a_kill_between_the_two_renames(tmp_path: Path) -
     assert side is not None and side.count == 1
     c = spool.claim(spool.files("ready")[0])
     assert c is not None
-    c.fail(Attempt("Error", "second"))
+    c.fail(FailedAttempt("Error", "second"))
     side = spool.failure(name)
     assert side is not None and [a.message for a in side.attempts] == ["first", "second"]
     assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == [name, name + ".error.json"]
 
 
 def test_failure_record_roundtrip_and_unknown_keys() -> None:
-    record = FailureRecord([Attempt("DataError", "bad", sqlstate="22P05")])
+    record = FailureRecord([FailedAttempt("DataError", "bad", sqlstate="22P05")])
     data = json.loads(json.dumps(record.to_json()))
     assert data["count"] == 1 and data["last"]["sqlstate"] == "22P05"
     assert data["last"]["at"].endswith("Z")  # the one timestamp format
@@ -235,7 +308,7 @@ def test_status_document_is_typed_and_keeps_whole_reasons(tmp_path: Path) -> Non
     claim = spool.claim(f)
     assert claim is not None
     reason = "a long reason " * 30 + "that ends here\nsecond line"
-    claim.fail(Attempt("FatalLoadError", reason))
+    claim.fail(FailedAttempt("FatalLoadError", reason))
     doc = status.collect(spool, None)
     data = json.loads(json.dumps(doc.to_json()))
     assert data["schema_version"] == 1 and data["spool"] == spool.location

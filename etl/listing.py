@@ -1,0 +1,89 @@
+"""The source's listing, walked the same way for ``extract`` and for the workers' listing
+task: which products (the unknown-product rule), which releases, and which of them are
+current (spooled with the same ``updated_at``) and which changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from etl.config import Settings
+from etl.errors import ConfigError, EtlError
+from etl.extractevents import ExtractEventKind, ExtractReport
+from etl.source import ProductRef, ReleaseRef
+from etl.source.choose import Source
+from etl.spool import SpoolName
+
+__all__ = ["Walk", "release_key", "walk", "wanted_products"]
+
+
+class Walk(Protocol):
+    """What the listing loop needs from an extract run."""
+
+    settings: Settings
+    client: Source
+    stop: threading.Event
+    report: ExtractReport
+
+    def emit(self, kind: ExtractEventKind, release: str, detail: str = "") -> None: ...
+
+    def is_current(self, ref: ReleaseRef) -> bool: ...
+
+
+def release_key(ref: ReleaseRef) -> str:
+    """``product/version``; for a listing entry without a valid version, where it was
+    listed (``rhai (releases page 2 entry 7)``), as its error says."""
+    if ref.version or ref.error is None or not ref.error.release:
+        return SpoolName.key(ref.product, ref.version)
+    return ref.error.release
+
+
+def wanted_products(products: list[ProductRef], wanted: tuple[str, ...]) -> list[ProductRef]:
+    """The products ``--product`` names (all when none): THE unknown-product rule, naming
+    one the index lacks is a :class:`ConfigError` (exit 2 from ``extract`` and
+    ``enqueue`` alike)."""
+    if not wanted:
+        return products
+    names = {p.name for p in products}
+    missing = sorted(set(wanted) - names)
+    if missing:
+        listed = ", ".join(sorted(n for n in names if n)) or "none"
+        raise ConfigError(f"unknown product {', '.join(missing)}: the source index lists {listed}")
+    return [p for p in products if p.name in set(wanted)]
+
+
+def walk(
+    run: Walk,
+    on_changed: Callable[[ReleaseRef], None],
+    on_product_done: Callable[[ProductRef, int, int], None],
+) -> None:
+    """THE listing loop (of :func:`etl.extract.extract` and :func:`~etl.extract.list_changed`):
+    every wanted
+    product's releases, each either current (``unchanged``) or handed to ``on_changed``;
+    ``on_product_done(product, listed, failed)`` after each product's listing."""
+    products = wanted_products(run.client.products(), run.settings.products)
+    for product in products:
+        if run.stop.is_set():
+            break
+        if product.error is not None:
+            run.emit("failed", product.name, str(product.error))
+            continue
+        failed_before = len(run.report.failed)
+        seen = 0
+        try:
+            for ref in run.client.releases(product):
+                if run.stop.is_set():
+                    break
+                seen += 1
+                run.emit("listed", release_key(ref))
+                if ref.error is None and run.is_current(ref):
+                    run.emit("unchanged", release_key(ref), "same updated_at")
+                    continue
+                on_changed(ref)
+        except EtlError as exc:  # listing broke off: what was listed still goes on
+            run.emit("failed", f"{product.name} (listing)", str(exc))
+        if product is products[-1]:
+            run.emit("listing-done", "")
+        on_product_done(product, seen, failed_before)
