@@ -2,7 +2,6 @@
 
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
 # Arrow's allocator: jemalloc (in pyarrow's Linux wheels), which gives freed memory back
 # after a second.  pyarrow's default, mimalloc, keeps the pages of freed buffers: extract,
@@ -22,7 +21,6 @@ if sys.platform == "linux":
 # before numpy loads, like the pool above; a value the user set wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-try:
-    __version__ = version("wheels-etl")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+#: The one place the version is written (pyproject.toml reads it from here), so that
+#: `wheels-etl` need not import importlib.metadata (0.1 s) at every start.
+__version__ = "0.1.0"

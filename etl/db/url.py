@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from etl.db.embedded import db_start, running_url
-
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +25,8 @@ def resolve_database_url(
     """
     if settings_database_url:
         return settings_database_url
+    from etl.db.embedded import db_start, running_url  # psutil, platformdirs: only here
+
     url = db_start(data_dir) if start else running_url(data_dir)
     log.info("DATABASE_URL is not set: using the embedded PostgreSQL (%s)", url)
     return url
