@@ -15,7 +15,7 @@ One concern per module:
 * :mod:`~etl.source.wheels`: ``wheels.json`` to drops (a short path for known-good names);
 * :mod:`~etl.source.wheelname`: the wheel file name rules;
 * :mod:`~etl.source.origins`: the unit of trust for credentials (token per origin);
-* :mod:`~etl.source.jsontext`: strict JSON decoding (orjson first, json as the reference);
+* :mod:`~etl.source.jsontext`: strict JSON decoding (msgspec first, json as the reference);
 * :mod:`~etl.source.constraints`: constraints.txt to the stored JSON array;
 * :mod:`~etl.source.deadline`: the overall deadline per document, and cancelling fetches;
 * :mod:`~etl.source.stats`: request counters;

@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 import re
 
-import orjson
+import msgspec
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from etl.source.documents import fail, shown
 from etl.source.jsontext import decode
+
+_ENCODE = msgspec.json.Encoder().encode
 
 # pip's rule for comments in requirement files: ``#`` at the start or after whitespace.
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
@@ -92,4 +94,4 @@ def constraints_to_json(data: bytes, *, url: str, release: str | None = None) ->
         )
     # the text json.dumps(entries, separators=(",", ":"), ensure_ascii=False) gives
     # (the same escapes; the text came from strict UTF-8, so no lone surrogates), faster
-    return orjson.dumps(entries).decode()
+    return _ENCODE(entries).decode()

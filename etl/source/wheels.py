@@ -171,7 +171,7 @@ def wheels_to_drops(data: bytes, *, url: str, release: str | None = None) -> tup
     try:
         return _drops(parse_json(data, url=url, release=release, fast=True), url, release)
     except FatalFetchError:
-        # orjson reads an integer beyond 64 bits as a float: the reference parser's reading
+        # a value refused below (e.g. a size past 64 bits): the reference parser's reading
         # gives the reference message (and the same outcome: this release fails)
         return _drops(parse_json(data, url=url, release=release), url, release)
 

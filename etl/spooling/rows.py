@@ -13,7 +13,7 @@ import json
 import re
 from datetime import datetime
 
-import orjson
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -50,19 +50,16 @@ def _iso_times(drops: pa.StructArray) -> list[str | None]:
 
 
 _NOT_PLAIN = re.compile(rb"[^\x20-\x7e]")
+_ENCODE = msgspec.json.Encoder().encode
 
 
 def _compact_json(value: object) -> str:
-    """``json.dumps(value, separators=(",", ":"))``: orjson writes the same text when it
-    is printable ASCII (json escapes everything else, orjson writes UTF-8 as it is), and
-    several times faster."""
-    try:
-        fast = orjson.dumps(value)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits
-        pass
-    else:
-        if _NOT_PLAIN.search(fast) is None:
-            return fast.decode("ascii")
+    """``json.dumps(value, separators=(",", ":"))`` of strings, integers, booleans and
+    nulls: msgspec writes the same text when it is printable ASCII (json escapes everything
+    else, msgspec writes UTF-8 as it is), and several times faster."""
+    fast = _ENCODE(value)
+    if _NOT_PLAIN.search(fast) is None:
+        return fast.decode("ascii")
     return json.dumps(value, separators=(",", ":"))
 
 

@@ -752,7 +752,7 @@ def test_json_document_invalid_utf8_and_nan() -> None:
 
 
 def test_a_wheel_size_beyond_64_bits_gets_the_reference_message() -> None:
-    """orjson reads 10**30 as a float; the reference parser's message is the one given."""
+    """A size past 64 bits is refused with the reference parser's message."""
     entry = {"filename": "a-1-py3-none-any.whl", "hashes": {"sha256": "0" * 64}, "size": 0}
     body = json.dumps({"files": [entry]}).replace('"size": 0', '"size": ' + "1" + "0" * 30)
     message = str(fatal(wheels_to_drops, body.encode(), url=URL))
