@@ -1,7 +1,7 @@
 """Postgres-side reference loads of a spool, for comparison with ``wheels-etl load``.
 
-* :func:`render_copy_files` turns the spool files into PostgreSQL *text* COPY files (one per
-  table) -- outside any timing.
+* :func:`render_copy_files` writes the server's own text ``COPY … TO`` output of the rows
+  ``wheels-etl load`` stores for the spool (one file per table) -- outside any timing.
 * :func:`server_copy` is the **ceiling**: the server reads those files itself
   (``COPY … FROM '<file>'``), so no client work at all; one connection, one transaction.
 * :func:`client_copy` streams the spool through psycopg 3 ``COPY … FROM STDIN`` in text or
@@ -17,6 +17,7 @@ All of them write the very tables ``etl.schema.migrate`` creates (``releases``,
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,8 +31,8 @@ from psycopg import sql
 from psycopg.adapt import Buffer, Dumper
 from psycopg.pq import Format
 
-from benchmarks.benchdb import TABLES
-from benchmarks.spoolfiles import row_groups, spool_files, spool_totals
+from benchmarks.benchdb import TABLES, reset_tables
+from benchmarks.spoolfiles import fresh_spool, row_groups, spool_files, spool_totals
 from etl.db import copystream as pgcopy
 from etl.spooling import format as fmt
 
@@ -132,51 +133,45 @@ def _release_row(path: Path) -> tuple[Any, ...]:
     )
 
 
-# --- text COPY files (rendered outside timing) -------------------------------------------
-
-_ESC = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+# --- the ceiling's COPY files: the server's own output (made outside timing) ----------------
 
 
-def _text_field(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bytes):
-        value = value.decode()
-    elif isinstance(value, datetime):
-        return value.isoformat()
-    elif not isinstance(value, str):
-        return str(value)
-    text: str = value
-    return text.translate(_ESC)
+def render_copy_files(
+    spool_dir: str | Path, out_dir: str | Path, url: str, scratch: str | Path
+) -> dict[str, Any]:
+    """Write ``releases.copy``, ``artifacts.copy``, ``drops.copy``: the server's own
+    ``COPY <table> (<columns>) TO STDOUT`` (text format) of the rows that ``wheels-etl
+    load`` stores for the ready files of ``spool_dir`` (loaded from a copy in ``scratch``
+    into ``url``'s emptied tables, which are left loaded: the caller resets them).  Not a
+    rendering of ours: byte for byte what the server writes, and reads back the fastest.
+    The files are readable by the server's OS user (0644 under a 0755 dir)."""
+    from etl.load import load_spool
+    from etl.spool import Spool
 
-
-def _text_line(row: tuple[Any, ...]) -> str:
-    return "\t".join(_text_field(v) for v in row) + "\n"
-
-
-def render_copy_files(spool_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
-    """Write ``releases.copy``, ``artifacts.copy``, ``drops.copy`` (PostgreSQL text format)
-    for every ready spool file, readable by the server's OS user (0644 under a 0755 dir)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o755)
     files = spool_files(spool_dir)
+    reset_tables(url, checkpoint=False)
+    report = load_spool(Spool(fresh_spool(Path(spool_dir) / "ready", Path(scratch))), url)
+    if report.failed or len(report.applied) != len(files):
+        raise RuntimeError(f"loading the ceiling's rows failed: {report.failed}")
     paths = {t: out / f"{t}.copy" for t in TABLES}
-    with (
-        open(paths["releases"], "w", encoding="utf-8") as rel,
-        open(paths["artifacts"], "w", encoding="utf-8") as art,
-        open(paths["drops"], "w", encoding="utf-8") as drp,
-    ):
-        for path in files:
-            rel.write(_text_line(_release_row(path)))
-            for tbl in row_groups(path, pgcopy.ARTIFACT_READ):
-                for row in artifact_rows(tbl):
-                    art.write(_text_line(row))
-            for tbl in row_groups(path, pgcopy.DROP_READ):
-                for row in drop_rows(tbl):
-                    drp.write(_text_line(row))
-    for p in paths.values():
-        os.chmod(p, 0o644)
+    columns = {
+        "releases": RELEASE_COLUMNS,
+        "artifacts": pgcopy.ARTIFACT_COLUMNS,
+        "drops": pgcopy.DROP_COLUMNS,
+    }
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        for table, path in paths.items():
+            stmt = sql.SQL("COPY {} ({}) TO STDOUT").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns[table]))
+            )
+            with open(path, "wb") as sink, cur.copy(stmt) as cp:
+                for chunk in cp:
+                    sink.write(chunk)
+            os.chmod(path, 0o644)
+    shutil.rmtree(scratch, ignore_errors=True)
     return {
         "paths": {t: str(p) for t, p in paths.items()},
         "bytes": {t: p.stat().st_size for t, p in paths.items()},

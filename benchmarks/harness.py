@@ -163,8 +163,8 @@ class Bench:
         from benchmarks import ceiling, spoolfiles
 
         copy_dir = Path("/tmp") / f"wetl-bench-copy-{what.replace(' ', '-')}-{os.getpid()}"
-        rendered = ceiling.render_copy_files(spool, copy_dir)
         run_dir = self.work / "spool-vs-ceiling-run"
+        rendered = ceiling.render_copy_files(spool, copy_dir, url, run_dir)
         runs: dict[str, list[dict[str, Any]]] = {"ceiling-lz4": [], "etl-w1-lz4": []}
         for r in range(rounds):
             for name in sorted(runs, reverse=bool(r % 2)):

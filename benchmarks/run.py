@@ -25,6 +25,7 @@ Postgres: ``--server-url`` (default ``$BENCH_DATABASE_URL`` or
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -92,12 +93,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "REPORT.md")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     ap.add_argument("--from-json", type=Path, help="re-render the report from saved results")
+    ap.add_argument("--load-releases", type=int, help="section load: releases (spool files)")
+    ap.add_argument(
+        "--load-shape", help="section load: per release, e.g. artifacts=4,packages=270,drops=460"
+    )
+    ap.add_argument("--load-rounds", type=int, help="section load: rounds")
     args = ap.parse_args(argv)
     if args.from_json:
         write_report(json.loads(args.from_json.read_text()), args.out)
         print(f"wrote {args.out}")
         return 0
     cfg = QUICK if args.quick else FULL
+    if args.load_releases or args.load_shape or args.load_rounds:
+        shape = dict(cfg.load_shape)
+        for item in filter(None, (args.load_shape or "").split(",")):
+            key, _, value = item.partition("=")
+            shape[key.strip()] = int(value)
+        cfg = dataclasses.replace(
+            cfg,
+            name=f"{cfg.name}-load",
+            load_releases=args.load_releases or cfg.load_releases,
+            load_shape=shape,
+            load_rounds=args.load_rounds or cfg.load_rounds,
+        )
     workdir = (
         args.workdir or Path(os.environ.get("BENCH_WORKDIR", "/tmp")) / f"wetl-bench-{os.getpid()}"
     )
@@ -115,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
             "python -m benchmarks.run"
             + (" --quick" if args.quick else "")
             + (f" --only {args.only}" if only else "")
+            + (f" --load-releases {args.load_releases}" if args.load_releases else "")
+            + (f" --load-shape {args.load_shape}" if args.load_shape else "")
+            + (f" --load-rounds {args.load_rounds}" if args.load_rounds else "")
         )
         (workdir / "results.json").write_text(json.dumps(res, indent=1, default=str))
         write_report(res, args.out)

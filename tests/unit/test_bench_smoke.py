@@ -21,6 +21,7 @@ def fake_results() -> dict[str, object]:
         for name, w in {
             "ceiling-lz4": 1.0,
             "etl-w1-lz4": 1.1,
+            "etl-cmd-lz4": 1.05,
             "executemany-lz4": 2.0,
             "ceiling-pglz": 2.0,
             "etl-w1-pglz": 2.3,
