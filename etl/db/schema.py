@@ -154,6 +154,12 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         "domain: build_steps (filled), graph_edges, constraint_lines, drop_origins views",
         domain.MIGRATION,
     ),
+    (
+        5,
+        "artifacts: requirements (a GitLab tarball's release/inputs/requirements.txt)",
+        # the same JSON array as constraints_file; null when the source has none
+        ("ALTER TABLE artifacts ADD COLUMN IF NOT EXISTS requirements jsonb",),
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 #: The version that added the domain tables and views the answers read (etl.db.domain).

@@ -39,12 +39,10 @@ from etl.errors import ConfigError, FatalFetchError
 from etl.protocol import IDENT_RE
 from etl.redact import redact_url
 from etl.source import documents as parse
-from etl.spooling.format import ArtifactRow
 
 __all__ = [
     "GITLAB_SCHEMES",
     "WHEELS_ASSET_RE",
-    "GitLabArtifact",
     "GitLabProject",
     "GitLabRelease",
     "WheelsLink",
@@ -167,15 +165,6 @@ class GitLabRelease:
                     release=release,
                 )
             seen[link.architecture] = link.name
-
-
-@dataclass(frozen=True)
-class GitLabArtifact:
-    """One wheels tarball's artifact row, and its ``requirements.txt`` as the JSON array
-    of :func:`constraints_to_json` (``None`` when the tarball has none)."""
-
-    row: ArtifactRow
-    requirements: str | None
 
 
 def fingerprint(when: str, links: list[dict[str, Any]]) -> str:

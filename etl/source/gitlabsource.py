@@ -22,7 +22,6 @@ from etl.source.client import ProductRef, ReleaseRef
 from etl.source.constraints import constraints_to_json
 from etl.source.gitlab import (
     WHEELS_ASSET_RE,
-    GitLabArtifact,
     GitLabRelease,
     WheelsLink,
     parse_gitlab_url,
@@ -246,13 +245,13 @@ class GitLabSource:
         for link in rel.links:
             if stop.is_set():
                 raise FatalFetchError("run stopped", release=release)
-            writer.add(self.artifact(rel, link, release=release).row)
+            writer.add(self.artifact(rel, link, release=release))
             if writer.artifacts == 1:
                 crash_point("extract-mid-release")
 
     # --- one tarball --------------------------------------------------------------------
 
-    def artifact(self, rel: GitLabRelease, link: WheelsLink, *, release: str) -> GitLabArtifact:
+    def artifact(self, rel: GitLabRelease, link: WheelsLink, *, release: str) -> ArtifactRow:
         """Download and read one wheels tarball (never buffered whole, never on disk)."""
         label = rel.label(link.name)
         if link.architecture is None:
@@ -277,8 +276,9 @@ class GitLabSource:
         except FetchError as exc:
             raise type(exc)(f"{label}: {exc.message}", release=release, url=exc.url) from None
         docs = got.documents
+        reqs = docs.get("requirements")
         try:
-            row = ArtifactRow(
+            return ArtifactRow(
                 architecture=link.architecture,
                 variant=rel.variant,
                 build_id=None,
@@ -293,11 +293,10 @@ class GitLabSource:
                     docs["build_sequence_summary"], url=PATHS["build_sequence_summary"], expect=list
                 ),
                 drops=tuple(got.drops),
-            )
-            reqs = docs.get("requirements")
-            requirements = (
-                None if reqs is None else constraints_to_json(reqs, url=PATHS["requirements"])
+                # the collection's requirements.txt, as the constraints' JSON array
+                requirements=(
+                    None if reqs is None else constraints_to_json(reqs, url=PATHS["requirements"])
+                ),
             )
         except EtlError as exc:
             raise FatalFetchError(f"{label}: {exc.url}: {exc.message}", release=release) from None
-        return GitLabArtifact(row, requirements)

@@ -15,9 +15,10 @@ member's trailer, a corrupt one or one that is not gzip at all raise :class:`Gzi
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from etl.errors import FatalFetchError
 
@@ -48,8 +49,29 @@ class GzipError(FatalFetchError):
     release and the file)."""
 
 
+#: The decoders :func:`use_decoder` knows: module name -> zlib-compatible module path.
+DECODERS = {"zlib": "zlib", "isal": "isal.isal_zlib", "zlib_ng": "zlib_ng.zlib_ng"}
+_decoder: Any = zlib
+
+
+def decoder_available(name: str) -> bool:
+    """Whether the decoder ``name`` (:data:`DECODERS`) can be imported here."""
+    try:
+        importlib.import_module(DECODERS[name])
+    except ImportError:
+        return False
+    return True
+
+
+def use_decoder(name: str) -> None:
+    """Decode with ``name`` from now on (the benchmark compares them; zlib by default)."""
+    global _decoder
+    _decoder = importlib.import_module(DECODERS[name])
+
+
 def _zlib_decompressor() -> Decompressor:
-    return zlib.decompressobj(GZIP_WBITS)
+    d: Decompressor = _decoder.decompressobj(GZIP_WBITS)
+    return d
 
 
 class GunzipReader:
@@ -108,7 +130,7 @@ class GunzipReader:
             self._started = True
             try:
                 out = self._d.decompress(self._input, n)
-            except zlib.error as exc:
+            except _decoder.error as exc:
                 raise GzipError(f"corrupt gzip data: {exc}") from None
             self._input = self._d.unused_data if self._d.eof else self._d.unconsumed_tail
             if out:

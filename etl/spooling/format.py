@@ -28,7 +28,10 @@ from etl.spooling.names import SpoolName
 #: Bumped on any incompatible change of the columns below; the loader refuses others.
 SPOOL_SCHEMA_VERSION = 1
 META_PREFIX = "wheels_etl."
-JSON_COLUMNS = ("dependency_graph", "constraints_file", "build_sequence_summary")
+JSON_COLUMNS = ("dependency_graph", "constraints_file", "build_sequence_summary", "requirements")
+#: Columns added after version 1 was first written: files without them are still version 1
+#: and read as if the column held nulls (:func:`iter_row_groups`).
+OPTIONAL_COLUMNS = ("requirements",)
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -65,6 +68,9 @@ SCHEMA = pa.schema(
         pa.field("dependency_graph", pa.large_string()),
         pa.field("constraints_file", pa.large_string()),
         pa.field("build_sequence_summary", pa.large_string()),
+        # the collection's top-level requirements (GitLab tarballs' release/inputs/
+        # requirements.txt), as constraints_file's JSON array; null when there is none
+        pa.field("requirements", pa.large_string()),
         pa.field("drops", pa.list_(pa.field("item", DROP_TYPE, nullable=False))),
     ]
 )
@@ -102,6 +108,7 @@ class ArtifactRow:
     constraints_file: str | None
     build_sequence_summary: str | None
     drops: tuple[Drop, ...]
+    requirements: str | None = None
 
 
 @dataclass(frozen=True)
@@ -256,7 +263,9 @@ def _checked_meta(md: pq.FileMetaData, path: str) -> FileMeta:
             path=str(path),
         )
     schema = md.schema.to_arrow_schema()
-    missing = [f.name for f in SCHEMA if f.name not in schema.names]
+    missing = [
+        f.name for f in SCHEMA if f.name not in schema.names and f.name not in OPTIONAL_COLUMNS
+    ]
     if missing:
         raise CorruptSpoolFileError(f"spool file lacks columns {missing}", path=str(path))
     return meta
@@ -277,8 +286,16 @@ def iter_row_groups(
     path = _name(source, name)
     try:
         pf = source if isinstance(source, pq.ParquetFile) else pq.ParquetFile(source)
+        absent = [
+            SCHEMA.field(c)
+            for c in OPTIONAL_COLUMNS
+            if (columns is None or c in columns) and c not in pf.schema_arrow.names
+        ]
         for i in range(pf.num_row_groups):
-            yield pf.read_row_group(i, columns=columns, use_threads=use_threads)
+            tbl = pf.read_row_group(i, columns=columns, use_threads=use_threads)
+            for f in absent:  # a file written before the column existed: nulls
+                tbl = tbl.append_column(f, pa.nulls(tbl.num_rows, f.type))
+            yield tbl
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSpoolFileError(
             f"corrupt or truncated Parquet file: {exc}", path=str(path)

@@ -86,6 +86,9 @@ class ContentHasher:
         self._field(row.dependency_graph)
         self._field(row.constraints_file)
         self._field(row.build_sequence_summary)
+        if row.requirements is not None:  # files without requirements keep their hashes
+            self._field("requirements")
+            self._field(row.requirements)
         times = _iso_times(drops_array(row.drops) if drops is None else drops)
         # each drop as [filename, sha256, size, uploaded_at], plus the PEP 691 extras only
         # when given (files without them keep their hashes); tuples encode as arrays
@@ -122,6 +125,7 @@ def artifact_table(
         pa.array([row.dependency_graph], pa.large_string()),
         pa.array([row.constraints_file], pa.large_string()),
         pa.array([row.build_sequence_summary], pa.large_string()),
+        pa.array([row.requirements], pa.large_string()),
         pa.ListArray.from_arrays(pa.array([0, len(items)], pa.int32()), items, type=_DROPS_TYPE),
     ]
     return pa.Table.from_arrays(columns, schema=SCHEMA)

@@ -67,7 +67,12 @@ class ReleaseFileWriter:
         self.drops += len(row.drops)
         self.json_bytes += sum(
             len(v.encode()) if v else 0
-            for v in (row.dependency_graph, row.constraints_file, row.build_sequence_summary)
+            for v in (
+                row.dependency_graph,
+                row.constraints_file,
+                row.build_sequence_summary,
+                row.requirements,
+            )
         )
 
     def finish(self) -> str:

@@ -59,7 +59,9 @@ def good_project(gl: FakeGitLab) -> None:
     plain url) and a link that is not a wheels tarball."""
     flask, web = sample("flask"), sample("webstack")
     gl.put_file(asset(V1, "x86_64"), fromager_tarball(flask))
-    gl.put_file(asset(V1, "aarch64"), fromager_tarball(flask, Layout(top="other-top")))
+    gl.put_file(
+        asset(V1, "aarch64"), fromager_tarball(flask, Layout(top="other-top", requirements=False))
+    )
     gl.put_file(asset(V2, "x86_64"), fromager_tarball(web))
     p = gl.project(PROJECT)
     p.releases.append(
@@ -130,6 +132,18 @@ def test_releases_map_to_spool_files_and_rows(
         ("3.2.4.1+model-opt-cuda-ubi9", "x86_64", "model-opt-cuda-ubi9"),
     ]
     assert all(a[4:] == ("object", "array") for a in arts)
+    # requirements.txt: the constraints' JSON shape; null when the tarball has none
+    reqs = query(db_url, "SELECT release, architecture, requirements FROM artifacts ORDER BY 1, 2")
+    none = {"specifier": "", "marker": None}
+    assert reqs == [
+        ("3.2.3.571+cpu-ubi9", "aarch64", None),
+        ("3.2.3.571+cpu-ubi9", "x86_64", [{"name": "flask", **none}]),
+        (
+            "3.2.4.1+model-opt-cuda-ubi9",
+            "x86_64",
+            [{"name": n, **none} for n in ("httpx", "requests", "sphinx", "flask", "rich")],
+        ),
+    ]
     flask = sample("flask")
     want = expected_wheels(flask.wheel_names)
     drops = query(

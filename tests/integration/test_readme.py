@@ -27,6 +27,7 @@ import pytest
 
 from etl.cli import build_parser
 from etl.config import OPTIONS, OTHER_VARIABLES
+from tests.support.gitlabserver import FakeGitLab, example_project
 from tests.support.redisserver import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,8 +50,20 @@ def sh_lines() -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def gitlab() -> Iterator[FakeGitLab]:
+    """The tests' own GitLab with the project the README's GitLab example reads."""
+    with FakeGitLab() as server:
+        example_project(server)
+        yield server
+        assert server.leaks == [], "a credential reached the asset host"
+
+
+@pytest.fixture(scope="module")
 def demo(
-    tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, redis_server: RedisServer
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_server_url: str,
+    redis_server: RedisServer,
+    gitlab: FakeGitLab,
 ) -> Iterator[dict[str, str]]:
     """A folder after the demo (extract + load of the sample) and the env to run in it."""
     import uuid
@@ -73,6 +86,8 @@ def demo(
         "DATABASE_URL": make_conninfo("", **params),
         "CWD": str(folder),
         "REDIS_URL": redis_server.url(redis_db),  # the tests' own server, not the machine's
+        "GITLAB_URL": gitlab.api.url.rstrip("/"),  # the GitLab example: the tests' own GitLab
+        "GITLAB_TOKEN": gitlab.token,
     }
     for command in ("extract", "load"):
         done = subprocess.run(

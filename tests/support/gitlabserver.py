@@ -286,3 +286,23 @@ class FakeGitLab:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def example_project(gl: FakeGitLab, path: str = "wheels/ai/collection") -> Project:
+    """Two good releases (flask on x86_64 and aarch64, webstack on x86_64) of tarballs
+    built from samples/fromager: what the README's GitLab example reads."""
+    from tests.support.tarballs import fromager_tarball, sample
+
+    p = gl.project(path)
+    for tag, when, archs, name in (
+        ("v3.2.3.571+cpu-ubi9", "2026-11-02T08:00:00.000Z", ("x86_64", "aarch64"), "flask"),
+        ("v3.2.4.1+model-opt-cuda-ubi9", "2026-11-03T09:30:00.000Z", ("x86_64",), "webstack"),
+    ):
+        data = fromager_tarball(sample(name))
+        links = []
+        for arch in archs:
+            asset = f"wheels-{tag[1:]}-{arch}.tar.gz"
+            gl.put_file(asset, data)
+            links.append(Link(asset))
+        p.releases.append(Release(tag, when, links=links))
+    return p

@@ -324,3 +324,27 @@ def test_move_wraps_missing_files_in_the_error_tree(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     with pytest.raises(SpoolError, match="no such spool file"):
         spool.move("prod~1.0~20261001T120000Z~0123456789abcdef.parquet", "ready")
+
+
+def test_requirements_column_and_files_written_before_it(tmp_path: Path) -> None:
+    """``requirements`` is stored when given, changes the content hash only then, and a
+    file written before the column existed still opens, its rows reading null."""
+    spool = Spool(tmp_path / "s")
+    plain = write(spool)
+    reqs = '[{"name":"flask","specifier":"","marker":null}]'
+    with spool.writer("prod", "1.1", UPDATED, "http://src/") as w:
+        w.add(fmt.ArtifactRow(**{**row().__dict__, "requirements": reqs}))
+        with_reqs = w.commit()
+    assert SpoolName.parse(plain.name).short_hash == "69d9a01db977883b"  # as before the column
+    got = next(fmt.iter_row_groups(tmp_path / "s" / "ready" / with_reqs.name))
+    assert got.column("requirements").to_pylist() == [reqs]
+    # the same file as an older wheels-etl wrote it: no requirements column at all
+    path = tmp_path / "s" / "ready" / plain.name
+    kv = pq.read_metadata(path).metadata or {}
+    old = pq.read_table(path).drop_columns(["requirements"])
+    old = old.replace_schema_metadata({k: v for k, v in kv.items() if k != b"ARROW:schema"})
+    older = tmp_path / plain.name
+    pq.write_table(old, older, row_group_size=1)
+    fmt.read_meta(older)  # accepted: the column is optional
+    tables = list(fmt.iter_row_groups(older, ["architecture", "requirements"]))
+    assert [t.column("requirements").to_pylist() for t in tables] == [[None], [None]]
