@@ -12,6 +12,7 @@ Sections (``benchmarks/sections/``, one module each; ``--only a,b,…`` to run a
 * ``bigload``  peak RSS of ``wheels-etl load`` on one very large release file;
 * ``dlt``      end to end vs dlt (skipped with a note when dlt is not installed).
 * ``workers``  Celery workers vs the CLI, wall time and peak RSS (needs Redis).
+* ``gitlab``   GitLab tarball extract vs the machine's gunzip + sha256 (issue 21).
 
 The report also shows a before/after table against the previous run of the same
 configuration (headline numbers kept in ``benchmarks/REPORT.json``).

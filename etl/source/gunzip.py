@@ -51,7 +51,17 @@ class GzipError(FatalFetchError):
 
 #: The decoders :func:`use_decoder` knows: module name -> zlib-compatible module path.
 DECODERS = {"zlib": "zlib", "isal": "isal.isal_zlib", "zlib_ng": "zlib_ng.zlib_ng"}
-_decoder: Any = zlib
+
+
+def _default() -> Any:
+    """zlib-ng when installed (a dependency: it inflates about 3x faster), else zlib."""
+    try:
+        return importlib.import_module(DECODERS["zlib_ng"])
+    except ImportError:
+        return zlib
+
+
+_decoder: Any = _default()
 
 
 def decoder_available(name: str) -> bool:
@@ -61,6 +71,11 @@ def decoder_available(name: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def current_decoder() -> str:
+    """The module that decodes now (``zlib_ng.zlib_ng`` by default)."""
+    return str(_decoder.__name__)
 
 
 def use_decoder(name: str) -> None:
