@@ -31,7 +31,8 @@ import pyarrow as pa
 
 from etl.errors import ConfigError, EtlError
 from etl.spool import STATES, Spool, SpoolFile, SpoolName, SpoolState
-from etl.spooling.format import SCHEMA, FileMeta, format_ts
+from etl.spooling.format import SCHEMA, FileMeta
+from etl.timestamps import format_ts
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any
 from etl.errors import EtlError
 from etl.progress import human_bytes
 from etl.spool import STATES, Spool, SpoolName, SpoolState
-from etl.spooling.format import format_ts, parse_ts
 from etl.spooling.memory import ExtractMemory, ProductState
 from etl.summary import replay_command, shown
+from etl.timestamps import format_ts, parse_ts
 
 STATUS_SCHEMA_VERSION = 1
 STATUS_SCHEMA = f"wheels-etl/status/{STATUS_SCHEMA_VERSION}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from etl.answers import store
+from etl.timestamps import format_ts
 
 SCHEMA = "wheels-etl/search/1"
 
@@ -43,7 +44,7 @@ def search(
             store.check_product(conn, product)
         rows = conn.execute(_QUERY, {"name": canonical, "product": product}).fetchall()
     matches = [
-        dict(zip(_FIELDS, row[:10], strict=True)) | {"release_updated_at": _ts(row[10])}
+        dict(zip(_FIELDS, row[:10], strict=True)) | {"release_updated_at": format_ts(row[10])}
         for row in rows
         if store.matches(spec, row[4])
     ]
@@ -55,10 +56,6 @@ def search(
         "product": product,
         "matches": matches,
     }
-
-
-def _ts(value: Any) -> str:
-    return str(value.isoformat().replace("+00:00", "Z"))
 
 
 def text(doc: dict[str, Any]) -> str:

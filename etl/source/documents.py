@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from etl.errors import FatalFetchError
 from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE, ArtifactFileKey
 from etl.source.jsontext import JSON_NAMES, BigInt, checked_text, json_type, type_name
-from etl.spooling.format import parse_ts
+from etl.timestamps import parse_ts
 
 # RFC 3339 section 5.6 (``datetime.fromisoformat`` alone also takes ISO 8601 basic format,
 # minute precision, ...): date, time with seconds, optional fraction, mandatory offset.

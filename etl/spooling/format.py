@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeAlias
 
@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from etl.errors import CorruptSpoolFileError
 from etl.spooling.names import SpoolName
+from etl.timestamps import format_ts, parse_ts
 
 #: Bumped on any incompatible change of the columns below; the loader refuses others.
 SPOOL_SCHEMA_VERSION = 1
@@ -169,23 +170,6 @@ class FileMeta:
             )
         except (KeyError, ValueError) as exc:
             raise CorruptSpoolFileError(f"bad spool metadata: {exc!r}", path=str(path)) from exc
-
-
-def format_ts(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def now_ts() -> str:
-    """Now, in the one timestamp format of every record and document (``...Z``)."""
-    return format_ts(datetime.now(UTC))
-
-
-def parse_ts(text: str) -> datetime:
-    """RFC 3339 → aware UTC datetime (raises ValueError)."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if value.tzinfo is None:
-        raise ValueError(f"timestamp without a time zone: {text!r}")
-    return value.astimezone(UTC)
 
 
 Source: TypeAlias = "str | Path | pa.NativeFile | IO[bytes]"

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from etl.spool import Spool
-from etl.spooling.format import format_ts, now_ts, parse_ts
 from etl.spooling.names import name_part, release_stem
+from etl.timestamps import format_ts, now_ts, parse_ts
 
 
 @dataclass(frozen=True)

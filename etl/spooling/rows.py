@@ -17,7 +17,8 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.spooling.format import DROP_TYPE, SCHEMA, ArtifactRow, Drop, format_ts
+from etl.spooling.format import DROP_TYPE, SCHEMA, ArtifactRow, Drop
+from etl.timestamps import format_ts
 
 _DROP_FIELDS = list(DROP_TYPE)
 _DROPS_TYPE = SCHEMA.field("drops").type

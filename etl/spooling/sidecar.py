@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from etl.errors import CorruptSpoolFileError, EtlError
-from etl.spooling.format import now_ts
 from etl.spooling.names import STATES, SpoolState
 from etl.spooling.store import SpoolStore
+from etl.timestamps import now_ts
 
 SIDECAR = ".error.json"
 
