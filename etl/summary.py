@@ -36,6 +36,7 @@ def extract_doc(report: ExtractReport, seconds: float, spool: str) -> dict[str, 
         "bytes_fetched": int(stats.get("bytes", 0)),
         "retries": int(stats.get("retries", 0)),
         "not_modified": int(stats.get("not_modified", 0)),
+        "downloads": int(stats.get("downloads", 0)),  # GitLab tarballs fetched
         "files": list(report.spooled),
         "failures": [{"release": r, "reason": why} for r, why in report.failed],
         "fatal": report.fatal,

@@ -346,3 +346,41 @@ def test_the_token_never_reaches_spool_state_or_output(gitlab: FakeGitLab, tmp_p
     assert any(
         "tag v1.0.0+truncated, asset wheels-1.0.0+truncated-x86_64.tar.gz" in x for x in reasons
     )
+
+
+def test_the_commands_on_a_gitlab_source(gitlab: FakeGitLab, tmp_path: Path, db_url: str) -> None:
+    """extract, load, status, inspect and replay as a user runs them, one release bad."""
+    good_project(gitlab)
+    bad = "v1.0.0+cpu-ubi9"
+    gitlab.put_file(asset(bad, "x86_64"), truncated(fromager_tarball(sample("flask"))))
+    gitlab.projects[PROJECT].releases.append(
+        Release(bad, "2026-10-01T00:00:00Z", links=[Link(asset(bad, "x86_64"))])
+    )
+    env = cli_env(
+        spool=tmp_path / "spool",
+        source=gitlab.source_url(PROJECT),
+        database_url=db_url,
+        ETL_SOURCE_TOKEN=TOKEN,
+    )
+    ext = run_cli("extract", env=env)
+    assert ext.returncode == 1 and "2 spooled, 0 unchanged, 1 failed" in ext.stdout, ext
+    line = f"FAILED collection/{bad[1:]}: release collection/{bad[1:]}: tag {bad}, asset "
+    assert line + f"{asset(bad, 'x86_64')}: truncated or corrupt tarball" in ext.stderr, ext
+    ld = run_cli("load", env=env)
+    assert ld.returncode == 0 and "load: 2 applied" in ld.stdout, ld
+    st = run_cli("status", env=env)
+    assert f"tag {bad}, asset {asset(bad, 'x86_64')}" in st.stdout, st
+    q = "SELECT architecture, requirements IS NULL AS none FROM artifacts ORDER BY 1"
+    ins = run_cli("inspect", "--state", "loaded", "--json", "--sql", q, env=env)
+    assert ins.returncode == 0 and json.loads(ins.stdout) == [
+        {"architecture": "aarch64", "none": True},
+        {"architecture": "x86_64", "none": False},
+        {"architecture": "x86_64", "none": False},
+    ], ins
+    rep = run_cli("replay", "--loaded", env=env)
+    assert rep.returncode == 0 and "2 unchanged" in rep.stdout, rep
+    again = run_cli("extract", "--json", env=env)
+    doc = json.loads(again.stdout)
+    assert (doc["spooled"], doc["unchanged"], doc["failed"]) == (0, 2, 1)
+    assert doc["downloads"] == 1 and gitlab.downloads() == 5  # only the bad one's again
+    print("\n" + "\n".join(str(r) for r in (ext, ld, st, again)))
