@@ -228,7 +228,17 @@ class GitLabSource:
         if isinstance(ref.detail, GitLabRelease):
             return ref.detail
         key = f"{ref.product}/{ref.version}"
-        raw, shown, _headers = self._page(ref.url)
+        if ref.product != self.project.product:
+            raise FatalFetchError(f"not a release of {self.project.shown}", release=key)
+        if ref.url.startswith(self.project.api_url):
+            raw, shown, _headers = self._page(ref.url)
+        else:  # no URL (or not this project's): the tag is v{version}, or the version
+            try:
+                raw, shown, _headers = self._page(self.project.release_url("v" + ref.version))
+            except FatalFetchError as exc:
+                if not exc.message.startswith("HTTP 404"):
+                    raise
+                raw, shown, _headers = self._page(self.project.release_url(ref.version))
         rel = parse_release(raw, url=shown, release=key)
         if rel.version != ref.version:
             raise FatalFetchError(f"tag {rel.tag} is not release {ref.version}", release=key)

@@ -280,12 +280,18 @@ def test_each_bad_release_fails_alone_with_one_line_naming_tag_and_asset(
 
 @pytest.mark.parametrize(
     ("token", "project", "status"),
-    [(None, PROJECT, "401"), ("wrong", PROJECT, "401"), (TOKEN, "no/such/project", "404")],
+    [
+        (None, PROJECT, "401"),
+        ("wrong", PROJECT, "401"),
+        (TOKEN, "no/such/project", "404"),
+        (TOKEN, "locked/away", "403"),
+    ],
 )
 def test_a_wrong_project_or_token_is_one_fatal_error_naming_the_project(
     gitlab: FakeGitLab, tmp_path: Path, token: str | None, project: str, status: str
 ) -> None:
     good_project(gitlab)
+    gitlab.project("locked/away").forbidden = True
     env = cli_env(
         spool=tmp_path / "spool", source=gitlab.source_url(project), ETL_SOURCE_TOKEN=token
     )
@@ -384,3 +390,37 @@ def test_the_commands_on_a_gitlab_source(gitlab: FakeGitLab, tmp_path: Path, db_
     assert (doc["spooled"], doc["unchanged"], doc["failed"]) == (0, 2, 1)
     assert doc["downloads"] == 1 and gitlab.downloads() == 5  # only the bad one's again
     print("\n" + "\n".join(str(r) for r in (ext, ld, st, again)))
+
+
+def test_a_document_over_the_size_limit_fails_its_release(
+    gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    flask = sample("flask")
+    assert len(flask.graph) > 4000 > max(len(flask.summary), len(flask.constraints))
+    gitlab.put_file(asset(V1, "x86_64"), fromager_tarball(flask))
+    gitlab.project(PROJECT).releases.append(
+        Release(V1, "2026-11-02T08:00:00Z", links=[Link(asset(V1, "x86_64"))])
+    )
+    report = extract(
+        settings(gitlab, tmp_path / "spool", max_file_bytes=4000), Spool(tmp_path / "spool")
+    )
+    ((_, why),) = report.failed
+    assert f"tag {V1}, asset {asset(V1, 'x86_64')}" in why
+    assert "release/outputs/graph.json" in why and "over the 4000-byte limit" in why
+
+
+def test_a_worker_finds_the_release_by_its_tag_without_the_listing(gitlab: FakeGitLab) -> None:
+    """A worker gets (product, version, updated_at, url) from the broker, never the
+    listing's links: the release is asked of the Releases API again by its tag."""
+    from etl.source import GitLabSource, ReleaseRef
+
+    good_project(gitlab)
+    s = settings(gitlab, Path("unused"))
+    with GitLabSource(s) as client:
+        (product,) = client.products()
+        listed = {r.version: r for r in client.releases(product)}
+        for version, ref in listed.items():
+            for url in (ref.url, "", "http://elsewhere.example/x"):
+                bare = ReleaseRef(ref.product, version, ref.updated_at, url)
+                rel = client.release(bare)
+                assert rel.fingerprint == ref.fingerprint and rel.tag == f"v{version}"

@@ -58,6 +58,7 @@ class Project:
     id: int
     releases: list[Release] = field(default_factory=list)
     private: bool = True
+    forbidden: bool = False  # the token may not read it: 403
 
 
 class FakeGitLab:
@@ -129,6 +130,8 @@ class FakeGitLab:
             return self._json(401, {"message": "401 Unauthorized"})
         if project is None:
             return self._json(404, {"message": "404 Project Not Found"})
+        if project.forbidden:
+            return self._json(403, {"message": "403 Forbidden"})
         if tail == "releases":
             return self._list(project, rec)
         if tail.startswith("releases/"):
