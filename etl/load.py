@@ -8,7 +8,7 @@ never apply concurrently). The ``releases`` row decides: none → apply; same
 ``content_sha256`` → *unchanged*; file older by ``(updated_at, extracted_at)`` →
 *superseded* (neither touches data); else apply = DELETE the release's rows, upsert its
 ``releases`` row, COPY artifacts then drops one row group (artifact) at a time, then fill
-``build_steps`` from the documents just copied (:mod:`etl.db.domain`). The ``spool_files``
+``build_origins`` from the documents just copied (:mod:`etl.db.domain`). The ``spool_files``
 ledger row is inserted or bumped and a ``load_attempts`` row appended whatever the
 outcome. After COMMIT the file moves to ``loaded/``; a loader killed in between leaves an
 orphan in ``loading/`` that the next run completes from the ledger without re-applying.
@@ -143,7 +143,7 @@ def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock)
                 f"{meta.artifacts} and {meta.drops}",
                 path=name,
             )
-        domain.fill_release(conn, meta.product, meta.release)  # build_steps, same transaction
+        domain.fill_release(conn, meta.product, meta.release)  # build_origins, same transaction
         rows = artifacts + drops
     else:
         ahead.discard()

@@ -21,35 +21,32 @@ from etl.db.connect import Conn
 SCHEMA = "wheels-etl/diff/1"
 Direction = Literal["up", "down", "mixed"]
 
-_DROPS = """SELECT d.release, d.architecture, d.variant, d.name, d.version, d.sha256,
-       d.build_tag, o.origin
+DROPS_QUERY = """SELECT d.release, d.architecture, d.variant, d.name, d.version, d.sha256,
+       d.build_tag, d.filename
 FROM drops d
-LEFT JOIN LATERAL (
-    SELECT s.origin FROM build_steps s
-    WHERE s.product = d.product AND s.release = d.release
-      AND s.architecture = d.architecture AND s.variant = d.variant
-      AND s.wheel_file = d.filename
-    ORDER BY s.position LIMIT 1
-) AS o ON true
-WHERE d.product = %(product)s AND d.release IN (%(a)s, %(b)s)"""
+WHERE d.product = %(product)s AND d.release IN (%(a)s, %(b)s)
+ORDER BY d.release, d.architecture, d.variant, d.filename"""
 
-_CONSTRAINTS = """SELECT release, architecture, variant, name, specifier, marker
+#: Read whole (a few hundred kB per build) and looked up here: joining in SQL would leave
+#: the plan to statistics that a load has just made stale.
+ORIGINS_QUERY = """SELECT release, architecture, variant, origins FROM build_origins
+WHERE product = %(product)s AND release IN (%(a)s, %(b)s)"""
+
+CONSTRAINTS_QUERY = """SELECT release, architecture, variant, name, specifier, marker
 FROM constraint_lines
 WHERE product = %(product)s AND release IN (%(a)s, %(b)s)
 ORDER BY release, architecture, variant, position"""
 
 
+#: One wheel: (sha256, build tag, origin).
+Wheel = tuple[str, str | None, str | None]
+
+
 @dataclass
 class Side:
-    """One build's content."""
+    """One build's content: name -> version -> its wheels; name -> constraint lines."""
 
-    versions: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    wheels: dict[tuple[str, str], set[tuple[str, str | None]]] = field(
-        default_factory=lambda: defaultdict(set)
-    )
-    origins: dict[tuple[str, str], set[str | None]] = field(
-        default_factory=lambda: defaultdict(set)
-    )
+    packages: dict[str, dict[str, list[Wheel]]] = field(default_factory=dict)
     constraints: dict[str, list[tuple[str, str | None]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -61,12 +58,16 @@ def _read(conn: Conn, product: str, a: str, b: str) -> dict[tuple[str, str, str]
         for arch, variant in store.builds(conn, product, rel):
             sides[(rel, arch, variant)] = Side()
     params = {"product": product, "a": a, "b": b}
-    for rel, arch, variant, name, version, sha, tag, origin in conn.execute(_DROPS, params):
-        side = sides[(rel, arch, variant)]
-        side.versions[name].add(version)
-        side.wheels[(name, version)].add((sha, tag))
-        side.origins[(name, version)].add(origin)
-    for rel, arch, variant, name, spec, marker in conn.execute(_CONSTRAINTS, params):
+    origins = {(r, ar, v): o for r, ar, v, o in conn.execute(ORIGINS_QUERY, params).fetchall()}
+    for rel, arch, variant, name, version, sha, tag, file in conn.execute(
+        DROPS_QUERY, params
+    ).fetchall():
+        known = origins.get((rel, arch, variant)) or {}
+        versions = sides[(rel, arch, variant)].packages.setdefault(name, {})
+        versions.setdefault(version, []).append((sha, tag, known.get(file)))
+    for rel, arch, variant, name, spec, marker in conn.execute(
+        CONSTRAINTS_QUERY, params
+    ).fetchall():
         sides[(rel, arch, variant)].constraints[name].append((spec, marker))
     return sides
 
@@ -117,33 +118,35 @@ def _line(spec: str, marker: str | None) -> str:
     return spec + (f"; {marker}" if marker else "")
 
 
+def _sorted(versions: Any) -> list[str]:
+    return list(versions) if len(versions) == 1 else store.sort_versions(versions)
+
+
 def compare(old: Side, new: Side) -> dict[str, Any]:
     """The per-build lists of the document (without the build's keys)."""
-    added = [
-        {"name": n, "versions": store.sort_versions(new.versions[n])}
-        for n in sorted(set(new.versions) - set(old.versions))
-    ]
-    removed = [
-        {"name": n, "versions": store.sort_versions(old.versions[n])}
-        for n in sorted(set(old.versions) - set(new.versions))
-    ]
+    was, now = old.packages, new.packages
+    added = [{"name": n, "versions": _sorted(now[n])} for n in sorted(now.keys() - was.keys())]
+    removed = [{"name": n, "versions": _sorted(was[n])} for n in sorted(was.keys() - now.keys())]
     changed, rebuilt, origin_changed = [], [], []
-    for name in sorted(set(old.versions) & set(new.versions)):
-        a, b = old.versions[name], new.versions[name]
-        if a != b:
-            old_v, new_v = store.sort_versions(a), store.sort_versions(b)
-            changed.append({"name": name, "from": old_v, "to": new_v, "direction": direction(a, b)})
-        for version in store.sort_versions(a & b):
-            key = (name, version)
-            was, now = old.wheels[key], new.wheels[key]
-            if {s for s, _ in was} != {s for s, _ in now} or {t for _, t in was} != {
-                t for _, t in now
-            }:
+    for name in sorted(was.keys() & now.keys()):
+        a, b = was[name], now[name]
+        if a == b:  # the same wheels (rows come in file-name order on both sides)
+            continue
+        if a.keys() != b.keys():
+            changed.append({"name": name, "from": _sorted(a), "to": _sorted(b),
+                            "direction": direction(set(a), set(b))})  # fmt: skip
+        for version in _sorted(a.keys() & b.keys()):
+            x, y = a[version], b[version]
+            if x == y:
+                continue
+            tags_x, tags_y = {w[1] for w in x}, {w[1] for w in y}
+            if {w[0] for w in x} != {w[0] for w in y} or tags_x != tags_y:
                 rebuilt.append({"name": name, "version": version,
-                                "build_tags_from": sorted({t or "" for _, t in was}),
-                                "build_tags_to": sorted({t or "" for _, t in now})})  # fmt: skip
-            o_from, o_to = _origin(old.origins[key]), _origin(new.origins[key])
-            if o_from != o_to:
+                                "build_tags_from": sorted(t or "" for t in tags_x),
+                                "build_tags_to": sorted(t or "" for t in tags_y)})  # fmt: skip
+            origins_x, origins_y = {w[2] for w in x}, {w[2] for w in y}
+            if origins_x != origins_y:
+                o_from, o_to = _origin(origins_x), _origin(origins_y)
                 origin_changed.append({"name": name, "version": version, "from": o_from,
                                        "to": o_to})  # fmt: skip
     return {

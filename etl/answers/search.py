@@ -1,8 +1,8 @@
 """``wheels-etl search``: every build holding a wheel of a package (schema
 ``wheels-etl/search/1``, see ``docs/search-json.md``).
 
-One indexed query: ``drops`` by ``name`` (``drops_name_version_idx``), each drop's origin by
-``build_steps_wheel_idx``, the release's ``updated_at`` by the ``releases`` key; the
+One indexed query: ``drops`` by ``name`` (``drops_name_version_idx``), each drop's origin
+from its build's ``build_origins`` row and the release's ``updated_at``, both by key; the
 ``--version`` filter is PEP 440 (packaging) on the rows of that one name.
 """
 
@@ -15,17 +15,12 @@ from etl.timestamps import format_ts
 
 SCHEMA = "wheels-etl/search/1"
 
-_QUERY = """SELECT d.product, d.release, d.architecture, d.variant, d.version, d.filename,
-       o.origin, d.sha256, d.size, d.build_tag, r.updated_at
+QUERY = """SELECT d.product, d.release, d.architecture, d.variant, d.version, d.filename,
+       o.origins ->> d.filename AS origin, d.sha256, d.size, d.build_tag, r.updated_at
 FROM drops d
 JOIN releases r ON r.product = d.product AND r.release = d.release
-LEFT JOIN LATERAL (
-    SELECT s.origin FROM build_steps s
-    WHERE s.product = d.product AND s.release = d.release
-      AND s.architecture = d.architecture AND s.variant = d.variant
-      AND s.wheel_file = d.filename
-    ORDER BY s.position LIMIT 1
-) AS o ON true
+LEFT JOIN build_origins o ON o.product = d.product AND o.release = d.release
+    AND o.architecture = d.architecture AND o.variant = d.variant
 WHERE d.name = %(name)s AND (%(product)s::text IS NULL OR d.product = %(product)s)
 ORDER BY r.updated_at DESC, d.product, d.release DESC, d.architecture, d.variant, d.filename"""
 
@@ -42,7 +37,7 @@ def search(
     with store.reader(conninfo) as conn:
         if product is not None:
             store.check_product(conn, product)
-        rows = conn.execute(_QUERY, {"name": canonical, "product": product}).fetchall()
+        rows = conn.execute(QUERY, {"name": canonical, "product": product}).fetchall()
     matches = [
         dict(zip(_FIELDS, row[:10], strict=True)) | {"release_updated_at": format_ts(row[10])}
         for row in rows

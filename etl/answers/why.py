@@ -18,7 +18,7 @@ from etl.answers import store
 
 SCHEMA = "wheels-etl/why/1"
 
-_EDGES = """SELECT architecture, variant, parent_name, parent_version, child_name,
+EDGES_QUERY = """SELECT architecture, variant, parent_name, parent_version, child_name,
        child_version, req_type, req
 FROM graph_edges
 WHERE product = %(product)s AND release = %(release)s
@@ -138,7 +138,7 @@ def why(
         graphs: dict[tuple[str, str], Graph] = {
             b: Graph() for b in builds if architecture in (None, b[0]) and variant in (None, b[1])
         }
-        for arch, var, pn, pv, cn, cv, rt, req in conn.execute(_EDGES, params):
+        for arch, var, pn, pv, cn, cv, rt, req in conn.execute(EDGES_QUERY, params):
             graphs[(arch, var)].add((pn, pv), (cn, cv), rt, req)
     if not graphs:
         raise store.QueryInputError(

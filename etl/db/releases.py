@@ -29,14 +29,14 @@ def release_state(conn: Conn, product: str, release: str) -> tuple[Any, ...] | N
 
 
 def replace_release(conn: Conn, meta: FileMeta, file_name: str) -> None:
-    """Delete the release's drops, artifacts and build steps and upsert its ``releases``
-    row.
+    """Delete the release's drops, artifacts and build origins and upsert its
+    ``releases`` row.
 
     One statement (one round trip): the DELETEs are data-modifying CTEs of the upsert.
     """
     conn.execute(
-        """WITH gone_steps AS (
-               DELETE FROM build_steps WHERE product = %(product)s AND release = %(release)s),
+        """WITH gone_origins AS (
+               DELETE FROM build_origins WHERE product = %(product)s AND release = %(release)s),
            gone_drops AS (
                DELETE FROM drops WHERE product = %(product)s AND release = %(release)s),
            gone_artifacts AS (

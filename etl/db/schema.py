@@ -151,7 +151,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
     ),
     (
         4,
-        "domain: build_steps (filled), graph_edges, constraint_lines, drop_origins views",
+        "domain: build_origins (filled), graph_edges, constraint_lines, drop_origins views",
         domain.MIGRATION,
     ),
     (

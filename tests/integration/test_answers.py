@@ -256,7 +256,7 @@ def test_migration_fills_a_database_loaded_before(synth: tuple[Path, str]) -> No
     from etl.load import migrate_db
 
     _, db = synth
-    query = "SELECT * FROM build_steps ORDER BY product, release, architecture, variant, position"
+    query = "SELECT * FROM build_origins ORDER BY product, release, architecture, variant"
     with psycopg.connect(db, autocommit=True) as conn:
         loaded = conn.execute(query).fetchall()
         before = diff.diff(db, "synth", "1.0", "2.0")
@@ -264,7 +264,7 @@ def test_migration_fills_a_database_loaded_before(synth: tuple[Path, str]) -> No
         # dropping what migration 4 added gives exactly that schema, with the same data
         for view in ("drop_origins", "constraint_lines", "graph_edges"):
             conn.execute(f"DROP VIEW {view}")
-        conn.execute("DROP TABLE build_steps")
+        conn.execute("DROP TABLE build_origins")
         conn.execute("DELETE FROM wheels_etl_schema WHERE version >= %s", [schema.DOMAIN_VERSION])
     with pytest.raises(QueryInputError, match="migrate"):
         search.search(db, "keep")

@@ -1,0 +1,312 @@
+"""Section 9: search, diff and why (issue 22) — index use, diff cost, load cost of the
+domain tables.
+
+* **scale**: one database with 10 releases x 8 builds loaded by ``wheels-etl load``, one
+  with the same 10 plus 990 copies made server-side (``INSERT … SELECT``, release names
+  suffixed): 1,000 releases x 8 builds.  A package (``needle-pkg``) is given one wheel in
+  each build of one release in both, so ``search`` returns the same 8 rows in both; ``why``
+  asks for a package of that release's graphs.  Targets: time(1,000) / time(10) <= 1.5.
+* **diff**: two releases of 8 builds with 3,000 wheels each (the generator's
+  ``--packages 3000 --drops 3000``), loaded; ``diff`` of the two against the time of
+  loading one of the files.  Target: diff / load <= 1.
+* **load cost**: ``load_spool`` of one of those files with ``build_origins`` filled (as
+  shipped) and with the fill switched off, alternating, on emptied tables.  Target: with /
+  without <= 1.10.
+* the ``EXPLAIN (ANALYZE)`` plans of the queries behind each command, on the big database.
+
+Timings are medians of in-process calls of the library functions the commands call
+(connection included), measured in the same run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from benchmarks import benchdb
+from benchmarks.harness import Bench, generate, log
+from benchmarks.mdtable import Target, fmt, table
+from benchmarks.sections import Rendered, Section, target_metrics
+
+NEEDLE = "needle-pkg"
+SCALE_RATIO, DIFF_RATIO, LOAD_RATIO = 1.5, 1.0, 1.10
+COPIES = 99  # 10 releases + 99 x 10 copies = 1,000
+
+
+def _median_seconds(fn: Callable[[], Any], n: int) -> float:
+    fn()  # warm: connection set-up paths, plan caches
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _load(url: str, spool: Path, work: Path, *, fill: bool) -> float:
+    """Seconds of ``load_spool`` of every file of ``spool`` into emptied tables."""
+    from benchmarks import spoolfiles
+    from etl.db import domain
+    from etl.load import load_spool
+    from etl.spool import Spool
+
+    benchdb.reset_tables(url, checkpoint=True)
+    fresh = spoolfiles.fresh_spool(spool / "ready", work / "spool-answers-run")
+    original = domain.fill_release
+    if not fill:
+        domain.fill_release = lambda *args, **kw: None  # the load as before issue 22
+    try:
+        t0 = time.perf_counter()
+        report = load_spool(Spool(fresh), url)
+        seconds = time.perf_counter() - t0
+    finally:
+        domain.fill_release = original
+    assert report.ok and report.applied, report
+    return seconds
+
+
+def _replicate(url: str, copies: int) -> None:
+    """Every release ``copies`` more times (``<release>.c<k>``), rows copied server-side."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table_name in ("releases", "artifacts", "drops", "build_origins"):
+            cols = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                    " ORDER BY ordinal_position",
+                    [table_name],
+                )
+            ]
+            picked = [
+                sql.SQL("t.release || '.c' || k") if c == "release" else sql.Identifier("t", c)
+                for c in cols
+            ]
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} ({}) SELECT {} FROM {} AS t, generate_series(1, %s) AS k"
+                ).format(
+                    sql.Identifier(table_name),
+                    sql.SQL(", ").join(map(sql.Identifier, cols)),
+                    sql.SQL(", ").join(picked),
+                    sql.Identifier(table_name),
+                ),
+                [copies],
+            )
+        conn.execute("VACUUM ANALYZE")
+
+
+def _needle(url: str, product: str, release: str) -> None:
+    """One wheel of ``needle-pkg`` in each build of one release."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO drops (product, release, architecture, variant, filename, name,
+                   version, python_tag, abi_tag, platform_tag, sha256, size)
+               SELECT product, release, architecture, variant,
+                      'needle_pkg-1.0-py3-none-any.whl', %s, '1.0', 'py3', 'none', 'any',
+                      repeat('ab', 32), 1
+               FROM artifacts WHERE product = %s AND release = %s""",
+            [NEEDLE, product, release],
+        )
+        conn.execute("ANALYZE")
+
+
+def _explain(url: str, query: str, params: dict[str, Any]) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + sql.SQL(query),
+            params,
+        ).fetchall()
+    return "\n".join(r[0] for r in rows)
+
+
+def _scale(bench: Bench, quick: bool) -> dict[str, Any]:
+    from etl.answers import search, why
+
+    tree = bench.work / "src-answers-scale"
+    generate(tree, 10, {"artifacts": 8, "packages": 60, "drops": 60}, seed=22)
+    spool = bench.work / "spool-answers-scale"
+    bench.extract_spool(tree, spool, "answers scale")
+    urls = {"10": bench.db("answers-10"), "1000": bench.db("answers-1000")}
+    for url in urls.values():
+        _load(url, spool, bench.work, fill=True)
+    log("  answers: copying to 1,000 releases")
+    _replicate(urls["1000"], COPIES)
+    with psycopg.connect(urls["10"]) as conn:
+        product, release = conn.execute(
+            "SELECT product, release FROM releases ORDER BY release LIMIT 1"
+        ).fetchone() or ("", "")
+        name = conn.execute(
+            "SELECT child_name FROM graph_edges WHERE product = %s AND release = %s"
+            " AND parent_name <> '' ORDER BY child_name LIMIT 1",
+            [product, release],
+        ).fetchone()[0]  # type: ignore[index]
+    for url in urls.values():
+        _needle(url, product, release)
+    n = 5 if quick else 15
+    out: dict[str, Any] = {"why_name": name, "release": release, "counts": {}}
+    for size, url in urls.items():
+
+        def find(url: str = url) -> object:
+            return search.search(url, NEEDLE)
+
+        def explain(url: str = url) -> object:
+            return why.why(url, name, product=product, release=release)
+
+        out[f"search_{size}"] = _median_seconds(find, n)
+        out[f"why_{size}"] = _median_seconds(explain, n)
+        out["counts"][size] = benchdb.table_counts(url)
+        log(
+            f"  answers {size} releases: search {out[f'search_{size}']:.4f}s"
+            f" why {out[f'why_{size}']:.4f}s"
+        )
+    big = urls["1000"]
+    out["matches"] = len(search.search(big, NEEDLE)["matches"])
+    out["plans"] = {
+        "search": _explain(big, search.QUERY, {"name": NEEDLE, "product": None}),
+        "why": _explain(
+            big,
+            why.EDGES_QUERY,
+            {"product": product, "release": release, "arch": None, "variant": None},
+        ),
+    }
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.rmtree(spool, ignore_errors=True)
+    return out
+
+
+def _diff(bench: Bench, quick: bool) -> dict[str, Any]:
+    from etl.answers import diff
+
+    size = 600 if quick else 3000
+    tree = bench.work / "src-answers-diff"
+    generate(tree, 2, {"artifacts": 8, "packages": size, "drops": size}, seed=23)
+    spool = bench.work / "spool-answers-diff"
+    bench.extract_spool(tree, spool, "answers diff")
+    one = bench.work / "spool-answers-one"
+    shutil.rmtree(one, ignore_errors=True)
+    (one / "ready").mkdir(parents=True)
+    first = sorted((spool / "ready").glob("*.parquet"))[0]
+    shutil.copy(first, one / "ready" / first.name)
+    url = bench.db("answers-diff")
+    loads: dict[str, list[float]] = {"with": [], "without": []}
+    for r in range(2 if quick else 5):
+        for mode in sorted(loads, reverse=bool(r % 2)):
+            loads[mode].append(_load(url, one, bench.work, fill=mode == "with"))
+        log(
+            f"  answers load round {r}: with {loads['with'][-1]:.2f}s"
+            f" without {loads['without'][-1]:.2f}s"
+        )
+    _load(url, spool, bench.work, fill=True)
+    with psycopg.connect(url) as conn:
+        rels = [r[0] for r in conn.execute("SELECT release FROM releases ORDER BY updated_at")]
+        product = conn.execute("SELECT product FROM releases LIMIT 1").fetchone()[0]  # type: ignore[index]
+        wheels = conn.execute("SELECT count(*) FROM drops").fetchone()[0]  # type: ignore[index]
+    doc = diff.diff(url, product, rels[0], rels[1])
+    seconds = _median_seconds(lambda: diff.diff(url, product, rels[0], rels[1]), 3 if quick else 7)
+    params = {"product": product, "a": rels[0], "b": rels[1]}
+    out = {
+        "loads": loads,
+        "diff_s": seconds,
+        "wheels": wheels,
+        "per_build": size,
+        "file_mb": first.stat().st_size / 1e6,
+        "changes": {
+            k: sum(len(b[k]) for b in doc["builds"])
+            for k in ("added", "removed", "changed", "rebuilt", "origin_changed")
+        },
+        "plans": {
+            "diff drops": _explain(url, diff.DROPS_QUERY, params),
+            "diff origins": _explain(url, diff.ORIGINS_QUERY, params),
+            "diff constraints": _explain(url, diff.CONSTRAINTS_QUERY, params),
+        },
+    }
+    for d in (tree, spool, one):
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def measure(bench: Bench) -> dict[str, Any]:
+    quick = bench.cfg.name == "quick"
+    return {"scale": _scale(bench, quick), "diff": _diff(bench, quick)}
+
+
+def render(data: dict[str, Any], out_dir: Path) -> Rendered:
+    s, d = data.get("scale"), data.get("diff")
+    if not s or not d:
+        return Rendered(body=["## 9. search, diff, why", "", f"Section failed: `{data}`", ""])
+    with_s, without_s = (
+        statistics.median(d["loads"]["with"]),
+        statistics.median(d["loads"]["without"]),
+    )
+    targets = [
+        Target(
+            "search-1000-vs-10",
+            "search, 1,000 releases x 8 builds / 10 releases",
+            s["search_1000"] / s["search_10"],
+            "<=",
+            SCALE_RATIO,
+            note=f"{s['search_1000'] * 1e3:.1f} vs {s['search_10'] * 1e3:.1f} ms",
+        ),
+        Target(
+            "why-1000-vs-10",
+            "why, 1,000 releases x 8 builds / 10 releases",
+            s["why_1000"] / s["why_10"],
+            "<=",
+            SCALE_RATIO,
+            note=f"{s['why_1000'] * 1e3:.1f} vs {s['why_10'] * 1e3:.1f} ms",
+        ),
+        Target(
+            "diff-vs-load",
+            f"diff of two 8-build releases ({d['per_build']:,} wheels per"
+            " build) / loading one of them",
+            d["diff_s"] / with_s,
+            "<=",
+            DIFF_RATIO,
+            note=f"{d['diff_s']:.2f} vs {with_s:.2f} s",
+        ),
+        Target(
+            "load-with-domain",
+            "load of one such file with build_origins filled / without",
+            with_s / without_s,
+            "<=",
+            LOAD_RATIO,
+            note=f"{with_s:.2f} vs {without_s:.2f} s",
+        ),
+    ]
+    rows = [[t.what, fmt(t.measured, 2), f"{t.op} {t.limit}", t.note] for t in targets]
+    body = [
+        "## 9. search, diff, why (issue 22)",
+        "",
+        f"Scale: 10 releases x 8 builds loaded by `wheels-etl load` ({s['counts']['10']}), and"
+        f" the same plus 990 server-side copies ({s['counts']['1000']}); `search {NEEDLE}`"
+        f" returns {s['matches']} rows in both, `why {s['why_name']}` reads one release's 8"
+        f" graphs. Diff: two releases x 8 builds x {d['per_build']:,} wheels"
+        f" ({d['wheels']:,} drops, {d['file_mb']:.1f} MB per spool file); changes found:"
+        f" {d['changes']}. Load: each run `load_spool` of one file on emptied tables,"
+        f" alternating with and without the `build_origins` fill; with"
+        f" {' / '.join(fmt(x, 2) for x in d['loads']['with'])} s, without"
+        f" {' / '.join(fmt(x, 2) for x in d['loads']['without'])} s.",
+        "",
+        table(["what", "measured", "target", "seconds"], rows),
+        "",
+    ]
+    for name, plan in {**s["plans"], **d["plans"]}.items():
+        body += [
+            f"`EXPLAIN (ANALYZE, BUFFERS)` of the {name} query:",
+            "",
+            "```text",
+            plan,
+            "```",
+            "",
+        ]
+    return Rendered(targets, body, target_metrics(targets))
+
+
+SECTION = Section(name="answers", order=90, measure=measure, render=render)
