@@ -29,7 +29,7 @@ ORDER BY d.release, d.architecture, d.variant, d.filename"""
 
 #: Read whole (a few hundred kB per build) and looked up here: joining in SQL would leave
 #: the plan to statistics that a load has just made stale.
-ORIGINS_QUERY = """SELECT release, architecture, variant, origins FROM build_origins
+ORIGINS_QUERY = """SELECT release, architecture, variant, wheel_files, origins FROM build_origins
 WHERE product = %(product)s AND release IN (%(a)s, %(b)s)"""
 
 CONSTRAINTS_QUERY = """SELECT release, architecture, variant, name, specifier, marker
@@ -58,7 +58,10 @@ def _read(conn: Conn, product: str, a: str, b: str) -> dict[tuple[str, str, str]
         for arch, variant in store.builds(conn, product, rel):
             sides[(rel, arch, variant)] = Side()
     params = {"product": product, "a": a, "b": b}
-    origins = {(r, ar, v): o for r, ar, v, o in conn.execute(ORIGINS_QUERY, params).fetchall()}
+    origins = {  # the first entry naming a file wins: reversed, so that it is set last
+        (r, ar, v): dict(zip(reversed(files), reversed(kinds), strict=True))
+        for r, ar, v, files, kinds in conn.execute(ORIGINS_QUERY, params).fetchall()
+    }
     for rel, arch, variant, name, version, sha, tag, file in conn.execute(
         DROPS_QUERY, params
     ).fetchall():

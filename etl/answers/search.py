@@ -16,7 +16,8 @@ from etl.timestamps import format_ts
 SCHEMA = "wheels-etl/search/1"
 
 QUERY = """SELECT d.product, d.release, d.architecture, d.variant, d.version, d.filename,
-       o.origins ->> d.filename AS origin, d.sha256, d.size, d.build_tag, r.updated_at
+       o.origins[array_position(o.wheel_files, d.filename)] AS origin,
+       d.sha256, d.size, d.build_tag, r.updated_at
 FROM drops d
 JOIN releases r ON r.product = d.product AND r.release = d.release
 LEFT JOIN build_origins o ON o.product = d.product AND o.release = d.release

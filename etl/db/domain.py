@@ -14,12 +14,13 @@ parsed on the client):
 * ``constraint_lines`` (view): the stored constraints array as rows ``(position, name,
   specifier, marker)``.
 * ``build_origins`` (table, one row per build, filled by load in the file's transaction):
-  ``origins``, a jsonb object mapping each wheel file name of the build-sequence summary
-  (the last path component of ``wheel_filename``) to its origin: ``prebuilt`` when the
-  entry's ``prebuilt`` is true, else ``reused`` when its ``skipped`` is true, else
-  ``built``; the first entry naming a file wins.  One row (not one per wheel) because
-  that costs the load a few milliseconds per build instead of a third of its time (an
-  indexed row per wheel measured +35 %); a lookup is ``origins ->> filename``.
+  ``wheel_files``, the build-sequence summary's wheel file names (the last path component
+  of each ``wheel_filename``) in summary order, and ``origins``, each entry's origin:
+  ``prebuilt`` when its ``prebuilt`` is true, else ``reused`` when its ``skipped`` is
+  true, else ``built``.  One row per build (not one per wheel) because that costs the
+  load a few milliseconds per build instead of a third of its time (an indexed row per
+  wheel measured +35 %); a lookup is ``origins[array_position(wheel_files, filename)]``
+  (the first entry naming the file).
 * ``drop_origins`` (view): every drop with the ``origin`` of the first summary entry whose
   ``wheel_filename`` ends with the drop's file name (as a whole path component), null when
   no entry names it.
@@ -79,32 +80,35 @@ BUILD_ORIGINS_TABLE = """CREATE TABLE build_origins (
     release text NOT NULL,
     architecture text NOT NULL,
     variant text NOT NULL,
-    origins jsonb NOT NULL,
+    wheel_files text[] NOT NULL,
+    origins text[] NOT NULL,
     PRIMARY KEY (product, release, architecture, variant)
 )"""
 
 DROP_ORIGINS_VIEW = """CREATE VIEW drop_origins AS
 SELECT d.product, d.release, d.architecture, d.variant, d.filename, d.name, d.version,
-       o.origins ->> d.filename AS origin
+       o.origins[array_position(o.wheel_files, d.filename)] AS origin
 FROM drops d
 LEFT JOIN build_origins o ON o.product = d.product AND o.release = d.release
     AND o.architecture = d.architecture AND o.variant = d.variant"""
 
-#: One row per artifact: ``{wheel file name: origin}`` from the summary, the first entry
-#: naming a file winning (jsonb keeps the last of duplicate keys: aggregated backwards).
-#: ``{basename}``: the last path component of a path (``split_part(p, '/', -1)`` on
-#: PostgreSQL >= 14, a third of the cost of the portable ``reverse`` form).
-_FILL_ORIGINS = f"""INSERT INTO build_origins (product, release, architecture, variant, origins)
-SELECT a.product, a.release, a.architecture, a.variant, coalesce((
-    SELECT jsonb_object_agg(
-        coalesce({{basename}}, ''),
-        CASE WHEN s.value->>'prebuilt' = 'true' THEN 'prebuilt'
-             WHEN s.value->>'skipped' = 'true' THEN 'reused' ELSE 'built' END
-        ORDER BY s.position DESC)
+#: One row per artifact: the summary's wheel file names and their origins, in summary
+#: order (``array_position`` finds the first entry naming a file).  ``{basename}``: the
+#: last path component (``split_part(p, '/', -1)`` on PostgreSQL >= 14, a third of the cost
+#: of the portable ``reverse`` form).  Two arrays cost half of a jsonb object (measured).
+_FILL_ORIGINS = f"""INSERT INTO build_origins (product, release, architecture, variant,
+    wheel_files, origins)
+SELECT a.product, a.release, a.architecture, a.variant,
+       coalesce(f.wheel_files, '{{{{}}}}'), coalesce(f.origins, '{{{{}}}}')
+FROM artifacts a
+CROSS JOIN LATERAL (
+    SELECT array_agg(coalesce({{basename}}, '') ORDER BY s.position) AS wheel_files,
+           array_agg(CASE WHEN s.value->>'prebuilt' = 'true' THEN 'prebuilt'
+                          WHEN s.value->>'skipped' = 'true' THEN 'reused' ELSE 'built' END
+                     ORDER BY s.position) AS origins
     FROM jsonb_array_elements({_json("a.build_sequence_summary", "array", "[]")})
         WITH ORDINALITY AS s(value, position)
-), '{{{{}}}}'::jsonb)
-FROM artifacts a
+) AS f
 WHERE {{where}}"""
 
 _PATH = "s.value->>'wheel_filename'"
