@@ -20,6 +20,7 @@ Timings are medians of in-process calls of the library functions the commands ca
 
 from __future__ import annotations
 
+import math
 import shutil
 import statistics
 import time
@@ -37,6 +38,7 @@ from benchmarks.sections import Rendered, Section, target_metrics
 
 NEEDLE = "needle-pkg"
 SCALE_RATIO, DIFF_RATIO, LOAD_RATIO = 1.5, 1.0, 1.10
+NAN = math.nan
 COPIES = 99  # 10 releases + 99 x 10 copies = 1,000
 
 
@@ -123,6 +125,24 @@ def _explain(url: str, query: str, params: dict[str, Any]) -> str:
             sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + sql.SQL(query),
             params,
         ).fetchall()
+    return "\n".join(r[0] for r in rows)
+
+
+def _fill_plan(url: str, product: str, release: str) -> str:
+    """``EXPLAIN ANALYZE`` of the fill for one loaded release, rolled back (its server time
+    is what the fill adds to that file's load)."""
+    from etl.db import domain
+
+    with psycopg.connect(url) as conn:  # not autocommit: everything here is rolled back
+        conn.execute(
+            "DELETE FROM build_origins WHERE product = %s AND release = %s", [product, release]
+        )
+        statement = domain.fill_statement(conn.info.server_version)
+        rows = conn.execute(
+            sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + sql.SQL(statement),
+            {"product": product, "release": release},
+        ).fetchall()
+        conn.rollback()
     return "\n".join(r[0] for r in rows)
 
 
@@ -222,6 +242,7 @@ def _diff(bench: Bench, quick: bool) -> dict[str, Any]:
             for k in ("added", "removed", "changed", "rebuilt", "origin_changed")
         },
         "plans": {
+            "load's build_origins fill (one file)": _fill_plan(url, product, rels[0]),
             "diff drops": _explain(url, diff.DROPS_QUERY, params),
             "diff origins": _explain(url, diff.ORIGINS_QUERY, params),
             "diff constraints": _explain(url, diff.CONSTRAINTS_QUERY, params),
@@ -286,6 +307,8 @@ def render(data: dict[str, Any], out_dir: Path) -> Rendered:
         ),
     ]
     rows = [[t.what, fmt(t.measured, 2), f"{t.op} {t.limit}", t.note] for t in targets]
+    fill = d["plans"].get("load's build_origins fill (one file)", "")
+    fill_ms = float(fill.rpartition("Execution Time: ")[2].split()[0] or "nan") if fill else NAN
     body = [
         "## 9. search, diff, why (issue 22)",
         "",
@@ -297,7 +320,9 @@ def render(data: dict[str, Any], out_dir: Path) -> Rendered:
         f" {d['changes']}. Load: each run `load_spool` of one file on emptied tables,"
         f" alternating with and without the `build_origins` fill; with"
         f" {' / '.join(fmt(x, 2) for x in d['loads']['with'])} s, without"
-        f" {' / '.join(fmt(x, 2) for x in d['loads']['without'])} s.",
+        f" {' / '.join(fmt(x, 2) for x in d['loads']['without'])} s. The fill's own server"
+        f" time on that file (its `EXPLAIN ANALYZE` below): {fmt(fill_ms, 0)} ms, i.e."
+        f" {fmt(fill_ms / 10 / with_s, 1)} % of the median load.",
         "",
         table(["what", "measured", "target", "seconds"], rows),
         "",

@@ -24,8 +24,7 @@ Direction = Literal["up", "down", "mixed"]
 DROPS_QUERY = """SELECT d.release, d.architecture, d.variant, d.name, d.version, d.sha256,
        d.build_tag, d.filename
 FROM drops d
-WHERE d.product = %(product)s AND d.release IN (%(a)s, %(b)s)
-ORDER BY d.release, d.architecture, d.variant, d.filename"""
+WHERE d.product = %(product)s AND d.release IN (%(a)s, %(b)s)"""
 
 #: Read whole (a few hundred kB per build) and looked up here: joining in SQL would leave
 #: the plan to statistics that a load has just made stale.
@@ -34,11 +33,11 @@ WHERE product = %(product)s AND release IN (%(a)s, %(b)s)"""
 
 CONSTRAINTS_QUERY = """SELECT release, architecture, variant, name, specifier, marker
 FROM constraint_lines
-WHERE product = %(product)s AND release IN (%(a)s, %(b)s)
-ORDER BY release, architecture, variant, position"""
+WHERE product = %(product)s AND release IN (%(a)s, %(b)s)"""
 
 
-#: One wheel: (sha256, build tag, origin).
+#: One wheel: (sha256, build tag, origin); a version's wheels are a set (rows come in no
+#: particular order: no sort on the server).
 Wheel = tuple[str, str | None, str | None]
 
 
@@ -46,7 +45,7 @@ Wheel = tuple[str, str | None, str | None]
 class Side:
     """One build's content: name -> version -> its wheels; name -> constraint lines."""
 
-    packages: dict[str, dict[str, list[Wheel]]] = field(default_factory=dict)
+    packages: dict[str, dict[str, set[Wheel]]] = field(default_factory=dict)
     constraints: dict[str, list[tuple[str, str | None]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -67,7 +66,7 @@ def _read(conn: Conn, product: str, a: str, b: str) -> dict[tuple[str, str, str]
     ).fetchall():
         known = origins.get((rel, arch, variant)) or {}
         versions = sides[(rel, arch, variant)].packages.setdefault(name, {})
-        versions.setdefault(version, []).append((sha, tag, known.get(file)))
+        versions.setdefault(version, set()).add((sha, tag, known.get(file)))
     for rel, arch, variant, name, spec, marker in conn.execute(
         CONSTRAINTS_QUERY, params
     ).fetchall():
@@ -133,7 +132,7 @@ def compare(old: Side, new: Side) -> dict[str, Any]:
     changed, rebuilt, origin_changed = [], [], []
     for name in sorted(was.keys() & now.keys()):
         a, b = was[name], now[name]
-        if a == b:  # the same wheels (rows come in file-name order on both sides)
+        if a == b:  # the same versions with the same wheels
             continue
         if a.keys() != b.keys():
             changed.append({"name": name, "from": _sorted(a), "to": _sorted(b),
