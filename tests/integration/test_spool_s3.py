@@ -83,14 +83,17 @@ def test_claims_leases_orphans_and_failure_history(s3_spool: str) -> None:
 
 
 def test_half_done_move_resolves_to_the_later_state(s3_spool: str) -> None:
-    """Cut after the copy, before the delete: listing finishes the move (dst wins)."""
+    """Cut after the copy, before the delete: listing shows the later state and writes
+    nothing; reconcile finishes the move (dst wins)."""
     spool = Spool(s3_spool)
     name = _write(spool, "1.0")
     store = _store(spool)
     store.write_json("moves", name, {"src": "ready", "dst": "loading", "at": time.time()})
     store.fs.copy_file(store.path("ready", name), store.path("loading", name))
-    assert [f.name for f in spool.files("ready")] == []  # the stale copy is deleted...
+    assert [f.name for f in spool.files("ready")] == []  # the stale copy is hidden...
     assert [f.name for f in spool.files("loading")] == [name]  # ...the later state wins
+    assert store.info("ready", name) is not None  # listing never writes
+    assert store.reconcile(lease_seconds=3600) == [f"{name}: move to loading/ finished"]
     assert store.info("ready", name) is None and store.info("moves", name) is None
 
 

@@ -12,7 +12,9 @@ safely:
   ``rename(2)`` locally; copy then delete on object storage, see ``s3.py`` for how a move
   cut in half is resolved); delete;
 * small JSON objects written whole (sidecars, incremental-extract memory);
-* a per-name lock for claims (``flock`` locally, a lease object on object storage).
+* a per-name lock for claims (``flock`` locally, a lease object written with conditional
+  requests on object storage), which excludes: of two claimants, one gets it;
+* a clock (:meth:`SpoolStore.now`): the store's own, on which object ages are judged.
 
 Missing objects are reported as :class:`FileNotFoundError` (the spool treats them as
 "someone else got there first"); every other failure as a :class:`~etl.errors.SpoolError`.
@@ -39,7 +41,8 @@ FOLDERS = ("tmp", *STATE_FOLDERS, "state")
 class ObjectInfo:
     name: str
     size: int
-    mtime: float  # seconds since the epoch
+    mtime: float  # seconds since the epoch, on the store's clock
+    etag: str = ""  # object storage's version tag ("" locally)
 
 
 class Lock(Protocol):
@@ -80,6 +83,15 @@ class SpoolStore(Protocol):
     def list_folder(self, folder: str) -> list[ObjectInfo]: ...
 
     def info(self, folder: str, name: str) -> ObjectInfo | None: ...
+
+    def lookup(self, folder: str, name: str, suffixes: tuple[str, ...] = ()) -> list[ObjectInfo]:
+        """``name`` and each ``name + suffix`` that is in ``folder`` (one request on object
+        storage: a claim learns the file's size and whether its sidecar is there at once)."""
+        ...
+
+    def now(self) -> float:
+        """The store's clock (epoch seconds), the one object ages are judged on."""
+        ...
 
     def open_read(self, folder: str, name: str) -> pa.NativeFile | IO[bytes]: ...
 

@@ -204,6 +204,14 @@ class LocalStore:
             raise self.error(exc, self.root / folder / name, "cannot stat spool file") from exc
         return ObjectInfo(name, st.st_size, st.st_mtime)
 
+    def lookup(self, folder: str, name: str, suffixes: tuple[str, ...] = ()) -> list[ObjectInfo]:
+        found = (self.info(folder, n) for n in (name, *(name + s for s in suffixes)))
+        return [i for i in found if i is not None]
+
+    def now(self) -> float:
+        """File times are this machine's: so is the clock they are judged on."""
+        return time.time()
+
     def open_read(self, folder: str, name: str) -> pa.NativeFile:
         path = self.root / folder / name
         try:
