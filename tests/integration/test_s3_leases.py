@@ -1,0 +1,134 @@
+"""Leases on a real S3 server (SeaweedFS) exclude and are judged on the store's clock.
+
+The races run two stores (two botocore clients, as two loaders would have) from two
+threads released together by a barrier: both requests are in flight at the server at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from etl.spool import Spool
+from etl.spooling import format as fmt
+from etl.spooling.store.s3 import LeaseLostError, S3Lease, S3Store
+
+T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+RACES = 1000
+
+
+def _row(arch: str) -> fmt.ArtifactRow:
+    drop = fmt.Drop(
+        "pkg-1.0-0-py3-none-any.whl", "pkg", "1.0", "0", "py3", "none", "any", "ab" * 32, 10, None
+    )
+    return fmt.ArtifactRow(arch, "cpu", "b1", T0, '{"a": 1}', "[]", "[]", (drop,))
+
+
+def _write(spool: Spool, release: str, rows: int = 2) -> str:
+    with spool.writer("prod", release, T0, "http://src/") as w:
+        for i in range(rows):
+            w.add(_row(f"arch{i}"))
+        return w.commit().name
+
+
+def _store(spool: Spool) -> S3Store:
+    assert isinstance(spool.store, S3Store)
+    return spool.store
+
+
+def _race(stores: tuple[S3Store, S3Store], name: str, lease_seconds: float) -> list[S3Lease]:
+    """Both stores ask for the lease on ``name`` at the same instant; the leases won."""
+    barrier = threading.Barrier(2)
+    won: list[S3Lease] = []
+
+    def claim(store: S3Store) -> None:
+        barrier.wait()
+        lease = store.lock("ready", name, lease_seconds)
+        if lease is not None:
+            won.append(lease)
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return won
+
+
+def test_two_claimants_racing_for_one_lease_exactly_one_wins(s3_spool: str) -> None:
+    stores = (S3Store.from_url(s3_spool), S3Store.from_url(s3_spool))
+    winners: Counter[int] = Counter()
+    for i in range(RACES):
+        won = _race(stores, f"race-{i}.parquet", lease_seconds=900)
+        assert len(won) == 1, f"race {i}: {len(won)} winners"
+        winners[stores.index(won[0].store)] += 1
+    assert sum(winners.values()) == RACES
+    print(f"lease create races: {RACES}, one winner each; wins per claimant {dict(winners)}")
+
+
+def test_two_claimants_taking_over_one_lapsed_lease_exactly_one_wins(s3_spool: str) -> None:
+    """Leases whose holder died (3 s old, lease_seconds=2) are taken over with If-Match on
+    the ETag read: of two claimants that both found one lapsed, one wins (the loser then
+    finds the winner's lease, which is young)."""
+    first = S3Store.from_url(s3_spool)
+    stores = (S3Store.from_url(s3_spool), S3Store.from_url(s3_spool))
+    races = RACES // 5
+    for i in range(races):
+        assert first.lock("ready", f"lapsed-{i}.parquet", 2) is not None
+    time.sleep(3.1)  # S3 times have a one-second resolution
+    for i in range(races):
+        won = _race(stores, f"lapsed-{i}.parquet", lease_seconds=2)
+        assert len(won) == 1, f"take-over race {i}: {len(won)} winners"
+    print(f"lease take-over races: {races}, one winner each")
+
+
+def test_a_claimant_whose_clock_is_an_hour_ahead_steals_nothing(s3_spool: str) -> None:
+    spool = Spool(s3_spool)
+    _write(spool, "1.0")
+    _write(spool, "2.0")
+    [held, free] = spool.files("ready")
+    claim = spool.claim(held)
+    assert claim is not None
+    ahead = Spool(s3_spool)
+    ahead.store = S3Store.from_url(s3_spool, clock=lambda: time.time() + 3600)
+    assert ahead.claim(held.name) is None
+    assert ahead.adopt_orphans() == []  # the live claim is not an orphan to it
+    assert ahead.reconcile().requeued == []  # nor to its reconcile
+    assert [f.name for f in spool.files("loading")] == [held.name]
+    taken = ahead.claim(free.name)  # its claims work as anyone's
+    assert taken is not None
+    taken.complete()
+    claim.complete()
+    assert [f.state for f in spool.all_files()] == ["loaded", "loaded"]
+
+
+def test_a_lapsed_lease_is_judged_on_the_store_clock(s3_spool: str) -> None:
+    """The holder stops renewing; a claimant whose clock is an hour BEHIND still sees the
+    lease lapse after lease_seconds of the store's time."""
+    spool = Spool(s3_spool, lease_seconds=5)
+    name = _write(spool, "1.0")
+    claim = spool.claim(name)
+    assert claim is not None
+    behind = Spool(s3_spool, lease_seconds=5)
+    behind.store = S3Store.from_url(s3_spool, clock=lambda: time.time() - 3600)
+    assert behind.adopt_orphans() == []
+    deadline = time.monotonic() + 30
+    while not (adopted := behind.adopt_orphans()):
+        assert time.monotonic() < deadline, "the lease never lapsed"
+        time.sleep(0.5)
+    assert [c.name for c in adopted] == [name]
+    adopted[0].complete()
+
+
+def test_a_renewal_after_a_take_over_says_the_lease_was_lost(s3_spool: str) -> None:
+    store, other = S3Store.from_url(s3_spool), S3Store.from_url(s3_spool)
+    lease = store.lock("ready", "x.parquet", 900)
+    assert lease is not None
+    lease.renew()  # ours: fine
+    assert other.lock("ready", "x.parquet", 0) is not None  # taken over (counted lapsed)
+    with pytest.raises(LeaseLostError):
+        lease.renew()
