@@ -15,7 +15,8 @@ import pytest
 
 from etl.spool import Spool
 from etl.spooling import format as fmt
-from etl.spooling.store.s3 import LeaseLostError, S3Lease, S3Store
+from etl.spooling.store.s3 import S3Lease, S3Store
+from etl.spooling.store.s3lease import LeaseLostError
 
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 RACES = 1000

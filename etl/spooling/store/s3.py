@@ -49,185 +49,36 @@ appear in :attr:`S3Store.location` or in any message.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
-import socket
-import threading
 import time
-import uuid
-from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from botocore.session import get_session
+from botocore.exceptions import BotoCoreError
 
 from etl.crashpoint import crash_point
-from etl.errors import ConfigError, SpoolError, SpoolUnavailableError
+from etl.errors import SpoolError, SpoolUnavailableError
 from etl.spooling.store.base import STATE_FOLDERS, ObjectInfo
+from etl.spooling.store.s3bucket import (
+    CONFLICT,
+    MISSING,
+    Bucket,
+    Conflict,
+    GuardedInput,
+    init_bucket,
+)
+from etl.spooling.store.s3lease import HOST, S3Lease, acquire, process_gone
 
-CALL_ATTEMPTS = 3  # pyarrow calls (botocore retries its own requests)
+__all__ = ["Bucket", "Conflict", "S3Lease", "S3Store", "init_bucket"]
+
 TMP_GRACE_FLOOR = 60.0  # a complete temp object lives seconds: older ones are a dead writer's
 
 #: The forward order of the states a claim moves through: a name found in two of them with
 #: no intent is the trace of a forward move cut in half, and the later state wins.
 ORDER = {"ready": 0, "loading": 1, "loaded": 2}
 _FORWARD = frozenset({("ready", "loading"), ("loading", "loaded")})
-
-_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
-_CONFLICT = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
-_NO_BUCKET = frozenset({"NoSuchBucket"})
-_REFUSED = frozenset({
-    "403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
-    "ExpiredToken", "AuthorizationHeaderMalformed", "InvalidClientTokenId",
-})  # fmt: skip
-
-HOST = socket.gethostname()
-
-
-class Conflict(Exception):
-    """A conditional request lost: the object is not in the state the condition named."""
-
-
-def _process_gone(owner: str) -> bool:
-    """True when ``owner`` (``host:pid:...``) names a process of this host that no longer
-    runs (its lease or temp object is then a dead one's, whatever its age)."""
-    host_pid = owner.split(":")
-    if len(host_pid) < 2 or host_pid[0] != HOST or not host_pid[1].isdigit():
-        return False
-    try:
-        os.kill(int(host_pid[1]), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
-def _date(resp: dict[str, Any]) -> float | None:
-    """The store's clock in a response (its ``Date`` header), as epoch seconds."""
-    raw = resp.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-    with contextlib.suppress(TypeError, ValueError):
-        return parsedate_to_datetime(raw).timestamp() if raw else None
-    return None
-
-
-class GuardedInput(io.RawIOBase):
-    """A read-only file over an S3 object whose network errors surface as
-    :class:`SpoolUnavailableError`, not as the OSError Arrow would blame on the file."""
-
-    def __init__(self, raw: pa.NativeFile, where: str) -> None:
-        super().__init__()
-        self._raw = raw
-        self._where = where
-
-    def _call(self, fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except OSError as exc:
-            raise SpoolUnavailableError(
-                f"object store read failed: {exc}", path=self._where
-            ) from exc
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return int(self._call(self._raw.seek, offset, whence))
-
-    def tell(self) -> int:
-        return int(self._call(self._raw.tell))
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = self._call(self._raw.read, None if size is None or size < 0 else size)
-        return bytes(data)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def size(self) -> int:
-        return int(self._call(self._raw.size))
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._raw.close()
-        super().close()
-
-
-class LeaseLostError(SpoolError):
-    """The lease was taken over by another claimant (it had lapsed before a renewal)."""
-
-
-class S3Lease:
-    """``leases/<name>`` held by this process (see the module docstring)."""
-
-    def __init__(self, store: S3Store, name: str) -> None:
-        self.store, self.name = store, name
-        self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex}"
-        self.etag: str | None = None  # None: not held (never taken, released or lost)
-        self._writes = 0
-
-    def _put(self, **condition: str) -> bool:
-        self._writes += 1  # a new body, so a new ETag, at each write
-        body = {"owner": self.owner, "writes": self._writes, "written_at": self.store.clock()}
-        try:
-            resp = self.store.request(
-                "cannot write lease", self.name, "put_object",
-                Key=self.store.key("leases", self.name), Body=json.dumps(body).encode(),
-                **condition,
-            )  # fmt: skip
-        except Conflict:
-            return False
-        self.etag = resp["ETag"]
-        self.store.held[self.name] = self
-        return True
-
-    def create(self) -> bool:
-        """Create the lease if none exists (exactly one racing claimant succeeds)."""
-        return self._put(IfNoneMatch="*")
-
-    def take_over(self, etag: str) -> bool:
-        """Replace a lapsed lease read with ``etag`` (fails if it changed since)."""
-        return self._put(IfMatch=etag)
-
-    def renew(self) -> None:
-        """Still at work: rewrite the lease, which restarts its age on the store's clock.
-        Raises :class:`LeaseLostError` when another claimant took it over meanwhile."""
-        if self.etag is None:
-            return
-        if not self._put(IfMatch=self.etag):
-            self.etag = None
-            self.store.held.pop(self.name, None)
-            raise LeaseLostError("the lease was taken over by another claimant", path=self.name)
-
-    def dropped(self) -> None:
-        """Deleted with the file's last move (see :meth:`S3Store.move`)."""
-        self.etag = None
-        if self.store.held.get(self.name) is self:
-            del self.store.held[self.name]
-
-    def release(self) -> None:
-        """Drop the lease if it is still ours (best effort: an unreachable store lets it
-        lapse instead)."""
-        etag = self.etag
-        if etag is None:
-            return
-        self.dropped()
-        with contextlib.suppress(Conflict, FileNotFoundError, SpoolError):
-            self.store.request(
-                "cannot drop lease", self.name, "delete_object",
-                Key=self.store.key("leases", self.name), IfMatch=etag,
-            )  # fmt: skip
 
 
 class S3Upload:
@@ -273,209 +124,12 @@ class S3Upload:
         self.store.delete("tmp", self.tmp)
 
 
-def _endpoint() -> str | None:
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if not endpoint:
-        return None
-    return endpoint if "://" in endpoint else f"https://{endpoint}"
+class S3Store(Bucket):
+    """A spool's objects in ``bucket/prefix`` (see the module docstring)."""
 
-
-def _parse(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    if parts.scheme != "s3" or not parts.netloc or "@" in parts.netloc:
-        raise ConfigError("spool URL must be s3://bucket[/prefix] (credentials from AWS_*)")
-    return parts.netloc, parts.path
-
-
-def _client(region: str) -> Any:
-    endpoint = _endpoint()
-    config = Config(
-        region_name=region,
-        connect_timeout=5,
-        read_timeout=60,
-        retries={"max_attempts": 4, "mode": "standard"},  # 500 "try again" under load
-        max_pool_connections=32,
-        # checksums only where S3 requires them: S3-compatible servers differ on the rest
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        s3={"addressing_style": "path" if endpoint else "auto"},
-    )
-    try:
-        return get_session().create_client("s3", endpoint_url=endpoint, config=config)
-    except (BotoCoreError, ValueError) as exc:
-        raise ConfigError(f"cannot set up the S3 client: {exc}") from exc
-
-
-def _filesystem(region: str) -> pafs.S3FileSystem:
-    kwargs: dict[str, Any] = {
-        "region": region,
-        "allow_bucket_creation": False,  # only `wheels-etl spool init` creates a bucket
-        "background_writes": False,  # one part in memory at a time: memory stays flat
-        "connect_timeout": 5,
-        "request_timeout": 60,
-        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=4),
-    }
-    endpoint = _endpoint()
-    if endpoint:
-        ep = urlsplit(endpoint)
-        kwargs["endpoint_override"] = ep.netloc
-        kwargs["scheme"] = ep.scheme
-    try:
-        return pafs.S3FileSystem(**kwargs)
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise ConfigError(f"cannot set up the S3 client: {exc}") from exc
-
-
-def init_bucket(url: str) -> bool:
-    """Create the spool's bucket if it does not exist; True when it was created.  The one
-    place a bucket is ever created (``wheels-etl spool init``)."""
-    bucket, _ = _parse(url)
-    region = os.environ.get("AWS_REGION") or "us-east-1"
-    store = S3Store(_client(region), None, bucket, "")
-    try:
-        store.request("cannot reach bucket", bucket, "head_bucket")
-        return False
-    except ConfigError:
-        pass  # missing (or refused: create_bucket says which)
-    extra: dict[str, Any] = {}
-    if region != "us-east-1" and _endpoint() is None:
-        extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    store.request("cannot create bucket", bucket, "create_bucket", **extra)
-    return True
-
-
-class S3Store:
-    def __init__(
-        self,
-        client: Any,
-        fs: pafs.S3FileSystem | None,
-        bucket: str,
-        prefix: str,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        """``clock``: this process's wall clock, only ever written into lease bodies for
-        people to read; no decision uses it (leases and ages are judged on the store's)."""
-        self.client = client
-        self._fs = fs
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.root = f"{bucket}/{self.prefix}" if self.prefix else bucket
-        self.clock = clock
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.held: dict[str, S3Lease] = {}  # leases this store holds, by file name
-        self._seen: tuple[float, float] | None = None  # (store's Date, monotonic then)
-        self._counted = threading.Lock()
-        self.requests = 0  # HTTP requests sent by the botocore client (retries included)
-        client.meta.events.register("before-send.s3", self._count)
-
-    def _count(self, **_: Any) -> None:
-        with self._counted:
-            self.requests += 1
-
-    @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> S3Store:
-        """Open an existing bucket (a missing one is a :class:`ConfigError`: see
-        :func:`init_bucket`); credentials refused are a ConfigError too, an unreachable
-        endpoint a :class:`SpoolUnavailableError`."""
-        bucket, prefix = _parse(url)
-        region = os.environ.get("AWS_REGION") or "us-east-1"
-        store = cls(_client(region), _filesystem(region), bucket, prefix, clock=clock)
-        store.request("cannot reach bucket", bucket, "head_bucket")
-        return store
-
-    @property
-    def fs(self) -> pafs.S3FileSystem:
-        assert self._fs is not None
-        return self._fs
-
-    @property
-    def location(self) -> str:
-        return f"s3://{self.root}"
-
-    def path(self, folder: str, name: str) -> str:
-        """The object's path for pyarrow (``bucket/prefix/folder/name``)."""
-        return f"{self.root}/{folder}/{name}"
-
-    def key(self, folder: str, name: str) -> str:
-        """The object's key in the bucket (``prefix/folder/name``)."""
-        return f"{self.prefix}/{folder}/{name}" if self.prefix else f"{folder}/{name}"
-
-    def unavailable(self, exc: Exception, name: str, what: str) -> SpoolError:
-        return SpoolUnavailableError(f"{what} in {self.location}: {exc}", path=name)
-
-    def space_hint(self) -> str:
-        return "object storage quota"
-
-    # --- requests ----------------------------------------------------------------------
-
-    def request(self, what: str, name: str, op: str, **kwargs: Any) -> dict[str, Any]:
-        """One botocore call on the bucket.  Raises FileNotFoundError (no such key),
-        :class:`Conflict` (a condition did not hold), :class:`ConfigError` (credentials
-        refused, no such bucket) or :class:`SpoolUnavailableError` (anything else)."""
-        try:
-            resp: dict[str, Any] = getattr(self.client, op)(Bucket=self.bucket, **kwargs)
-        except ClientError as exc:
-            self._saw(exc.response)  # type: ignore[arg-type]
-            raise self._error(exc, what, name, op.endswith("_bucket")) from exc
-        except NoCredentialsError as exc:
-            raise ConfigError(
-                f"no credentials for {self.location}: set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY"
-            ) from exc
-        except BotoCoreError as exc:
-            raise self.unavailable(exc, name, what) from exc
-        self._saw(resp)
-        return resp
-
-    def _error(self, exc: ClientError, what: str, name: str, on_bucket: bool) -> Exception:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-        if code in _CONFLICT or status in ("409", "412"):
-            return Conflict(code)
-        if code in _NO_BUCKET or (status == "404" and on_bucket):
-            return ConfigError(
-                f"bucket {self.bucket!r} does not exist (create it with "
-                f"`wheels-etl spool init --spool {self.location}`)"
-            )
-        if code in _MISSING or status == "404":
-            return FileNotFoundError(self.key("", name))
-        if code in _REFUSED or status == "403":
-            return ConfigError(
-                f"the object store refused access to {self.location} ({code or status}): "
-                "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket's permissions"
-            )
-        return self.unavailable(exc, name, what)
-
-    def _saw(self, resp: dict[str, Any]) -> None:
-        at = _date(resp)
-        if at is not None:
-            self._seen = (at, time.monotonic())
-
-    def now(self) -> float:
-        """The store's clock: the ``Date`` of its last answer plus the time elapsed since
-        on this process's monotonic clock (never its wall clock)."""
-        if self._seen is None:
-            self.request("cannot reach bucket", self.bucket, "head_bucket")
-        if self._seen is None:  # a server that sends no Date: nothing better than ours
-            return time.time()
-        at, mono = self._seen
-        return at + (time.monotonic() - mono)
-
-    def call(self, what: str, name: str, fn: Any, *args: Any) -> Any:
-        """Run one idempotent pyarrow call, tried again twice after a short pause (S3
-        servers answer 500 "try again" under load); FileNotFoundError passes at once,
-        other failures become :class:`SpoolUnavailableError`."""
-        for attempt in range(CALL_ATTEMPTS):
-            try:
-                return fn(*args)
-            except FileNotFoundError:
-                raise
-            except (OSError, pa.ArrowException) as exc:
-                if attempt == CALL_ATTEMPTS - 1:
-                    raise self.unavailable(exc, name, what) from exc
-                time.sleep(0.25 * 3**attempt)
-        raise AssertionError("unreachable")
 
     # --- objects -----------------------------------------------------------------------
 
@@ -583,9 +237,9 @@ class S3Store:
         )
         kept = set()
         for err in resp.get("Errors", ()):
-            if err.get("Code") in _CONFLICT:
+            if err.get("Code") in CONFLICT:
                 kept.add(str(err.get("Key")))
-            elif err.get("Code") not in _MISSING:
+            elif err.get("Code") not in MISSING:
                 raise SpoolUnavailableError(
                     f"cannot delete {err.get('Key')} in {self.location}: {err.get('Code')}",
                     path=name,
@@ -614,31 +268,8 @@ class S3Store:
     # --- claims and repairs ------------------------------------------------------------
 
     def lock(self, folder: str, name: str, lease_seconds: float) -> S3Lease | None:
-        """The lease on ``name``: created if there is none, taken over if it has lapsed
-        (on the store's clock) or its owner is a dead process of this host; None while
-        another claimant holds it.  Says nothing about whether the file exists."""
-        lease = S3Lease(self, name)
-        for _ in range(2):  # twice: a lease released between our create and our read
-            if lease.create():
-                return lease
-            try:
-                resp = self.request(
-                    "cannot read lease", name, "get_object", Key=self.key("leases", name)
-                )
-                body = resp["Body"].read()
-            except FileNotFoundError:
-                continue
-            except (BotoCoreError, OSError) as exc:
-                raise self.unavailable(exc, name, "cannot read lease") from exc
-            now = _date(resp)
-            age = (now - resp["LastModified"].timestamp()) if now is not None else 0.0
-            owner = ""
-            with contextlib.suppress(ValueError, TypeError, AttributeError):
-                owner = str(json.loads(body).get("owner", ""))
-            if age < lease_seconds and not _process_gone(owner):
-                return None
-            return lease if lease.take_over(resp["ETag"]) else None
-        return None
+        """The lease on ``name`` (see :func:`etl.spooling.store.s3lease.acquire`)."""
+        return acquire(self, self.held, name, lease_seconds)
 
     def clean_tmp(self, grace_seconds: float) -> int:
         """Delete temp objects of dead writers: of a process of this host that is gone, or
@@ -650,7 +281,7 @@ class S3Store:
             o
             for o in objects
             if o.mtime <= cutoff
-            or _process_gone(":".join(o.name.removesuffix(".part").split(",")[1:3]))
+            or process_gone(":".join(o.name.removesuffix(".part").split(",")[1:3]))
         ]
         for o in old:
             self.delete("tmp", o.name)
