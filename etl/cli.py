@@ -106,7 +106,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_load(args: argparse.Namespace) -> int:
     settings = _settings(args, "load")
-    return _load(settings, Spool(settings.spool_dir), args)
+    return _load(settings, Spool(settings.spool_dir, lease_seconds=settings.lease_seconds), args)
 
 
 def _load(settings: Settings, spool: Spool, args: argparse.Namespace) -> int:
@@ -192,7 +192,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     settings = _settings(args, "replay")
-    spool = Spool(settings.spool_dir)
+    spool = Spool(settings.spool_dir, lease_seconds=settings.lease_seconds)
     if not (args.files or args.failed or args.loaded):
         raise ConfigError("replay needs FILE names, --failed or --loaded")
     moved = spool.requeue(args.files, failed=args.failed)
@@ -225,6 +225,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
     spool = Spool(_settings(args, "prune").spool_dir)
     count, freed = spool.prune(parse_duration(args.older_than))
     print(f"prune: deleted {count} loaded file(s), freed {human_bytes(freed)}")
+    return EXIT_OK
+
+
+def cmd_spool(args: argparse.Namespace) -> int:
+    from etl.spooling.store import init_store
+
+    print(f"spool init: {init_store(_settings(args, 'spool').spool_dir)}")
     return EXIT_OK
 
 
@@ -320,6 +327,7 @@ COMMANDS: dict[Command, Handler] = {
     "replay": cmd_replay,
     "db": cmd_db,
     "prune": cmd_prune,
+    "spool": cmd_spool,
     "worker": cmd_worker,
     "enqueue": cmd_enqueue,
     "reconcile": cmd_reconcile,

@@ -160,6 +160,9 @@ def build(commands: Mapping[Command, Handler]) -> argparse.ArgumentParser:
     pr = add("prune", "Delete loaded spool files older than an age (never ready/loading/failed).")
     pr.add_argument("--older-than", required=True, metavar="DURATION",
                     help="age such as 90m, 12h, 7d, 2w")  # fmt: skip
+    sp = add("spool", "Prepare a spool: `init` creates its folders, or the bucket of an "
+             "s3:// spool (no other command ever creates a bucket).")  # fmt: skip
+    sp.add_argument("action", choices=("init",))
     _add_worker_commands(add)
     _add_answer_commands(add)
     return p

@@ -30,7 +30,7 @@ from etl.units import (
 
 Command = Literal[
     "extract", "load", "migrate", "status", "inspect", "replay", "prune", "db",
-    "worker", "enqueue", "reconcile", "search", "diff", "why",
+    "worker", "enqueue", "reconcile", "search", "diff", "why", "spool",
 ]  # fmt: skip
 
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -80,6 +80,8 @@ class Settings:
     full: bool = False
     load_workers: int = 1
     load_retry_seconds: float = 60.0
+    #: Object-storage spool: a claim whose lease was not renewed for this long is an orphan.
+    lease_seconds: float = 900.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -116,6 +118,7 @@ class Settings:
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
         for flag, seconds in (
             ("--retry-seconds", self.load_retry_seconds),
+            ("--lease-seconds", self.lease_seconds),
             ("--retry-max-seconds", self.retry_max_seconds),
             ("--connect-timeout", self.connect_timeout),
             ("--read-timeout", self.read_timeout),
@@ -150,6 +153,7 @@ _DB: tuple[Command, ...] = ("load", "migrate", "status", "replay", "db", "worker
                             "search", "diff", "why")  # fmt: skip
 _SPOOL: tuple[Command, ...] = (
     "extract", "load", "status", "inspect", "replay", "prune", "worker", "enqueue", "reconcile",
+    "spool",
 )  # fmt: skip
 
 OPTIONS: tuple[Option, ...] = (
@@ -334,6 +338,16 @@ OPTIONS: tuple[Option, ...] = (
         "60s",
         "DURATION",
     ),
+    Option(
+        "lease_seconds",
+        "--lease-seconds",
+        "ETL_SPOOL_LEASE_SECONDS",
+        parse_duration,
+        "s3:// spool: a claim not renewed for this long is an orphan (loads renew it)",
+        ("load", "replay"),
+        "900",
+        "DURATION",
+    ),
 )
 
 #: Variables read outside :data:`OPTIONS` (secrets and process-wide switches).
@@ -350,8 +364,6 @@ OTHER_VARIABLES: dict[str, str] = {
     "ETL_TASK_MAX_RETRIES": "retries of a task after a transient error (default 5)",
     "ETL_RECONCILE_INTERVAL": "seconds between periodic reconciles under celery beat (300)",
     "ETL_WAIT_POLL_SECONDS": "how often enqueue --wait looks at the spool (default 1)",
-    "ETL_SPOOL_LEASE_SECONDS": "workers on an s3:// spool: a claim older than this is an "
-    "orphan (default 900; keep above the longest load)",
 }
 
 

@@ -266,7 +266,7 @@ class Bucket:
                 f"`wheels-etl spool init --spool {self.location}`)"
             )
         if code in MISSING or status == "404":
-            return FileNotFoundError(self.key("", name))
+            return FileNotFoundError(f"{self.location}: no such object {name}")
         if code in _REFUSED or status == "403":
             return ConfigError(
                 f"the object store refused access to {self.location} ({code or status}): "
