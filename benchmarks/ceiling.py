@@ -37,7 +37,7 @@ from etl.db import copystream as pgcopy
 from etl.spooling import format as fmt
 
 #: Binary COPY types of ``artifacts`` for ``set_types`` (the loader frames its rows itself).
-ARTIFACT_TYPES = ["text"] * 5 + ["timestamptz"] + ["jsonb"] * 3 + ["int4"]
+ARTIFACT_TYPES = ["text"] * 5 + ["timestamptz"] + ["jsonb"] * len(fmt.JSON_COLUMNS) + ["int4"]
 JSONB_OID = 3802
 
 
@@ -133,13 +133,32 @@ def _release_row(path: Path) -> tuple[Any, ...]:
     )
 
 
+#: Tables ``wheels-etl load`` fills beside :data:`TABLES` (server-side, same transaction).
+FILLED_BY_LOAD = ("build_steps",)
+_EXISTS = "SELECT to_regclass(%s)"
+_COLUMNS = {
+    "releases": RELEASE_COLUMNS,
+    "artifacts": pgcopy.ARTIFACT_COLUMNS,
+    "drops": pgcopy.DROP_COLUMNS,
+}
+
+
+def _table_columns(table: str) -> sql.Composable:
+    """``table (its loaded columns)``, or the bare table (all columns)."""
+    if table not in _COLUMNS:
+        return sql.Identifier(table)
+    names = sql.SQL(", ").join(map(sql.Identifier, _COLUMNS[table]))
+    return sql.SQL("{} ({})").format(sql.Identifier(table), names)
+
+
 # --- the ceiling's COPY files: the server's own output (made outside timing) ----------------
 
 
 def render_copy_files(
     spool_dir: str | Path, out_dir: str | Path, url: str, scratch: str | Path
 ) -> dict[str, Any]:
-    """Write ``releases.copy``, ``artifacts.copy``, ``drops.copy``: the server's own
+    """Write ``releases.copy``, ``artifacts.copy``, ``drops.copy`` (and ``build_steps.copy``
+    where load fills that table): the server's own
     ``COPY <table> (<columns>) TO STDOUT`` (text format) of the rows that ``wheels-etl
     load`` stores for the ready files of ``spool_dir`` (loaded from a copy in ``scratch``
     into ``url``'s emptied tables, which are left loaded: the caller resets them).  Not a
@@ -156,17 +175,12 @@ def render_copy_files(
     report = load_spool(Spool(fresh_spool(Path(spool_dir) / "ready", Path(scratch))), url)
     if report.failed or len(report.applied) != len(files):
         raise RuntimeError(f"loading the ceiling's rows failed: {report.failed}")
-    paths = {t: out / f"{t}.copy" for t in TABLES}
-    columns = {
-        "releases": RELEASE_COLUMNS,
-        "artifacts": pgcopy.ARTIFACT_COLUMNS,
-        "drops": pgcopy.DROP_COLUMNS,
-    }
     with psycopg.connect(url) as conn, conn.cursor() as cur:
+        # and the domain table load fills in the same transactions (etl.db.domain), if any
+        extra = [t for t in FILLED_BY_LOAD if cur.execute(_EXISTS, (t,)).fetchone() != (None,)]
+        paths = {t: out / f"{t}.copy" for t in (*TABLES, *extra)}
         for table, path in paths.items():
-            stmt = sql.SQL("COPY {} ({}) TO STDOUT").format(
-                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns[table]))
-            )
+            stmt = sql.SQL("COPY {} TO STDOUT").format(_table_columns(table))
             with open(path, "wb") as sink, cur.copy(stmt) as cp:
                 for chunk in cp:
                     sink.write(chunk)
@@ -187,18 +201,9 @@ def server_copy(url: str, paths: dict[str, str]) -> dict[str, Any]:
     t0 = time.perf_counter()
     with psycopg.connect(url) as conn:
         pid = conn.info.backend_pid
-        for table, columns in (
-            ("releases", RELEASE_COLUMNS),
-            ("artifacts", pgcopy.ARTIFACT_COLUMNS),
-            ("drops", pgcopy.DROP_COLUMNS),
-        ):
-            conn.execute(
-                sql.SQL("COPY {} ({}) FROM {}").format(
-                    sql.Identifier(table),
-                    sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-                    sql.Literal(paths[table]),
-                )
-            )
+        for table, path in paths.items():  # in the order written: parents first
+            stmt = sql.SQL("COPY {} FROM {}").format(_table_columns(table), sql.Literal(path))
+            conn.execute(stmt)
         conn.commit()
     return {"seconds": time.perf_counter() - t0, "backend_pid": pid}
 
