@@ -424,3 +424,18 @@ def test_a_worker_finds_the_release_by_its_tag_without_the_listing(gitlab: FakeG
                 bare = ReleaseRef(ref.product, version, ref.updated_at, url)
                 rel = client.release(bare)
                 assert rel.fingerprint == ref.fingerprint and rel.tag == f"v{version}"
+
+
+def test_a_connection_broken_mid_tarball_is_retried_from_its_start(
+    gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    data = fromager_tarball(sample("webstack"))
+    gitlab.put_file(asset(V1, "x86_64"), data)
+    gitlab.project(PROJECT).releases.append(
+        Release(V1, "2026-11-02T08:00:00Z", links=[Link(asset(V1, "x86_64"), direct=False)])
+    )
+    path = "/files/" + asset(V1, "x86_64").replace("+", "%2B")
+    gitlab.assets.script(path, [Fault("reset", body=data, after=len(data) // 2)])
+    report = extract(settings(gitlab, tmp_path / "spool"), Spool(tmp_path / "spool"))
+    assert report.ok and len(report.spooled) == 1, report.failed
+    assert report.stats["retries"] == 1 and gitlab.downloads() == 2
