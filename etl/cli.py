@@ -259,7 +259,8 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     from etl.workers import runs
 
     settings = _settings(args, "enqueue")
-    run_id = runs.enqueue(settings, products=settings.products, full=settings.full)
+    follow = bool(args.wait)  # --wait: the spool checked first, the workers' errors heard
+    run_id = runs.enqueue(settings, products=settings.products, full=settings.full, follow=follow)
     print(f"enqueue: listing task sent (run {run_id})")
     if not args.wait:
         return EXIT_OK
@@ -273,6 +274,8 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         return EXIT_DISK_FULL
     if s.listing_config:  # an unknown product: exit 2, as from `extract`
         return EXIT_USAGE
+    if s.error_code is not None:  # a task gave up on bad settings (2) or unavailable (3)
+        return s.error_code
     if s.listing_transient or not s.settled:
         return EXIT_UNAVAILABLE
     return EXIT_OK if s.ok else EXIT_FAILED

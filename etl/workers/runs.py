@@ -19,15 +19,34 @@ from etl.db import ledger as db_ledger
 from etl.errors import SpoolError
 from etl.spool import Spool, SpoolFile
 from etl.summary import replay_command
-from etl.workers import notes
+from etl.workers import notes, reports
 from etl.workers.app import TASKS, app, broker_errors
 
+#: Task-error listeners of the runs this process follows (``enqueue(follow=True)``).
+_listeners: dict[str, reports.Listener] = {}
 
-def enqueue(settings: Settings, *, products: tuple[str, ...] = (), full: bool = False) -> str:
-    """Send the listing task; returns the run id (the key of the run notes)."""
+
+def enqueue(
+    settings: Settings, *, products: tuple[str, ...] = (), full: bool = False, follow: bool = False
+) -> str:
+    """Send the listing task; returns the run id (the key of the run notes).  With
+    ``follow`` (``enqueue --wait``), the spool is read first (bad settings or an unreachable
+    store fail here, before anything is sent) and the workers' task errors are listened
+    for from before the listing task is sent, for :func:`wait`."""
     run_id = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    with broker_errors():
-        app.send_task(f"{TASKS}.list_releases", (run_id, list(products), full))
+    if follow:
+        notes.get_listing(Spool(settings.spool_dir), run_id)
+        with broker_errors():
+            listener = reports.Listener(app, run_id)
+            listener.start()
+        _listeners[run_id] = listener
+    try:
+        with broker_errors():
+            app.send_task(f"{TASKS}.list_releases", (run_id, list(products), full))
+    except BaseException:
+        if follow:
+            _listeners.pop(run_id).stop()
+        raise
     return run_id
 
 
@@ -48,6 +67,30 @@ class RunSummary:
     listing_config: bool = False  # the listing's settings were wrong (an unknown product)
     spool_full: str | None = None
     listed: bool = False
+    #: tasks that gave up, each with its first error (from the workers' events)
+    task_errors: list[reports.TaskError] = field(default_factory=list)
+
+    @property
+    def error_code(self) -> int | None:
+        """2 when a task gave up on bad settings, else 3 when on something unavailable."""
+        codes = {e.code for e in self.task_errors}
+        return 2 if 2 in codes else 3 if 3 in codes else None
+
+    def add_task_errors(self, failed: list[reports.TaskError]) -> None:
+        """Tasks that gave up settle what they were doing (their notes may be missing:
+        the error may be the very one that keeps a worker from writing to the spool)."""
+        self.task_errors = failed
+        first = {e.key: e.message for e in failed}
+        self.extract_failed = [(k, first.get(k, reason)) for k, reason in self.extract_failed]
+        for error in failed:
+            if error.key == reports.LISTING:
+                self.listed = True
+                self.listing_error = error.message
+                self.listing_transient = error.code == 3
+            if error.key in self.pending:
+                self.pending.remove(error.key)
+            if error.key == reports.LISTING and "(listing)" in self.pending:
+                self.pending.remove("(listing)")
 
     @property
     def settled(self) -> bool:
@@ -133,10 +176,32 @@ def wait(
     if poll_seconds is None:
         poll_seconds = float(app.conf.etl_wait_poll_seconds)
     deadline = None if timeout is None else time.monotonic() + timeout
+    listener = _listeners.pop(run_id, None)
+    try:
+        summary = _wait(spool, run_id, listener, poll_seconds, deadline, progress)
+    finally:
+        if listener is not None:
+            listener.stop()
+    if summary.loaded:
+        outcomes = db_ledger.outcomes(conninfo, sorted(summary.loaded))
+        summary.loaded = {n: outcomes.get(n, "applied") for n in summary.loaded}
+    return summary
+
+
+def _wait(
+    spool: Spool,
+    run_id: str,
+    listener: reports.Listener | None,
+    poll_seconds: float,
+    deadline: float | None,
+    progress: Callable[[RunSummary], None] | None,
+) -> RunSummary:
     errors = 0
     while True:
         try:
             summary = look(spool, run_id)
+            if listener is not None:
+                summary.add_task_errors(listener.failed())
             errors = 0
         except SpoolError:  # the store hiccuped, or a file moved while looked at
             errors += 1
@@ -146,12 +211,8 @@ def wait(
             if progress is not None:
                 progress(summary)
             if summary.settled or (deadline is not None and time.monotonic() >= deadline):
-                break
+                return summary
         time.sleep(poll_seconds)
-    if summary.loaded:
-        outcomes = db_ledger.outcomes(conninfo, sorted(summary.loaded))
-        summary.loaded = {n: outcomes.get(n, "applied") for n in summary.loaded}
-    return summary
 
 
 def render(s: RunSummary, where: str) -> tuple[str, list[str]]:
@@ -165,6 +226,10 @@ def render(s: RunSummary, where: str) -> tuple[str, list[str]]:
     err = [f"  failed {release}: {reason}" for release, reason in s.extract_failed]
     for name, reason in s.load_failed:
         err += [f"  failed {name}: {reason}", f"    replay with: {replay_command(name)}"]
+    covered = {r for r, _ in s.extract_failed} | {n for n, _ in s.load_failed}
+    for e in s.task_errors:
+        if e.key not in covered and e.key != reports.LISTING:
+            err.append(f"  failed {e.task.replace('_', ' ')} {e.key}: {e.message}")
     if s.listing_error is not None:
         err.append(f"enqueue: listing failed: {s.listing_error}")
     if not s.settled:

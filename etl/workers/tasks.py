@@ -10,6 +10,7 @@ broker does not redeliver it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -26,6 +27,7 @@ from etl.errors import (
     FatalLoadError,
     SpoolFileError,
     SpoolFullError,
+    SpoolUnavailableError,
     TransientFetchError,
     TransientLoadError,
 )
@@ -33,7 +35,7 @@ from etl.extract import extract_one, list_changed
 from etl.load import load_one
 from etl.source import ReleaseRef
 from etl.spool import Spool
-from etl.workers import notes
+from etl.workers import notes, reports
 from etl.workers.app import app, worker_spool
 from etl.workers.reconcile import reconcile as run_reconcile
 
@@ -41,12 +43,30 @@ log = logging.getLogger(__name__)
 
 #: Retry delays (etl.backoff): 1, 2, 4 ... seconds, jittered, at most this many.
 BACKOFF_MAX_SECONDS = 30.0
+#: Errors a task is retried on (the source, the database, the spool's store unavailable).
+_TRANSIENT = (TransientFetchError, TransientLoadError, SpoolUnavailableError)
 
 
 def _task(name: str) -> Callable[[Callable[..., None]], Any]:
-    """``app.task`` with our options (bound: ``self`` is the task, for retries)."""
+    """``app.task`` with our options (bound: ``self`` is the task, for retries).  An error
+    the task body does not handle (the spool cannot be opened or written, so no run note)
+    is retried when transient, then logged once and reported to ``enqueue --wait``
+    (:mod:`etl.workers.reports`) instead of a traceback."""
     decorator: Callable[[Callable[..., None]], Any] = app.task(bind=True, name=f"{__name__}.{name}")
-    return decorator
+
+    def wrap(fn: Callable[..., None]) -> Any:
+        @functools.wraps(fn)
+        def run(self: Task, *args: Any, **kwargs: Any) -> None:
+            try:
+                fn(self, *args, **kwargs)
+            except EtlError as exc:
+                if isinstance(exc, _TRANSIENT):
+                    _retry_or_none(self, exc)
+                reports.gave_up(self, exc)
+
+        return decorator(run)
+
+    return wrap
 
 
 def ref_to_json(ref: ReleaseRef) -> dict[str, Any]:
@@ -75,10 +95,12 @@ def _retry_or_none(task: Task, exc: EtlError) -> None:
     """Raise celery's Retry after a backoff delay, or return when retries are used up."""
     retries = int(task.request.retries)
     if retries >= int(task.app.conf.etl_max_retries):
+        reports.gave_up(task, exc)
         return
     delay = exponential_delay(retries + 1, base=1.0, cap=BACKOFF_MAX_SECONDS)
-    log.warning("%s: %s; retry %d in %.1f s", task.name, exc, retries + 1, delay)
-    raise task.retry(exc=exc, countdown=delay, max_retries=None)
+    reports.first_error(task, exc)  # logged once per task, not per retry
+    log.debug("%s: %s; retry %d in %.1f s", task.name, exc, retries + 1, delay)
+    raise task.retry(countdown=delay, max_retries=None)  # the error is logged once, above
 
 
 @_task("list_releases")
@@ -132,13 +154,13 @@ def extract_release(self: Task, run_id: str, data: dict[str, Any]) -> None:
             name = extract_one(settings, spool, ref)
         except TransientFetchError as exc:
             _retry_or_none(self, exc)
-            _failed(spool, run_id, key, exc)
+            _failed(self, spool, run_id, key, exc)
             return
         except SpoolFullError as exc:
-            _failed(spool, run_id, key, exc, spool_full=True)
+            _failed(self, spool, run_id, key, exc, spool_full=True)
             return
         except EtlError as exc:
-            _failed(spool, run_id, key, exc)
+            _failed(self, spool, run_id, key, exc)
             return
         if name is not None:
             load_file.apply_async((run_id, name))
@@ -146,8 +168,10 @@ def extract_release(self: Task, run_id: str, data: dict[str, Any]) -> None:
     notes.put_release(spool, run_id, result)
 
 
-def _failed(spool: Spool, run_id: str, key: str, exc: EtlError, spool_full: bool = False) -> None:
-    log.error("release %s failed: %s", key, exc)
+def _failed(
+    task: Task, spool: Spool, run_id: str, key: str, exc: EtlError, spool_full: bool = False
+) -> None:
+    reports.gave_up(task, exc)  # logged once (and reported) unless already
     kind: notes.ReleaseOutcome = "spool-full" if spool_full else "failed"
     notes.put_release(spool, run_id, notes.ReleaseNote(key, kind, "", str(exc)))
 
@@ -161,7 +185,7 @@ def load_file(self: Task, run_id: str, name: str) -> None:
         result = load_one(spool, resolve_database_url(settings.database_url), name)
     except TransientLoadError as exc:  # the file is back in ready/
         _retry_or_none(self, exc)
-        log.error("load %s: gave up for now (reconcile sends it again): %s", name, exc)
+        log.warning("load %s: gave up for now (reconcile sends it again)", name)
         return
     except (FatalLoadError, SpoolFileError) as exc:  # in failed/ with its sidecar
         log.error("load %s failed: %s", name, exc)

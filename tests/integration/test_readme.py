@@ -29,6 +29,7 @@ from etl.cli import build_parser
 from etl.config import OPTIONS, OTHER_VARIABLES
 from tests.support.gitlabserver import FakeGitLab, example_project
 from tests.support.redisserver import RedisServer
+from tests.support.s3server import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
@@ -89,6 +90,9 @@ def demo(
         "GITLAB_URL": gitlab.api.url.rstrip("/"),  # the GitLab example: the tests' own GitLab
         "GITLAB_TOKEN": gitlab.token,
     }
+    # the object-storage trial's SeaweedFS on free ports (never a server of the machine)
+    ports = ("MASTER_PORT", "VOLUME_PORT", "FILER_PORT", "S3_PORT")
+    env.update(zip(ports, (str(p) for p in free_ports(4)), strict=True))
     for command in ("extract", "load"):
         done = subprocess.run(
             [str(BIN / "wheels-etl"), command, "-q"], cwd=folder, env=env, capture_output=True,
