@@ -79,7 +79,8 @@ def walk(
                 seen += 1
                 run.emit("listed", release_key(ref))
                 if ref.error is None and run.is_current(ref):
-                    run.emit("unchanged", release_key(ref), "same updated_at")
+                    same = "same updated_at" if ref.fingerprint is None else "same fingerprint"
+                    run.emit("unchanged", release_key(ref), same)
                     continue
                 on_changed(ref)
         except EtlError as exc:  # listing broke off: what was listed still goes on

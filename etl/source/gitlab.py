@@ -59,7 +59,8 @@ PER_PAGE = 100
 
 
 def is_gitlab_url(url: str) -> bool:
-    return url.strip().lower().startswith(tuple(s + "://" for s in GITLAB_SCHEMES))
+    """A ``gitlab+...`` source URL (a wrong one then gets the GitLab source's message)."""
+    return url.strip().lower().startswith("gitlab+")
 
 
 @dataclass(frozen=True)
