@@ -133,14 +133,21 @@ def _release_row(path: Path) -> tuple[Any, ...]:
     )
 
 
-#: Tables ``wheels-etl load`` fills beside :data:`TABLES` (server-side, same transaction).
-FILLED_BY_LOAD = ("build_steps",)
-_EXISTS = "SELECT to_regclass(%s)"
+#: What load writes that the ceiling leaves out: the ledger and the schema version.
+NOT_COPIED = ("spool_files", "load_attempts", "wheels_etl_schema")
+_OTHERS = """SELECT tablename FROM pg_tables WHERE schemaname = 'public'
+    AND NOT tablename = ANY(%s) ORDER BY tablename"""
 _COLUMNS = {
     "releases": RELEASE_COLUMNS,
     "artifacts": pgcopy.ARTIFACT_COLUMNS,
     "drops": pgcopy.DROP_COLUMNS,
 }
+
+
+def _has_rows(cur: psycopg.Cursor[Any], table: str) -> bool:
+    query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(table))
+    row = cur.execute(query).fetchone()
+    return bool(row and row[0])
 
 
 def _table_columns(table: str) -> sql.Composable:
@@ -157,8 +164,8 @@ def _table_columns(table: str) -> sql.Composable:
 def render_copy_files(
     spool_dir: str | Path, out_dir: str | Path, url: str, scratch: str | Path
 ) -> dict[str, Any]:
-    """Write ``releases.copy``, ``artifacts.copy``, ``drops.copy`` (and ``build_steps.copy``
-    where load fills that table): the server's own
+    """Write ``releases.copy``, ``artifacts.copy``, ``drops.copy`` (and one for each other
+    table load filled, e.g. ``build_origins``): the server's own
     ``COPY <table> (<columns>) TO STDOUT`` (text format) of the rows that ``wheels-etl
     load`` stores for the ready files of ``spool_dir`` (loaded from a copy in ``scratch``
     into ``url``'s emptied tables, which are left loaded: the caller resets them).  Not a
@@ -176,8 +183,9 @@ def render_copy_files(
     if report.failed or len(report.applied) != len(files):
         raise RuntimeError(f"loading the ceiling's rows failed: {report.failed}")
     with psycopg.connect(url) as conn, conn.cursor() as cur:
-        # and the domain table load fills in the same transactions (etl.db.domain), if any
-        extra = [t for t in FILLED_BY_LOAD if cur.execute(_EXISTS, (t,)).fetchone() != (None,)]
+        # and the domain tables load fills in the same transactions (etl.db.domain)
+        others = [r[0] for r in cur.execute(_OTHERS, ([*TABLES, *NOT_COPIED],)).fetchall()]
+        extra = [t for t in others if _has_rows(cur, t)]
         paths = {t: out / f"{t}.copy" for t in (*TABLES, *extra)}
         for table, path in paths.items():
             stmt = sql.SQL("COPY {} TO STDOUT").format(_table_columns(table))

@@ -305,7 +305,7 @@ def render(data: dict[str, Any], out_dir: Path) -> Rendered:
             " timing), read by the server itself: one connection, one"
             f" transaction, no client work ({art_copy_mb:,.0f}"
             " MB artifacts file); its time is that of the connection and the COPY statements"
-            " (releases, artifacts, drops and the build_steps load fills). `wheels-etl load`"
+            " (releases, artifacts, drops and the domain tables load fills). `wheels-etl load`"
             " is measured twice: as the whole command a user"
             " runs (`wheels-etl load --spool …`: interpreter start, imports, load, exit) and"
             " in-call as `etl.load.load_spool` (what the CLI calls: ledger, one transaction"
