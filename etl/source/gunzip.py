@@ -98,6 +98,7 @@ class GunzipReader:
         self._d = _zlib_decompressor()
         self._input = b""  # compressed bytes not yet given to the decompressor
         self._started = False  # a member has begun (its header was seen)
+        self._plain = False  # not gzip but a plain tar stream (see _read_plain)
         self._done = False
         #: compressed bytes taken from ``chunks`` so far
         self.compressed = 0
@@ -116,6 +117,8 @@ class GunzipReader:
             n = DEFAULT_READ
         if n == 0:
             return b""
+        if self._plain:
+            return self._read_plain(n)
         while not self._done:
             if not self._input:
                 chunk = self._next_chunk()
@@ -141,6 +144,9 @@ class GunzipReader:
                     continue
                 self._d = _zlib_decompressor()
             if not self._started and not self._input.startswith(b"\x1f\x8b"[: len(self._input)]):
+                if self._input[257:262] == b"ustar":  # see _read_plain
+                    self._plain = True
+                    return self._read_plain(n)
                 raise GzipError(f"not a gzip stream (it begins {self._input[:8]!r})")
             self._started = True
             try:
@@ -152,6 +158,15 @@ class GunzipReader:
                 self.decompressed += len(out)
                 return out
         return b""
+
+    def _read_plain(self, n: int) -> bytes:
+        """A tar stream that is not gzipped: a ``.tar.gz`` stored with ``Content-Encoding:
+        gzip`` (as object stores allow) arrives decoded by the HTTP layer."""
+        if not self._input:
+            self._input = self._next_chunk() or b""
+        out, self._input = self._input[:n], self._input[n:]
+        self.decompressed += len(out)
+        return out
 
     def drain(self) -> int:
         """Read to the end (checking every trailer); how many bytes were left."""

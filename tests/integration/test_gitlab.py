@@ -439,3 +439,18 @@ def test_a_connection_broken_mid_tarball_is_retried_from_its_start(
     report = extract(settings(gitlab, tmp_path / "spool"), Spool(tmp_path / "spool"))
     assert report.ok and len(report.spooled) == 1, report.failed
     assert report.stats["retries"] == 1 and gitlab.downloads() == 2
+
+
+def test_a_tarball_stored_with_content_encoding_gzip_is_read(
+    gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    """Object stores serve a .tar.gz uploaded with ``Content-Encoding: gzip`` as such:
+    the HTTP layer undoes the gzip and the tar arrives plain."""
+    gitlab.put_file(
+        asset(V1, "x86_64"), fromager_tarball(sample("flask")), {"Content-Encoding": "gzip"}
+    )
+    gitlab.project(PROJECT).releases.append(
+        Release(V1, "2026-11-02T08:00:00Z", links=[Link(asset(V1, "x86_64"))])
+    )
+    report = extract(settings(gitlab, tmp_path / "spool"), Spool(tmp_path / "spool"))
+    assert report.ok and len(report.spooled) == 1, report.failed

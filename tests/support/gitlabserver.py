@@ -71,6 +71,7 @@ class FakeGitLab:
         self.max_per_page = max_per_page
         self.projects: dict[str, Project] = {}
         self.files: dict[str, Body] = {}
+        self.file_headers: dict[str, list[tuple[str, str]]] = {}
         self.leaks: list[RecordedRequest] = []
         self.api = SourceServer()
         self.assets = SourceServer(host="127.0.0.2")
@@ -85,10 +86,11 @@ class FakeGitLab:
         self.projects[path] = p
         return p
 
-    def put_file(self, name: str, body: Body) -> None:
+    def put_file(self, name: str, body: Body, headers: dict[str, str] | None = None) -> None:
         """Serve ``body`` (bytes, or a function giving chunks) as ``name`` on the asset
-        host."""
+        host, with ``headers`` besides ``Content-Type``."""
         self.files[name] = body
+        self.file_headers[name] = list((headers or {}).items())
 
     def source_url(self, path: str, **query: str) -> str:
         q = f"?{urlencode(query)}" if query else ""
@@ -267,10 +269,11 @@ class FakeGitLab:
             return Answer(
                 403, [("Content-Type", "text/plain")], b"credential sent to the asset host\n"
             )
-        body = self.files.get(unquote(rec.path[len("/files/") :]))
+        name = unquote(rec.path[len("/files/") :])
+        body = self.files.get(name)
         if body is None:
             return Answer(404, [("Content-Type", "application/xml")], b"<Error>NoSuchKey</Error>")
-        headers = [("Content-Type", "application/gzip")]
+        headers = [("Content-Type", "application/gzip"), *self.file_headers.get(name, [])]
         return Answer(200, headers, body if isinstance(body, bytes) else body())
 
     # --- lifecycle --------------------------------------------------------------------
