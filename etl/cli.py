@@ -305,6 +305,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from etl.answers import diff, difftext
 
+    if args.json and args.markdown:
+        raise ConfigError("--json and --markdown exclude each other")
     doc = diff.diff(_database(_settings(args, "diff")), args.product, args.old, args.new)
     render = summary.dumps if args.json else difftext.markdown if args.markdown else difftext.text
     print(render(doc))

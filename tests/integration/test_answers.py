@@ -315,6 +315,7 @@ def test_commands_exit_codes_and_json(sample_db: str) -> None:
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "closest: rhai" in run("search", "torch", "--product", "rhia").stderr
     assert "closest: 2.18.0" in run("diff", "rhai", "2.18", "3.0.0").stderr
+    assert run("diff", "rhai", "2.18.0", "3.0.0", "--json", "--markdown").returncode == 2
     d = run("diff", "rhai", "2.18.0", "3.0.0", "--json")
     assert d.returncode == 0 and json.loads(d.stdout)["schema"] == "wheels-etl/diff/1"
     md = run("diff", "rhai", "2.18.0", "3.0.0", "--markdown")
