@@ -65,6 +65,7 @@ class Spool:
         self.lease_seconds = lease_seconds
         self._pick = threading.Lock()  # guards _next (never held while claiming)
         self._next: deque[tuple[SpoolState, str]] = deque()  # claim_next's candidates
+        self._held: set[str] = set()  # files this spool's own claims hold: no orphans
 
     @property
     def location(self) -> str:
@@ -201,19 +202,18 @@ class Spool:
 
     def claim_next(self) -> Claim | None:
         """The next file to load, or None when none can be claimed now: first the files
-        left in ``loading`` by dead loaders (adopted), then ``ready`` oldest first.
-
-        The one place that picks what loads next (the CLI's load, its read-ahead, the
-        workers all claim here).  Thread-safe; no lock is held while claiming.  One listing
-        serves many calls: ``loading`` and ``ready`` are listed again only once every file
-        of the last listing was tried, so a file put back in ``ready`` is found again."""
+        left in ``loading`` by dead loaders (adopted), then ``ready`` oldest first.  The one
+        place that picks what loads next (``load`` and its read-ahead; a worker's task names
+        its file: :meth:`claim`).  Thread-safe, no lock held while claiming.  One listing
+        serves many calls; the next comes once all were tried (a file put back is found)."""
         listed = False
         while True:
             with self._pick:
                 if not self._next:
                     if listed:
                         return None
-                    self._next.extend(("loading", f.name) for f in self.files("loading"))
+                    orphans = (f.name for f in self.files("loading") if f.name not in self._held)
+                    self._next.extend(("loading", name) for name in orphans)
                     self._next.extend(("ready", f.name) for f in self.files("ready"))
                     listed = True
                     continue
@@ -224,8 +224,7 @@ class Spool:
 
     def backlog(self) -> int:
         """Files :meth:`claim_next` has listed and not tried yet (for a progress total)."""
-        with self._pick:
-            return len(self._next)
+        return len(self._next)
 
     def adopt_orphans(self, lease_seconds: float | None = None) -> list[Claim]:
         """Files left in ``loading`` by a loader that died (its lock lapsed: locally when
@@ -254,8 +253,10 @@ class Spool:
         if info is None:  # finished by its owner between listing and locking
             lock.release()
             return None
-        file = SpoolFile("loading", name, info.size, info.mtime)
-        return Claim(self, file, lock, orphan=src == "loading")
+        self._held.add(name)
+        return Claim(
+            self, SpoolFile("loading", name, info.size, info.mtime), lock, src == "loading"
+        )
 
     def move(self, f: SpoolFile | str, state: SpoolState) -> SpoolFile:
         """Move a file (and its sidecar) to ``state``; raises :class:`SpoolError`."""
@@ -336,7 +337,7 @@ _VOLATILE: frozenset[SpoolState] = frozenset({"loaded"})
 class Claim:
     """A file in ``loading`` held by this process until one transition moves it on."""
 
-    def __init__(self, spool: Spool, file: SpoolFile, lock: Lock, *, orphan: bool = False) -> None:
+    def __init__(self, spool: Spool, file: SpoolFile, lock: Lock, orphan: bool = False) -> None:
         self.spool = spool
         self.file = file
         self.orphan = orphan  # adopted from a dead loader: maybe committed already
@@ -396,3 +397,4 @@ class Claim:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+            self.spool._held.discard(self.name)
