@@ -105,6 +105,12 @@ class CorruptSpoolFileError(SpoolFileError):
     spooled, so the next extract fetches its release again."""
 
 
+class LoaderKilledError(SpoolFileError):
+    """A spool file whose loaders died holding it, several times in a row (killed, e.g. out
+    of memory): it goes to ``failed`` instead of being loaded again.  Not *corrupt*: its
+    release is not fetched again, it waits for a replay."""
+
+
 # --- database side -------------------------------------------------------------------
 
 

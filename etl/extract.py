@@ -3,18 +3,15 @@
 For each release listed by the source, fetch ``release.json``, then each artifact's four
 files (in parallel, through a shared pool), and write the artifact as one row group the
 moment its files are in.  The release file is published into ``ready/`` only when every
-artifact is written, so a failed or killed release leaves nothing visible.
-
-Memory is bounded by the artifacts in flight (``ByteBudget``), never by the release
-count: pages of the releases listing are consumed as a stream, and at most
+artifact is written, so a failed or killed release leaves nothing visible.  Memory is
+bounded by the artifacts in flight (``ByteBudget``), never by the release count: pages of
+the releases listing are consumed as a stream, and at most
 :func:`~etl.cpus.release_threads` releases are open at once.
 
-Two pools: ``workers`` fetch threads (waiting on the network, so more of them than cores
-hides the source's latency) and :func:`~etl.cpus.release_threads` release threads.  Once its files
-are in, a release thread's work is CPU-bound (parse, check, encode, compress), and Python
-runs one thread at a time: release threads beyond the cores only pass the GIL back and
-forth (``benchmarks/FINDINGS.md``: 4 of them on 2 cores made about 1.7 times the context
-switches of 2, for no gain in wall time).  Never fewer than two, so that one release's
+Two pools: ``workers`` fetch threads (waiting on the network: more than cores hides the
+source's latency) and :func:`~etl.cpus.release_threads` release threads, CPU-bound once
+their files are in (parse, check, encode, compress): more than the cores only pass the GIL
+back and forth (``benchmarks/FINDINGS.md``); never fewer than two, so that one release's
 ``release.json`` round trip overlaps another's artifacts.
 """
 
@@ -25,6 +22,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 from etl.config import Settings
@@ -175,6 +173,7 @@ class _ExtractRun:
         conditional = None
         if known is not None and (known.etag or known.last_modified):
             conditional = Validators(known.etag, known.last_modified)
+        read_at = datetime.now(UTC)  # the file's extracted_at: when this snapshot was read
         doc = self.client.get(
             ref.url, release=key, conditional=conditional, group=("release.json", key)
         )
@@ -194,7 +193,7 @@ class _ExtractRun:
             )
         pending: list[dict[ArtifactFileKey, Future[Document | None]]] = []
         try:
-            path = self._write(rel, doc.url, key, pending)
+            path = self._write(rel, doc.url, key, pending, read_at)
         finally:  # failed: what the next artifact fetches is freed as soon as it arrives
             for fut in (f for futures in pending for f in futures.values()):
                 fut.cancel()
@@ -235,9 +234,10 @@ class _ExtractRun:
         url: str,
         key: str,
         pending: list[dict[ArtifactFileKey, Future[Document | None]]],
+        read_at: datetime,
     ) -> SpoolFile:
         with self.spool.writer(
-            rel.product, rel.version, rel.updated_at, url, self.settings.spool_compression
+            rel.product, rel.version, rel.updated_at, url, self.settings.spool_compression, read_at
         ) as writer:
             pending.extend(self._submit(url, a, key, 0) for a in rel.artifacts[:1])
             for i, art in enumerate(rel.artifacts):

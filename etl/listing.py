@@ -10,13 +10,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 from etl.config import Settings
-from etl.errors import ConfigError, EtlError
+from etl.errors import ConfigError, EtlError, FatalFetchError
 from etl.extractevents import ExtractEventKind, ExtractReport
-from etl.source import ProductRef, ReleaseRef
-from etl.source.choose import Source
+from etl.source import ByteBudget, ProductRef, ReleaseRef
+from etl.source.choose import Source, open_source
 from etl.spool import SpoolName
 
-__all__ = ["Walk", "release_key", "walk", "wanted_products"]
+__all__ = ["Walk", "find_release", "release_key", "walk", "wanted_products"]
 
 
 class Walk(Protocol):
@@ -88,3 +88,23 @@ def walk(
         if product is products[-1]:
             run.emit("listing-done", "")
         on_product_done(product, seen, failed_before)
+
+
+def find_release(settings: Settings, ref: ReleaseRef) -> ReleaseRef:
+    """The listing's entry for ``ref``'s product and version, read again from the source:
+    for a release whose URL was not sent through the broker because it holds a secret
+    (:func:`etl.workers.tasks.ref_to_json`).  Raises :class:`FatalFetchError` when the
+    source no longer lists it."""
+    with open_source(settings, budget=ByteBudget(settings.max_inflight_bytes)) as client:
+        for product in client.products():
+            if product.name != ref.product:
+                continue
+            if product.error is not None:
+                raise product.error
+            for entry in client.releases(product):
+                if entry.version == ref.version:
+                    if entry.error is not None:
+                        raise entry.error
+                    found: ReleaseRef = entry
+                    return found
+    raise FatalFetchError("no longer listed by the source", release=release_key(ref))

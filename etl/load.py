@@ -146,7 +146,7 @@ def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock)
         domain.fill_release(conn, meta.product, meta.release)  # build_origins, same transaction
         rows = artifacts + drops
     else:
-        ahead.discard()
+        ahead.verify()
     seconds = clock.seconds()
     attempt = Attempt(name, outcome, clock.started_at, seconds, meta, rows, file_bytes)
     ledger.record_file(conn, meta, file_bytes, attempt)

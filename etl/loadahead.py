@@ -25,13 +25,17 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 
 from etl.db import copystream
 from etl.db.copystream import Batch
-from etl.errors import SpoolError
+from etl.errors import CorruptSpoolFileError, LoaderKilledError, SpoolError, SpoolFileError
+from etl.protocol import too_far_ahead
 from etl.spool import Claim
 from etl.spooling import format as fmt
+from etl.spooling.rows import ContentHasher
+from etl.spooling.sidecar import MAX_LOADER_DEATHS
 
 __all__ = ["Ahead", "NextClaim", "ReadAhead"]
 
@@ -72,6 +76,7 @@ class Ahead:
         self._meta: fmt.FileMeta | None = None
         self._error: BaseException | None = None
         self.skip = threading.Event()  # set by discard(): the read-ahead stops this file
+        self.hash_only = threading.Event()  # set by verify(): no more batches, only the hash
         self._drained = False
 
     @property
@@ -99,6 +104,18 @@ class Ahead:
             if isinstance(item, _Failed):
                 raise item.error
             assert isinstance(item, _End), item
+
+    def verify(self) -> None:
+        """The loader sends nothing of this file but wants it checked: the rest is read
+        and hashed only, and a file that does not match its footer's hash raises (a forged
+        file must not replace the genuine one in ``loaded/``)."""
+        self.hash_only.set()
+        while not self._drained and self._error is None:
+            item = self._pipe.get()
+            if isinstance(item, _End | _Failed):
+                self._drained = True
+            if isinstance(item, _Failed):
+                raise item.error
 
     def discard(self) -> None:
         """The loader is done with this file: drop what is left of it (idempotent)."""
@@ -230,6 +247,8 @@ class ReadAhead:
     def _read(self, ahead: Ahead) -> None:
         name = ahead.name
         try:
+            if ahead.orphan:
+                _check_deaths(ahead.claim)
             src = ahead.claim.open()
         except BaseException as exc:
             ahead._error = exc
@@ -239,6 +258,7 @@ class ReadAhead:
             try:
                 pf, meta = fmt.open_file(src, name)
                 ahead._meta = fmt.check_name(name, meta)
+                _check_not_ahead(meta, name)
             except BaseException as exc:
                 ahead._error = exc
                 self._hand_over(ahead)
@@ -247,12 +267,19 @@ class ReadAhead:
                 return
             try:
                 columns = copystream.ARTIFACT_READ
+                hasher = ContentHasher(meta.product, meta.release, meta.updated_at)
                 for tbl in fmt.iter_row_groups(pf, columns, name, use_threads=False):
                     if ahead.skip.is_set():
-                        break
+                        self._pipe.put(_END)
+                        return
+                    hasher.add_table(tbl)
+                    if ahead.hash_only.is_set():
+                        continue
                     batch = copystream.prepare(tbl, meta, name)
+                    del tbl
                     if not self._pipe.put(batch, batch.nbytes):
                         return
+                _check_hash(hasher, meta, name)
                 self._pipe.put(_END)
             except BaseException as exc:
                 self._pipe.put(_Failed(exc))
@@ -262,3 +289,38 @@ class ReadAhead:
             return True
         ahead.claim.give_back()  # closed meanwhile: the loader never saw it
         return False
+
+
+def _check_deaths(claim: Claim) -> None:
+    """An orphan whose loaders died :data:`MAX_LOADER_DEATHS` times in a row is not loaded
+    again (each death was noted in its sidecar when it was adopted)."""
+    record = claim.spool.failure(claim.file)
+    deaths = record.deaths if record is not None else 0
+    if deaths >= MAX_LOADER_DEATHS:
+        raise LoaderKilledError(
+            f"its loader died {deaths} times in a row while loading it (killed, e.g. out of "
+            "memory): not loaded again; replay it once the cause is fixed",
+            path=claim.name,
+        )
+
+
+def _check_not_ahead(meta: fmt.FileMeta, name: str) -> None:
+    """A file whose ``updated_at`` is too far in the future is refused: newer data wins by
+    ``updated_at``, so it would supersede every real update after it, for good."""
+    why = too_far_ahead(meta.updated_at, datetime.now(UTC))
+    if why is not None:
+        raise SpoolFileError(why, path=name)
+
+
+def _check_hash(hasher: ContentHasher, meta: fmt.FileMeta, name: str) -> None:
+    """The content read is the content the footer's hash (and the file name) vouch for:
+    a forged or altered file fails before its transaction commits (the loader sends the
+    batches as they come; this check comes before the end of the last one)."""
+    digest = hasher.hexdigest()
+    if digest != meta.content_sha256:
+        raise CorruptSpoolFileError(
+            f"content does not match its hash: the footer says {meta.content_sha256[:16]}, "
+            f"the rows hash to {digest[:16]}",
+            path=name,
+        )
+

@@ -8,6 +8,7 @@ of ``requests`` so that the spool and load side may import it.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
 INDEX_FORMAT: Final = "wheel-collections/1"
@@ -17,6 +18,24 @@ INDEX_FORMAT: Final = "wheel-collections/1"
 #: building other expressions (the spool file names).
 IDENT_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
 IDENT_RE: Final = re.compile(rf"^{IDENT_PATTERN}$")
+
+#: How far ahead of the reading clock a release's ``updated_at`` may be.  Newer data wins
+#: by ``updated_at``, so a release stamped in year 9999 (or a typo of 2999) would make every
+#: later real update *superseded*, for good: extract refuses such a release and load such a
+#: spool file.  A day covers any clock skew between the publisher and us.
+UPDATED_AT_MAX_AHEAD: Final = timedelta(days=1)
+
+
+def too_far_ahead(updated_at: datetime, now: datetime) -> str | None:
+    """Why ``updated_at`` is refused (more than :data:`UPDATED_AT_MAX_AHEAD` after
+    ``now``), or None."""
+    if updated_at <= now + UPDATED_AT_MAX_AHEAD:
+        return None
+    return (
+        f"updated_at {updated_at.isoformat()} is more than {UPDATED_AT_MAX_AHEAD.days} day(s)"
+        f" in the future (now {now.isoformat(timespec='seconds')})"
+    )
+
 
 ArtifactFileKey = Literal[
     "dependency_graph", "constraints_file", "build_sequence_summary", "wheels"

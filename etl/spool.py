@@ -28,7 +28,7 @@ from etl.errors import SpoolError
 from etl.spooling import format as fmt
 from etl.spooling import sidecar
 from etl.spooling.names import STATES, SUFFIX, SpoolFile, SpoolName, SpoolState, spool_name
-from etl.spooling.sidecar import SIDECAR, FailedAttempt, FailureRecord
+from etl.spooling.sidecar import SIDECAR, FailedAttempt, FailureRecord, loader_died
 from etl.spooling.store import Lock, SpoolStore, open_store
 from etl.spooling.writer import ReleaseWriter
 
@@ -87,8 +87,7 @@ class Spool:
         return out
 
     def all_files(self) -> Iterator[SpoolFile]:
-        for state in STATES:
-            yield from self.files(state)
+        return (f for state in STATES for f in self.files(state))
 
     def find(self, name: str) -> SpoolFile | None:
         """Where a file is now (by its bare name or a path to it)."""
@@ -157,19 +156,19 @@ class Spool:
             paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=fs, partitions=parts
         )
 
-    def read_meta(self, f: SpoolFile) -> fmt.FileMeta:
-        with self.open(f) as src:
-            return fmt.read_meta(src, f.name)
+    def read_meta(self, f: SpoolFile, bounded: bool = False) -> fmt.FileMeta:
+        with self.open(f) as src:  # bounded: refuse what decodes too big (fmt.read_meta)
+            return fmt.read_meta(src, f.name, bounded=bounded)
 
     # --- writing -------------------------------------------------------------------
 
     def writer(
         self, product: str, release: str, updated_at: datetime, source_url: str,
-        compression: str = "lz4",
+        compression: str = "lz4", read_at: datetime | None = None,
     ) -> ReleaseWriter:  # fmt: skip
-        """A writer streaming one release's file into the store (see :mod:`etl.spooling.writer`);
-        ``compression``: :data:`etl.spooling.format.COMPRESSIONS`."""
-        return ReleaseWriter(self.store, product, release, updated_at, source_url, compression)
+        """One release's file writer; ``read_at``: when the source was read (its extracted_at)."""
+        args = (product, release, updated_at, source_url, compression, read_at)
+        return ReleaseWriter(self.store, *args)
 
     def clean_tmp(self, grace_seconds: float = 60.0) -> int:
         """Delete temporary uploads whose writer is gone; a live writer's are spared."""
@@ -254,9 +253,10 @@ class Spool:
             lock.release()
             return None
         self._held.add(name)
-        return Claim(
-            self, SpoolFile("loading", name, info.size, info.mtime), lock, src == "loading"
-        )
+        file, orphan = SpoolFile("loading", name, info.size, info.mtime), src == "loading"
+        if orphan:  # its loader died holding it: noted before anyone starts on it again
+            sidecar.append(self.store, name, "loading", loader_died())
+        return Claim(self, file, lock, orphan)
 
     def move(self, f: SpoolFile | str, state: SpoolState) -> SpoolFile:
         """Move a file (and its sidecar) to ``state``; raises :class:`SpoolError`."""

@@ -24,6 +24,7 @@ from psycopg import sql
 
 from etl.db.dropshold import DropsHold
 from etl.errors import CorruptSpoolFileError
+from etl.protocol import IDENT_PATTERN
 from etl.spooling import format as fmt
 from etl.spooling.format import JSON_COLUMNS
 
@@ -183,6 +184,7 @@ def prepare(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> Batch:
     :class:`CorruptSpoolFileError` naming the file."""
     try:
         _check_keys(tbl, meta, name)
+        _check_values(tbl, name)
         rows = artifact_rows(tbl)
         csv, drops = drops_csv(tbl)
     except pa.ArrowException as exc:
@@ -196,6 +198,39 @@ def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
             raise CorruptSpoolFileError(
                 f"a row's {column} differs from the file's ({want})", path=name
             )
+
+
+_IDENT = f"^{IDENT_PATTERN}$"
+_SHA256 = "^[0-9a-f]{64}$"
+
+
+def _bad(arr: pa.Array, pattern: str) -> object:
+    """The first non-null value of ``arr`` not matching ``pattern``, or None."""
+    ok = pc.match_substring_regex(arr, pattern)
+    bad = pc.filter(arr, pc.invert(pc.fill_null(ok, True)))
+    return bad[0].as_py() if len(bad) else None
+
+
+def _check_values(tbl: pa.Table, name: str) -> None:
+    """The values extract guarantees (identifiers, hashes, sizes), checked again: the file
+    may not come from extract.  Vectorised: no Python object per drop."""
+    for column in ("architecture", "variant"):
+        value = _bad(_col(tbl, column), _IDENT)
+        if value is not None:
+            raise CorruptSpoolFileError(f"invalid {column} {str(value)[:80]!r}", path=name)
+    items = _col(tbl, "drops").flatten()
+    if len(items) == 0:
+        return
+    smallest = pc.min(items.field("size")).as_py()
+    if smallest is not None and smallest < 0:
+        raise CorruptSpoolFileError(f"a drop's size is negative ({smallest})", path=name)
+    value = _bad(items.field("sha256"), _SHA256)
+    if value is not None:
+        shown = str(value)[:80]
+        raise CorruptSpoolFileError(f"a drop's sha256 is not 64 hex digits: {shown!r}", path=name)
+    for field in ("filename", "name", "version"):
+        if pc.any(pc.equal(pc.binary_length(items.field(field)), 0)).as_py():
+            raise CorruptSpoolFileError(f"a drop's {field} is empty", path=name)
 
 
 _UPLOADED_AT = DROP_COLUMNS.index("uploaded_at")

@@ -177,15 +177,32 @@ def names(conninfo: str) -> set[str]:
     return _read(conninfo, ledger_names)
 
 
-def outcomes(conninfo: str, file_names: list[str]) -> dict[str, Outcome]:
-    """The ledger's outcome of each named file the database holds (for ``enqueue --wait``)."""
+def outcomes(conninfo: str, file_names: list[str], after: int = 0) -> dict[str, Outcome]:
+    """The outcome of the last load of each named file among the attempts recorded after
+    attempt ``after`` (:func:`last_attempt`), for ``enqueue --wait``: this run's outcomes,
+    never an older load's (a file loaded before the run has none)."""
 
     def query(conn: Conn) -> dict[str, Outcome]:
         if schema_version(conn) == 0:
             return {}
         rows = conn.execute(
-            "SELECT file_name, outcome FROM spool_files WHERE file_name = ANY(%s)", [file_names]
+            """SELECT DISTINCT ON (file_name) file_name, outcome FROM load_attempts
+               WHERE file_name = ANY(%s) AND id > %s AND outcome <> 'failed'
+               ORDER BY file_name, id DESC""",
+            [file_names, after],
         ).fetchall()
         return {name: cast(Outcome, outcome) for name, outcome in rows}
+
+    return _read(conninfo, query)
+
+
+def last_attempt(conninfo: str) -> int:
+    """The id of the last load attempt recorded so far (0: none, or no tables yet)."""
+
+    def query(conn: Conn) -> int:
+        if schema_version(conn) == 0:
+            return 0
+        row = conn.execute("SELECT coalesce(max(id), 0) FROM load_attempts").fetchone()
+        return int(row[0]) if row else 0
 
     return _read(conninfo, query)

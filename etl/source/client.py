@@ -309,6 +309,7 @@ class SourceClient:
             updated_at = parse.parse_timestamp(
                 updated, field="updated_at", release=label, url=page_url
             )
+            parse.check_not_ahead(updated_at, release=label, url=page_url)
             target = parse.require(entry, "url", str, url=page_url, release=label)
             return ReleaseRef(product, version, updated_at, self._resolve(page_url, target, label))
         except FatalFetchError as exc:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from etl.errors import FatalFetchError
-from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE, ArtifactFileKey
+from etl.protocol import ARTIFACT_FILE_KEYS, IDENT_RE, ArtifactFileKey, too_far_ahead
 from etl.source.jsontext import JSON_NAMES, BigInt, checked_text, json_type, type_name
 from etl.timestamps import parse_ts
 
@@ -83,6 +83,14 @@ def parse_timestamp(
         raise FatalFetchError(
             f"{field} is not an RFC 3339 timestamp: {shown(value)}", release=release, url=url
         ) from exc
+
+
+def check_not_ahead(updated_at: datetime, *, release: str | None, url: str | None) -> None:
+    """A release ``updated_at`` too far in the future fails its release
+    (:data:`etl.protocol.UPDATED_AT_MAX_AHEAD`)."""
+    why = too_far_ahead(updated_at, datetime.now(UTC))
+    if why is not None:
+        raise FatalFetchError(why, release=release, url=url)
 
 
 def require(
@@ -200,6 +208,7 @@ def parse_release_doc(doc: Any, *, product: str, version: str, url: str) -> Rele
     updated_at = parse_timestamp(
         member(doc, "updated_at", str, where="", **kw), field="updated_at", **kw
     )
+    check_not_ahead(updated_at, **kw)
     artifacts: list[ArtifactRef] = []
     seen: set[tuple[str, str]] = set()
     for i, item in enumerate(member(doc, "artifacts", list, where="", **kw)):

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.errors import CorruptSpoolFileError
+from etl.spooling.checks import check_decoded_size, check_schema
 from etl.spooling.names import SpoolName
 from etl.timestamps import format_ts, parse_ts
 
@@ -215,8 +216,10 @@ def parquet_writer(stream: IO[bytes] | pa.NativeFile, compression: str = "lz4") 
     )
 
 
-def read_meta(source: Source, name: str | None = None) -> FileMeta:
-    """Read and validate a spool file's footer (raises :class:`CorruptSpoolFileError`).
+def read_meta(source: Source, name: str | None = None, *, bounded: bool = False) -> FileMeta:
+    """Read and validate a spool file's footer (raises :class:`CorruptSpoolFileError`); with
+    ``bounded``, a file whose row groups would decode to too much is refused as well
+    (:func:`etl.spooling.checks.check_decoded_size`).
 
     ``source`` is a path or a random-access stream (what :meth:`Spool.open` returns);
     ``name`` is the file's name for messages.
@@ -226,7 +229,10 @@ def read_meta(source: Source, name: str | None = None) -> FileMeta:
         md = pq.read_metadata(source)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
-    return _checked_meta(md, path)
+    meta = _checked_meta(md, path)
+    if bounded:
+        check_decoded_size(md, path)
+    return meta
 
 
 def open_file(source: Source, name: str | None = None) -> tuple[pq.ParquetFile, FileMeta]:
@@ -236,7 +242,9 @@ def open_file(source: Source, name: str | None = None) -> tuple[pq.ParquetFile, 
         pf = pq.ParquetFile(source)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSpoolFileError(f"unreadable Parquet file: {exc}", path=str(path)) from exc
-    return pf, _checked_meta(pf.metadata, path)
+    meta = _checked_meta(pf.metadata, path)
+    check_decoded_size(pf.metadata, path)
+    return pf, meta
 
 
 def _checked_meta(md: pq.FileMetaData, path: str) -> FileMeta:
@@ -246,12 +254,16 @@ def _checked_meta(md: pq.FileMetaData, path: str) -> FileMeta:
             f"file holds {md.num_rows} artifact rows, its metadata says {meta.artifacts}",
             path=str(path),
         )
-    schema = md.schema.to_arrow_schema()
+    try:
+        schema = md.schema.to_arrow_schema()
+    except (pa.ArrowException, ValueError) as exc:
+        raise CorruptSpoolFileError(f"unreadable Parquet schema: {exc}", path=str(path)) from exc
     missing = [
         f.name for f in SCHEMA if f.name not in schema.names and f.name not in OPTIONAL_COLUMNS
     ]
     if missing:
         raise CorruptSpoolFileError(f"spool file lacks columns {missing}", path=str(path))
+    check_schema(schema, SCHEMA, path)
     return meta
 
 

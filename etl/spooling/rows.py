@@ -22,7 +22,6 @@ from etl.timestamps import format_ts
 
 _DROP_FIELDS = list(DROP_TYPE)
 _DROPS_TYPE = SCHEMA.field("drops").type
-_UPLOADED_AT = DROP_TYPE.get_field_index("uploaded_at")
 _NO_DROPS = pa.array([], DROP_TYPE)
 #: Where the PEP 691 extras start in a :class:`Drop` (yanked, yanked_reason, requires_python).
 _EXTRAS = Drop._fields.index("yanked")
@@ -44,7 +43,7 @@ def _iso_times(drops: pa.StructArray) -> list[str | None]:
     """The drops' upload times as :func:`format_ts` writes them (``2026-01-07T17:12:30Z``,
     ``...:30.000100Z``), formatted by Arrow: the instants viewed without their zone (UTC,
     so the same digits), microseconds dropped when zero as ``isoformat`` does."""
-    text = drops.field(_UPLOADED_AT).view(pa.timestamp("us")).cast(pa.string())
+    text = drops.field("uploaded_at").view(pa.timestamp("us")).cast(pa.string())
     text = pc.replace_substring(text, " ", "T", max_replacements=1)
     text = pc.replace_substring_regex(text, r"\.000000$", "")
     return pc.binary_join_element_wise(text, "Z", "").to_pylist()  # type: ignore[no-any-return]
@@ -64,6 +63,43 @@ def _compact_json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+_DOCUMENTS = ("dependency_graph", "constraints_file", "build_sequence_summary")
+
+
+def _column(tbl: pa.Table, name: str) -> pa.Array:
+    col = tbl.column(name)
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
+def _views(arr: pa.Array) -> list[memoryview | None]:
+    """A string column's values as views of its data buffer (None for a null)."""
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    _, offsets, data = arr.buffers()
+    ends = memoryview(offsets).cast("q")[arr.offset : arr.offset + len(arr) + 1]
+    body = memoryview(data if data is not None else b"")
+    nulls = arr.is_null().to_pylist()
+    return [None if nulls[i] else body[ends[i] : ends[i + 1]] for i in range(len(arr))]
+
+
+def _entries(items: pa.StructArray) -> list[tuple[object, ...]]:
+    """An artifact's drops as :meth:`ContentHasher.add` hashes them, from Arrow."""
+    if len(items) == 0:
+        return []
+    names = items.type
+    fields = [items.field(n).to_pylist() for n in ("filename", "sha256", "size")]
+    extras = [
+        items.field(n).to_pylist() if names.get_field_index(n) >= 0 else [None] * len(items)
+        for n in ("yanked", "yanked_reason", "requires_python")
+    ]
+    out: list[tuple[object, ...]] = []
+    for i, when in enumerate(_iso_times(items)):
+        extra = (extras[0][i], extras[1][i], extras[2][i])
+        base = (fields[0][i], fields[1][i], fields[2][i], when)
+        out.append(base if extra == (None, None, None) else (*base, *extra))
+    return out
+
+
 class ContentHasher:
     """sha256 over a release's logical content: same data, same hash, whenever extracted."""
 
@@ -74,7 +110,10 @@ class ContentHasher:
         self._field(format_ts(updated_at))
 
     def _field(self, value: str | None) -> None:
-        data = b"\xff" if value is None else value.encode()
+        self._bytes(None if value is None else value.encode())
+
+    def _bytes(self, data: bytes | memoryview | None) -> None:
+        data = b"\xff" if data is None else data
         self._h.update(len(data).to_bytes(8, "big"))
         self._h.update(data)
 
@@ -100,6 +139,23 @@ class ContentHasher:
             for d, t in zip(row.drops, times, strict=True)
         ]
         self._field(_compact_json(entries))
+
+    def add_table(self, tbl: pa.Table) -> None:
+        """Hash the artifacts of a table read back from a spool file (the columns of
+        :data:`SCHEMA` from ``architecture`` on), as :meth:`add` hashed them when written:
+        the load's check that a file holds what its footer's hash says.  The documents are
+        hashed as views of Arrow's buffers (no copy)."""
+        keys = [_column(tbl, n).to_pylist() for n in ("architecture", "variant", "build_id")]
+        built = _column(tbl, "built_at").to_pylist()
+        docs = [_views(_column(tbl, n)) for n in _DOCUMENTS]
+        lists = _column(tbl, "drops")
+        for i in range(tbl.num_rows):
+            for column in keys:
+                self._field(column[i])
+            self._field(format_ts(built[i]) if built[i] is not None else None)
+            for doc in docs:
+                self._bytes(doc[i])
+            self._field(_compact_json(_entries(lists.slice(i, 1).flatten())))
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()

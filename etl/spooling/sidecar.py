@@ -16,6 +16,14 @@ from etl.spooling.store import SpoolStore
 from etl.timestamps import now_ts
 
 SIDECAR = ".error.json"
+#: An orphan found in ``loading/``: its loader died holding it.  Noted in its sidecar when
+#: it is claimed, before anyone starts on it again (:meth:`etl.spool.Spool.claim_next`).
+LOADER_DIED = "LoaderDied"
+#: An orphan whose loaders died this many times in a row goes to ``failed/`` instead of
+#: being loaded again (``etl.loadahead``): a file that kills every loader (out of memory,
+#: say) would otherwise be adopted first by every run, and the files behind it in
+#: ``ready/`` never loaded.
+MAX_LOADER_DEATHS = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,16 @@ class FailureRecord:
         return len(self.attempts)
 
     @property
+    def deaths(self) -> int:
+        """Loaders that died holding the file, in a row (since its last other attempt)."""
+        n = 0
+        for attempt in reversed(self.attempts):
+            if attempt.error_class != LOADER_DIED:
+                break
+            n += 1
+        return n
+
+    @property
     def last(self) -> FailedAttempt | None:
         return self.attempts[-1] if self.attempts else None
 
@@ -134,3 +152,8 @@ def follow(store: SpoolStore, name: str, state: SpoolState) -> None:
     at = locate(store, name, state)
     if at is not None and at != state:
         store.move(name + SIDECAR, at, state)
+
+
+def loader_died() -> FailedAttempt:
+    """What is noted in an orphan's sidecar when it is claimed (:data:`LOADER_DIED`)."""
+    return FailedAttempt(LOADER_DIED, "its loader died while loading it (found in loading/)")

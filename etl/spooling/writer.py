@@ -42,9 +42,11 @@ class ReleaseFileWriter:
         updated_at: datetime,
         source_url: str,
         compression: str = "lz4",
+        read_at: datetime | None = None,
     ) -> None:
         self.product, self.release, self.updated_at = product, release, updated_at
         self.source_url = source_url
+        self.read_at = read_at
         self.hasher = ContentHasher(product, release, updated_at)
         self.artifacts = self.drops = self.json_bytes = 0
         self.pending = 0  # in-memory bytes of the artifact being written
@@ -83,7 +85,9 @@ class ReleaseFileWriter:
             product=self.product,
             release=self.release,
             updated_at=self.updated_at,
-            extracted_at=datetime.now(UTC),
+            # when the source was read, not now: of two reads of one updated_at that saw
+            # different content, the later read wins at load, whichever finished first
+            extracted_at=self.read_at or datetime.now(UTC),
             source_url=self.source_url,
             content_sha256=digest,
             artifacts=self.artifacts,
@@ -133,11 +137,13 @@ class ReleaseWriter:
         updated_at: datetime,
         source_url: str,
         compression: str = "lz4",
+        read_at: datetime | None = None,
     ) -> None:
         self.store = store
         self.key = SpoolName.key(product, release)
         self._args = (product, release, updated_at, source_url)
         self._compression = compression
+        self._read_at = read_at
         self._upload: Upload | None = None
         self._file: ReleaseFileWriter | None = None
         self.name: str | None = None
@@ -146,7 +152,7 @@ class ReleaseWriter:
         try:
             self._upload = self.store.upload(release_stem(*self._args[:2]))
             self._file = ReleaseFileWriter(
-                self._upload.stream, *self._args, compression=self._compression
+                self._upload.stream, *self._args, self._compression, self._read_at
             )
         except BaseException as exc:
             error = self._error(exc)

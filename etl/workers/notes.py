@@ -35,6 +35,9 @@ class Listing:
     transient: bool = field(default=False)
     #: The listing's settings were wrong (an unknown product): ``enqueue`` exits 2.
     config: bool = field(default=False)
+    #: The last load attempt in the ledger when the listing began (None: the database was
+    #: not reachable): ``enqueue --wait`` reports the attempts after it as the run's.
+    ledger_mark: int | None = None
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,8 @@ class RunSummary:
     listing_config: bool = False  # the listing's settings were wrong (an unknown product)
     spool_full: str | None = None
     listed: bool = False
+    #: The last load attempt before the run began (from the listing): later ones are its.
+    ledger_mark: int | None = None
     #: tasks that gave up, each with its first error (from the workers' events)
     task_errors: list[reports.TaskError] = field(default_factory=list)
 
@@ -117,6 +119,7 @@ def look(spool: Spool, run_id: str) -> RunSummary:
         s.pending.append("(listing)")
         return s
     s.listed = True
+    s.ledger_mark = listing.ledger_mark
     s.unchanged.extend(listing.unchanged)
     s.extract_failed.extend(listing.failed)
     if listing.fatal is not None:
@@ -182,9 +185,10 @@ def wait(
     finally:
         if listener is not None:
             listener.stop()
-    if summary.loaded:
-        outcomes = db_ledger.outcomes(conninfo, sorted(summary.loaded))
-        summary.loaded = {n: outcomes.get(n, "applied") for n in summary.loaded}
+    if summary.loaded:  # this run's loads only: a file loaded before it changed nothing now
+        after = summary.ledger_mark or 0  # noted by the listing task, before any extract
+        outcomes = db_ledger.outcomes(conninfo, sorted(summary.loaded), after=after)
+        summary.loaded = {n: outcomes.get(n, "unchanged") for n in summary.loaded}
     return summary
 
 

@@ -20,6 +20,7 @@ from celery import Task
 
 from etl.backoff import exponential_delay
 from etl.config import Settings
+from etl.db import ledger as db_ledger
 from etl.db.url import resolve_database_url
 from etl.errors import (
     ConfigError,
@@ -32,11 +33,20 @@ from etl.errors import (
     TransientLoadError,
 )
 from etl.extract import extract_one, list_changed
+from etl.listing import find_release
 from etl.load import load_one
+from etl.redact import redact_url
 from etl.source import ReleaseRef
 from etl.spool import Spool
 from etl.workers import notes, reports
 from etl.workers.app import app, worker_spool
+from etl.workers.arguments import (
+    TaskArgumentError,
+    check_file,
+    check_run_id,
+    listing_args,
+    release_args,
+)
 from etl.workers.reconcile import reconcile as run_reconcile
 
 log = logging.getLogger(__name__)
@@ -69,13 +79,20 @@ def _task(name: str) -> Callable[[Callable[..., None]], Any]:
     return wrap
 
 
-def ref_to_json(ref: ReleaseRef) -> dict[str, Any]:
+def ref_to_json(ref: ReleaseRef, full: bool = False) -> dict[str, Any]:
+    """A listed release as an extract task carries it: identifiers, and its URL only when
+    that URL holds no secret.  A signed URL (``X-Amz-Signature=``, ``token=``, ...: what
+    :func:`etl.redact.redact_url` would hide) never travels through the broker, nor into
+    the run notes: the worker finds it again in the listing (:func:`etl.listing.find_release`).
+    ``full``: extract even if a file of this ``updated_at`` is spooled (``enqueue --full``).
+    """
     return {
         "product": ref.product,
         "version": ref.version,
         "updated_at": ref.updated_at.isoformat() if ref.updated_at else None,
-        "url": ref.url,
+        "url": ref.url if redact_url(ref.url) == ref.url else None,
         "fingerprint": ref.fingerprint,
+        "full": full,
     }
 
 
@@ -86,9 +103,30 @@ def ref_from_json(data: dict[str, Any]) -> ReleaseRef:
         data["product"],
         data["version"],
         datetime.fromisoformat(updated) if updated else None,
-        data["url"],
+        data.get("url") or "",
         fingerprint=fingerprint if isinstance(fingerprint, str) else None,
     )
+
+
+def _valid(task: Task, check: Callable[[], object]) -> bool:
+    """Run the task's argument checks; a bad argument is one log line and the task ends
+    (acknowledged, never retried: the same message would fail the same way)."""
+    try:
+        check()
+    except TaskArgumentError as exc:
+        log.error("%s refused: %s", task.name, exc)
+        return False
+    return True
+
+
+def _ledger_mark(settings: Settings) -> int | None:
+    """The ledger's last load attempt now, before this run sends anything (None: the
+    database is not reachable; ``enqueue --wait`` then reports the latest outcomes)."""
+    try:
+        return db_ledger.last_attempt(resolve_database_url(settings.database_url))
+    except EtlError as exc:
+        log.warning("list_releases: ledger not read (%s): --wait reports latest outcomes", exc)
+        return None
 
 
 def _retry_or_none(task: Task, exc: EtlError) -> None:
@@ -106,12 +144,15 @@ def _retry_or_none(task: Task, exc: EtlError) -> None:
 @_task("list_releases")
 def list_releases(self: Task, run_id: str, products: list[str], full: bool) -> None:
     """List the source; one extract task per release that changed since it was spooled."""
+    if not _valid(self, lambda: listing_args(run_id, products, full)):
+        return
     settings = Settings.from_env(products=tuple(products) or None, full=full or None)
     spool = worker_spool(settings)
     enqueued: list[dict[str, Any]] = []
+    mark = _ledger_mark(settings)
 
     def send(ref: ReleaseRef) -> None:
-        data = ref_to_json(ref)
+        data = ref_to_json(ref, full)
         extract_release.apply_async((run_id, data))
         enqueued.append(data)
 
@@ -119,38 +160,44 @@ def list_releases(self: Task, run_id: str, products: list[str], full: bool) -> N
         report = list_changed(settings, spool, send)
     except TransientFetchError as exc:
         _retry_or_none(self, exc)
-        listing = notes.Listing(enqueued, [], [], fatal=str(exc), transient=True)
+        listing = notes.Listing(enqueued, [], [], str(exc), transient=True, ledger_mark=mark)
         notes.put_listing(spool, run_id, listing)
         return
     except EtlError as exc:  # an unknown product is a ConfigError, as from `extract`
         config = isinstance(exc, ConfigError)
-        listing = notes.Listing(enqueued, [], [], fatal=str(exc), config=config)
+        listing = notes.Listing(enqueued, [], [], str(exc), config=config, ledger_mark=mark)
         notes.put_listing(spool, run_id, listing)
         return
-    listing = notes.Listing(enqueued, report.unchanged, report.failed)
+    listing = notes.Listing(enqueued, report.unchanged, report.failed, ledger_mark=mark)
     notes.put_listing(spool, run_id, listing)
 
 
 @_task("extract_release")
 def extract_release(self: Task, run_id: str, data: dict[str, Any]) -> None:
     """Extract one release; when its file is in ``ready/``, send its load task."""
-    settings = Settings.from_env()
+    if not _valid(self, lambda: (check_run_id(run_id), release_args(data))):
+        return
+    full = data.get("full") is True
+    settings = Settings.from_env(full=full or None)
     spool = worker_spool(settings)
     ref = ref_from_json(data)
     key = f"{ref.product}/{ref.version}"
     # a GitLab release whose wheels links changed keeps its updated_at: a file at that
-    # updated_at is then the old content, and the extract step decides by fingerprint
+    # updated_at is then the old content, and the extract step decides by fingerprint;
+    # --full extracts again whatever is spooled
     found = (
         notes.spooled_file(spool, ref.product, ref.version, ref.updated_at)
-        if ref.fingerprint is None
+        if ref.fingerprint is None and not full
         else None
     )
     if found is not None:  # delivered again after its file was written: don't fetch again
-        name: str | None = found.name
-        if found.state == "ready":
+        name: str | None = found.name if found.state == "ready" else None
+        if found.state == "ready":  # this run's load is still to come; else not this run's
             load_file.apply_async((run_id, found.name))
     else:
         try:
+            if not ref.url:  # its URL was signed: found again in the listing
+                ref = find_release(settings, ref)
             name = extract_one(settings, spool, ref)
         except TransientFetchError as exc:
             _retry_or_none(self, exc)
@@ -179,6 +226,8 @@ def _failed(
 @_task("load_file")
 def load_file(self: Task, run_id: str, name: str) -> None:
     """Load one spool file (claimed from ``ready/`` or adopted from ``loading/``)."""
+    if not _valid(self, lambda: (check_run_id(run_id), check_file(name))):
+        return
     settings = Settings.from_env()
     spool = worker_spool(settings)
     try:

@@ -28,9 +28,15 @@ Routes
     one in :mod:`tests.support.gitlabserver`) on the same machinery.  Scripted faults
     still come first.
 
+Holding
+    ``hold(path)`` returns an event: the next request for ``path`` waits until it is set,
+    then is answered normally (``held(path)``: requests waiting now).  A test can stop a
+    client in the middle of its work at a known point, with no timing.
+
 Recording
     ``requests`` lists every request (method, target, headers incl. Authorization);
-    ``count(path)`` and ``sent(path)`` (body bytes written, for the size-limit tests).
+    ``count(path)`` and ``sent(path)`` (body bytes written, for the size-limit tests);
+    ``served(path)``: normal answers whose body was written whole.
 """
 
 from __future__ import annotations
@@ -103,6 +109,9 @@ class SourceServer:
         self._memory: dict[str, bytes] = {}
         self._sent: dict[str, int] = defaultdict(int)
         self._routes: list[tuple[str, Responder]] = []
+        self._served: dict[str, int] = defaultdict(int)
+        self._holds: dict[str, deque[threading.Event]] = defaultdict(deque)
+        self._held: dict[str, int] = defaultdict(int)
         self._stop = threading.Event()
         self._httpd = _Server((host, 0), _Handler)
         self._httpd.owner = self
@@ -137,6 +146,21 @@ class SourceServer:
         """Answer requests under ``prefix`` with ``responder`` (see the module doc)."""
         with self._lock:
             self._routes.append((_key(prefix), responder))
+
+    def hold(self, path: str) -> threading.Event:
+        """The next request for ``path`` waits until the returned event is set."""
+        gate = threading.Event()
+        with self._lock:
+            self._holds[_key(path)].append(gate)
+        return gate
+
+    def held(self, path: str) -> int:
+        with self._lock:
+            return self._held[_key(path)]
+
+    def served(self, path: str) -> int:
+        with self._lock:
+            return self._served[_key(path)]
 
     def link(self, path: str) -> str:
         """Absolute URL of ``path`` on this server."""
@@ -214,6 +238,25 @@ class SourceServer:
             return None
         return path.read_bytes(), path.stat().st_mtime
 
+    def _wait_if_held(self, target: str) -> None:
+        with self._lock:
+            queue = self._holds.get(target)
+            gate = queue.popleft() if queue else None
+            if gate is not None:
+                self._held[target] += 1
+        if gate is None:
+            return
+        try:
+            while not gate.wait(0.05) and not self._stop.is_set():
+                pass
+        finally:
+            with self._lock:
+                self._held[target] -= 1
+
+    def _add_served(self, target: str) -> None:
+        with self._lock:
+            self._served[target] += 1
+
     def _add_sent(self, target: str, n: int) -> None:
         with self._lock:
             self._sent[target] += n
@@ -246,6 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
             if (fault is None or fault.kind == "serve") and responder is not None:
                 self._answer(owner, responder(rec))
             elif fault is None or fault.kind == "serve":
+                owner._wait_if_held(rec.target)
                 self._serve(owner, rec)
             else:
                 getattr(self, f"_fault_{fault.kind}")(owner, rec, fault)
@@ -292,6 +336,8 @@ class _Handler(BaseHTTPRequestHandler):
             data = gzip_mod.compress(data)
             headers.append(("Content-Encoding", "gzip"))
         self._send(200, data, headers, chunked=owner.chunked)
+        self.wfile.flush()
+        owner._add_served(rec.target)
 
     def _not_modified(
         self, owner: SourceServer, rec: RecordedRequest, etag: str, mtime: float
