@@ -13,8 +13,10 @@ Read-only by construction: only one ``SELECT`` (or ``WITH … SELECT``) statemen
 and once the spool's data is registered DuckDB is locked down (no file system or network
 access, no extension install or autoload, configuration locked), so ``COPY … TO``,
 ``ATTACH``, ``read_text('/etc/…')``, ``INSTALL`` and ``SET`` are refused (a
-:class:`ConfigError`: exit 2).  A spool file whose footer cannot be read is skipped with a
-warning naming it; the rest of the state is still shown.  Results are fetched in batches
+:class:`ConfigError`: exit 2).  A spool file whose footer cannot be read, whose columns
+are not of the spool schema's types, or which would decode to more than load takes
+(:mod:`etl.spooling.checks`) is skipped with a warning naming it; the rest of the state is
+still shown.  Results are fetched in batches
 and written as they come (:func:`write_json`), so memory does not grow with the spool.
 """
 
@@ -84,13 +86,15 @@ def _check(states: tuple[str, ...]) -> list[SpoolState]:
 
 
 def _readable(spool: Spool, files: list[SpoolFile]) -> _Readable:
-    """The files whose footer reads; each other one skipped with a warning naming it."""
+    """The files whose footer reads, whose columns have the spool schema's types and
+    whose artifacts decode to a bounded size; each other one skipped with a warning naming
+    it (one such file never breaks the views of the others)."""
     out = _Readable()
     for f in files:
         try:
-            meta = spool.read_meta(f)
+            meta = spool.read_meta(f, bounded=True)
         except EtlError as exc:
-            log.warning("skipped unreadable spool file %s/%s: %s", f.state, f.name, exc)
+            log.warning("skipped spool file %s/%s: %s", f.state, f.name, exc.message)
             continue
         out.files.append(f)
         out.metas.append(meta)

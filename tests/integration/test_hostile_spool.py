@@ -28,7 +28,7 @@ from etl.load import load_spool
 from etl.spool import Spool, SpoolName
 from etl.spooling.format import SCHEMA, ArtifactRow, Drop
 from tests.support.bombs import drops_bomb, evasive_bomb, json_bomb
-from tests.support.cli import cli_env
+from tests.support.cli import cli_env, run_cli
 from tests.support.pod import PodResult, run_in_pod
 from tests.support.sourcetree import write_source_tree
 
@@ -182,9 +182,7 @@ def _rewrite(path: Path, change: Any, schema: pa.Schema = SCHEMA) -> None:
         writer.write_table(table, row_group_size=1)
 
 
-def test_a_json_column_of_type_int64_fails_the_file_naming_it(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_a_json_column_of_type_int64_fails_the_file_naming_it(tmp_path: Path, db_url: str) -> None:
     spool_dir = tmp_path / "spool"
     name = _write(spool_dir, "1.0", (_drop(),))
     index = SCHEMA.get_field_index("dependency_graph")
@@ -294,3 +292,31 @@ def test_files_written_by_extract_pass_every_check(tmp_path: Path, db_url: str) 
     assert again.failed == [] and len(again.unchanged) == 7
 
 
+# --- 7. inspect: one bad file never breaks the views of the others --------------------------
+
+
+def test_inspect_skips_a_wrongly_typed_file_and_a_bomb_naming_each(tmp_path: Path) -> None:
+    """Before: a file with a JSON column of type int64 made every `inspect --sql` fail with
+    a misleading "read-only, refused" message naming no file, and the drops bomb took
+    `inspect` to 0.9 GB.  Now each is skipped with one warning naming it."""
+    spool_dir = tmp_path / "spool"
+    good = _write(spool_dir, "1.0", (_drop(),))
+    typed = _write(spool_dir, "2.0", (_drop(),))
+    index = SCHEMA.get_field_index("dependency_graph")
+    schema = SCHEMA.set(index, pa.field("dependency_graph", pa.int64()))
+    _rewrite(
+        spool_dir / "ready" / typed,
+        lambda rows: [{**r, "dependency_graph": 1} for r in rows],
+        schema,
+    )
+    bomb = drops_bomb(spool_dir / "ready").name
+    env = cli_env(spool=spool_dir)
+    for args in (["--json", "--sql", "select file, count(*) as n from drops group by 1"], []):
+        out = run_cli("inspect", *args, env=env, cwd=tmp_path, timeout=120)
+        assert out.returncode == 0, out
+        assert "Traceback" not in out.stderr and "read-only" not in out.stderr, out
+        for name, why in ((typed, "column dependency_graph is of type int64"), (bomb, "MiB")):
+            warned = [line for line in out.stderr.splitlines() if name in line]
+            assert len(warned) == 1 and "skipped" in warned[0] and why in warned[0], out
+        if args:
+            assert json.loads(out.stdout) == [{"file": good, "n": 1}], out

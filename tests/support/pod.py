@@ -37,7 +37,6 @@ class PodResult:
         return self.peak_bytes / 1e6
 
 
-
 def _own(controller: str) -> Path | None:
     """This process's cgroup folder for a v1 ``controller`` (or v2 with ``""``)."""
     for line in Path("/proc/self/cgroup").read_text().splitlines():
