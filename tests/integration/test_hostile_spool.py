@@ -311,12 +311,16 @@ def test_inspect_skips_a_wrongly_typed_file_and_a_bomb_naming_each(tmp_path: Pat
     )
     bomb = drops_bomb(spool_dir / "ready").name
     env = cli_env(spool=spool_dir)
-    for args in (["--json", "--sql", "select file, count(*) as n from drops group by 1"], []):
-        out = run_cli("inspect", *args, env=env, cwd=tmp_path, timeout=120)
-        assert out.returncode == 0, out
-        assert "Traceback" not in out.stderr and "read-only" not in out.stderr, out
-        for name, why in ((typed, "column dependency_graph is of type int64"), (bomb, "MiB")):
-            warned = [line for line in out.stderr.splitlines() if name in line]
-            assert len(warned) == 1 and "skipped" in warned[0] and why in warned[0], out
-        if args:
-            assert json.loads(out.stdout) == [{"file": good, "n": 1}], out
+    sql = ["--json", "--sql", "select file, count(*) as n from drops group by 1"]
+    out = run_cli("inspect", *sql, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out
+    assert "Traceback" not in out.stderr and "read-only" not in out.stderr, out
+    for name, why in ((typed, "column dependency_graph is of type int64"), (bomb, "MiB")):
+        warned = [line for line in out.stderr.splitlines() if name in line]
+        assert len(warned) == 1 and "skipped" in warned[0] and why in warned[0], out
+    assert json.loads(out.stdout) == [{"file": good, "n": 1}], out
+    # the summary reads footers only: the wrongly typed file is counted as unreadable
+    summary = run_cli("inspect", env=env, cwd=tmp_path, timeout=120)
+    assert summary.returncode == 0 and "Traceback" not in summary.stderr, summary
+    ready = next(line.split() for line in summary.stdout.splitlines() if line.startswith("ready"))
+    assert (ready[1], ready[-1]) == ("3", "1"), summary.stdout
