@@ -166,7 +166,7 @@ def test_listing_bump_without_a_change_is_a_304(big_tree: Path, tmp_path: Path) 
         assert run(server, spool_dir).ok
         page = tree / "rhai" / "releases.json"
         doc = json.loads(page.read_text())
-        doc["releases"][2]["updated_at"] = "2030-01-01T00:00:00Z"
+        doc["releases"][2]["updated_at"] = "2026-01-01T00:00:00Z"  # past: never refused
         page.write_text(json.dumps(doc))
         server.clear()
         report = run(server, spool_dir)
