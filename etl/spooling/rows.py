@@ -148,6 +148,8 @@ class ContentHasher:
         keys = [_column(tbl, n).to_pylist() for n in ("architecture", "variant", "build_id")]
         built = _column(tbl, "built_at").to_pylist()
         docs = [_views(_column(tbl, n)) for n in _DOCUMENTS]
+        has_requirements = "requirements" in tbl.column_names
+        reqs = _views(_column(tbl, "requirements")) if has_requirements else []
         lists = _column(tbl, "drops")
         for i in range(tbl.num_rows):
             for column in keys:
@@ -155,6 +157,9 @@ class ContentHasher:
             self._field(format_ts(built[i]) if built[i] is not None else None)
             for doc in docs:
                 self._bytes(doc[i])
+            if reqs and reqs[i] is not None:  # as add(): only when there are some
+                self._field("requirements")
+                self._bytes(reqs[i])
             self._field(_compact_json(_entries(lists.slice(i, 1).flatten())))
 
     def hexdigest(self) -> str:
