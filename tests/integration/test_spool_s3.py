@@ -79,7 +79,9 @@ def test_claims_leases_orphans_and_failure_history(s3_spool: str) -> None:
     assert again is not None
     again.fail(FailedAttempt("DataError", "bad 2"))
     record = spool.failure(spool.files("failed")[0])
-    assert record is not None and [a.message for a in record.attempts] == ["bad 1", "bad 2"]
+    assert record is not None  # the adoption noted the death of the orphan's loader first
+    assert [a.error_class for a in record.attempts][0] == "LoaderDied"
+    assert [a.message for a in record.attempts[1:]] == ["bad 1", "bad 2"]
 
 
 def test_half_done_move_resolves_to_the_later_state(s3_spool: str) -> None:
