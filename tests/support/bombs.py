@@ -33,21 +33,22 @@ BOMB_JSON_BYTES = 200 * 1000 * 1000
 
 def _write(folder: Path, release: str, drops: pa.Array, graph: str | None, ndrops: int) -> Path:
     digest = hashlib.sha256(f"bomb {release}".encode()).hexdigest()
-    columns = [
-        pa.array(["bomb"], pa.string()),
-        pa.array([release], pa.string()),
-        pa.array([UPDATED], SCHEMA.field("release_updated_at").type),
-        pa.array(["x86_64"], pa.string()),
-        pa.array(["cpu"], pa.string()),
-        pa.array(["b1"], pa.string()),
-        pa.array([UPDATED], SCHEMA.field("built_at").type),
-        pa.array([graph], pa.large_string()),
-        pa.array(["[]"], pa.large_string()),
-        pa.array(["[]"], pa.large_string()),
-        pa.ListArray.from_arrays(
+    given = {
+        "product": pa.array(["bomb"], pa.string()),
+        "release": pa.array([release], pa.string()),
+        "release_updated_at": pa.array([UPDATED], SCHEMA.field("release_updated_at").type),
+        "architecture": pa.array(["x86_64"], pa.string()),
+        "variant": pa.array(["cpu"], pa.string()),
+        "build_id": pa.array(["b1"], pa.string()),
+        "built_at": pa.array([UPDATED], SCHEMA.field("built_at").type),
+        "dependency_graph": pa.array([graph], pa.large_string()),
+        "constraints_file": pa.array(["[]"], pa.large_string()),
+        "build_sequence_summary": pa.array(["[]"], pa.large_string()),
+        "drops": pa.ListArray.from_arrays(
             pa.array([0, len(drops)], pa.int32()), drops, type=SCHEMA.field("drops").type
         ),
-    ]
+    }
+    columns = [given.get(f.name, pa.nulls(1, f.type)) for f in SCHEMA]  # others: null
     table = pa.Table.from_arrays(columns, schema=SCHEMA)
     meta = FileMeta(
         schema_version=1,
