@@ -80,7 +80,7 @@ def test_claims_leases_orphans_and_failure_history(s3_spool: str) -> None:
     again.fail(FailedAttempt("DataError", "bad 2"))
     record = spool.failure(spool.files("failed")[0])
     assert record is not None  # the adoption noted the death of the orphan's loader first
-    assert [a.error_class for a in record.attempts][0] == "LoaderDied"
+    assert record.attempts[0].error_class == "LoaderDied"
     assert [a.message for a in record.attempts[1:]] == ["bad 1", "bad 2"]
 
 
