@@ -232,18 +232,28 @@ def test_why_by_construction_cycle_and_billions_of_paths(synth: tuple[Path, str]
         assert [s["node"] for s in b["paths"][0]] == ["app==1.0", "cyc-a==1.0", "cyc-b==1.0"]
 
 
-def test_legacy_graph_format(synth: tuple[Path, str]) -> None:
+@pytest.mark.parametrize(
+    ("variant", "names"),
+    [
+        ("cpu", ("torch", "numpy", "instructlab")),  # the legacy format (old_graph.json)
+        ("cuda", ("torch", "numpy", "pydantic", "docling-parse")),  # e2e-ai-stack/graph.json
+    ],
+)
+def test_real_fromager_graphs_both_formats(
+    synth: tuple[Path, str], variant: str, names: tuple[str, ...]
+) -> None:
     root, db = synth
-    graph = oracle.snapshot(root)["artifacts"][("legacy", "1.0", "x86_64", "cpu")]
+    graph = oracle.snapshot(root)["artifacts"][("legacy", "1.0", "x86_64", variant)]
     expected = sorted(oracle.edges(graph["dependency_graph"]))
     with psycopg.connect(db) as conn:
         got = conn.execute(
             "SELECT parent_name, parent_version, child_name, child_version, req_type, req"
-            " FROM graph_edges WHERE product = 'legacy'"
+            " FROM graph_edges WHERE product = 'legacy' AND variant = %s",
+            [variant],
         ).fetchall()
     assert sorted(got) == expected and len(expected) > 100
-    for name in ("torch", "numpy", "instructlab"):
-        doc = why.why(db, name, product="legacy", release="1.0", paths=4)
+    for name in names:
+        doc = why.why(db, name, product="legacy", release="1.0", variant=variant, paths=4)
         oracle.why_check(graph["dependency_graph"], name, doc["builds"][0], 4)
         assert doc["builds"][0]["paths"]
 

@@ -1,7 +1,8 @@
 """Source trees whose search / diff / why answers are known by construction.
 
 :func:`write_synth` writes product ``synth`` (releases 1.0 and 2.0) and product ``legacy``
-(one build whose graph is fromager's legacy format, the real ``old_graph.json``):
+(build ``x86_64/cpu``: fromager's legacy graph format, the real ``old_graph.json``; build
+``x86_64/cuda``: the real ``e2e-ai-stack/graph.json``, node/edge format):
 
 * builds: ``aarch64/cpu`` identical in both releases (``same``); ``x86_64/cpu`` changed;
   ``x86_64/cuda12.4-ubi9`` renamed ``cuda12.8-ubi9`` (paired by architecture);
@@ -23,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 LAYERS, WIDTH = 14, 5
-LEGACY_GRAPH = Path(__file__).resolve().parents[2] / "samples" / "fromager"
-LEGACY_GRAPH = LEGACY_GRAPH / "e2e-ai-stack-legacy" / "old_graph.json"
+FROMAGER = Path(__file__).resolve().parents[2] / "samples" / "fromager"
+LEGACY_GRAPH = FROMAGER / "e2e-ai-stack-legacy" / "old_graph.json"
+#: fromager's own fixture of a real AI stack, node/edge format without ``constraint``,
+#: 301 nodes, several versions of some packages (install-dependency conflicts)
+AI_STACK_GRAPH = FROMAGER / "e2e-ai-stack" / "graph.json"
 
 Wheel = tuple[str, str, str | None, str | None]  # name, version, build tag, origin
 
@@ -190,7 +194,10 @@ def write_synth(root: Path) -> Path:
         "legacy",
         "1.0",
         "2025-01-01T00:00:00Z",
-        {("x86_64", "cpu"): (torch, "torch==2.3.1\n", legacy)},
+        {
+            ("x86_64", "cpu"): (torch, "torch==2.3.1\n", legacy),
+            ("x86_64", "cuda"): (torch, "torch==2.3.1\n", json.loads(AI_STACK_GRAPH.read_text())),
+        },
     )
     products = ["synth", "legacy"]
     _write(
