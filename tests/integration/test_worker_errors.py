@@ -21,6 +21,7 @@ import pytest
 from tests.support.cli import CliResult, cli_env, run_cli
 from tests.support.procs import REPO
 from tests.support.redisserver import RedisServer
+from tests.support.s3server import S3Server
 from tests.support.workers import Broker, rabbitmq_broker, redis_broker
 
 
@@ -98,3 +99,27 @@ def broker_of(kind: str, redis_server: RedisServer) -> Iterator[Broker]:
     else:
         with rabbitmq_broker() as broker:
             yield broker
+
+
+def test_wrong_object_store_keys_are_one_line_and_exit_2(
+    tmp_path: Path, db_url: str, redis_server: RedisServer, s3_server: S3Server
+) -> None:
+    """Keys refused to the worker (enqueue's are right): the report comes through the
+    broker; keys refused to enqueue itself: it says so before sending anything."""
+    spool = f"{s3_server.new_spool_url()}/spool"
+    with redis_broker(redis_server) as broker:
+        env = cli_env(spool=spool, database_url=db_url, **broker.env(), **s3_server.env())
+        assert run_cli("spool", "init", env=env).returncode == 0
+        log = tmp_path / "worker.log"
+        with one_worker({**env, "AWS_SECRET_ACCESS_KEY": "wrong"}, log):
+            done = enqueue_wait(env)
+        assert done.returncode == 2, (done, log.read_text())
+        (line,) = done.stderr.splitlines()
+        assert line.startswith("enqueue: listing failed: the object store refused access"), line
+        assert "Traceback" not in log.read_text()
+
+        wrong = run_cli("enqueue", "--wait", env={**env, "AWS_SECRET_ACCESS_KEY": "wrong"})
+        assert wrong.returncode == 2 and wrong.stdout == "", wrong
+        (line,) = wrong.stderr.splitlines()
+        assert line.startswith("wheels-etl enqueue: the object store refused access"), line
+        assert broker.queued() == 0  # nothing was sent
