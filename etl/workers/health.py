@@ -5,7 +5,8 @@ A worker registers itself when Celery has set it up (``celeryd_after_setup``): a
 JSON file ``<node name>.json`` in :func:`state_dir` (the temp folder: ``TMPDIR``, an
 ``emptyDir`` in Kubernetes) with its node name, as ``-n`` made it (``%h`` expanded), its
 pid and the start time of that pid (so a pid reused by another process does not pass).
-It removes the file when it shuts down.
+It removes the file when it shuts down, and a starting worker removes those of workers
+that are gone (killed, or a container restarted with the same ``emptyDir``).
 
 * Liveness (``wheels-etl worker --healthcheck [-n NAME]``) reads those files only: it never
   talks to the broker, so a broker outage does not restart the workers.  With ``-n`` (the
@@ -31,6 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Both probes answer within this many seconds (the Kubernetes probes' timeoutSeconds).
 PROBE_SECONDS = 2.0
@@ -62,6 +64,12 @@ def register(node: str) -> Path:
     folder = state_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = _file_for(node)
+    for stale in folder.glob("*.json"):  # workers gone without unregistering (SIGKILL,
+        # a container restarted with the same emptyDir): they would fail every probe
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            old = json.loads(stale.read_text())
+            if _started(int(old.get("pid"))) != old.get("started"):
+                stale.unlink()
     record = {"node": node, "pid": os.getpid(), "started": _started(os.getpid())}
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(json.dumps(record))
@@ -135,26 +143,18 @@ def liveness(node: str | None) -> Verdict:
     return Verdict(True, "alive: " + ", ".join(alive))
 
 
-def _broker_check(verdicts: list[Verdict]) -> None:
-    from kombu.connection import Connection
-
-    from etl.errors import ConfigError
+def _connect(conn: Any, url: str, verdicts: list[Verdict]) -> None:
     from etl.redact import redact_url
-    from etl.workers.settings import WorkerSettings
 
     try:
-        url = WorkerSettings.from_env().broker_url
-    except ConfigError as exc:
-        verdicts.append(Verdict(False, f"not ready: {exc}"))
-        return
-    try:
-        with Connection(url, connect_timeout=_BROKER_SECONDS) as conn:  # type: ignore[no-untyped-call]
-            conn.ensure_connection(max_retries=0)  # no retry: the probe retries
+        conn.ensure_connection(max_retries=0)  # no retry: the probe is retried
         verdicts.append(Verdict(True, f"the broker {redact_url(url)} answers"))
     except Exception as exc:  # any failure to connect is "not ready"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         line = f"not ready: the broker {redact_url(url)} does not answer: {reason}"
         verdicts.append(Verdict(False, line))
+    finally:
+        conn.release()
 
 
 def _age() -> float:
@@ -170,10 +170,23 @@ def readiness(node: str | None) -> Verdict:
     alive = liveness(node)
     if not alive.ok:
         return alive
+    from kombu.connection import Connection
+
+    from etl.errors import ConfigError
+    from etl.workers.settings import WorkerSettings
+
+    try:
+        url = WorkerSettings.from_env().broker_url
+    except ConfigError as exc:
+        return Verdict(False, f"not ready: {exc}")
+    conn = Connection(url, connect_timeout=_BROKER_SECONDS)  # type: ignore[no-untyped-call]
+    conn.transport  # noqa: B018 (imports the transport here, before the clock below)
     verdicts: list[Verdict] = []
-    thread = threading.Thread(target=_broker_check, args=(verdicts,), daemon=True)
+    thread = threading.Thread(target=_connect, args=(conn, url, verdicts), daemon=True)
     thread.start()
-    budget = max(0.1, PROBE_SECONDS - 0.2 - _age())
+    # what is left of the 2 s after this process's start-up, but at least one connect
+    # timeout: on a starved machine a slow start-up must not make a live broker "down"
+    budget = max(_BROKER_SECONDS + 0.1, PROBE_SECONDS - 0.2 - _age())
     thread.join(budget)
     if not verdicts:
         return Verdict(False, f"not ready: the broker did not answer within {budget:.1f} s")

@@ -84,6 +84,25 @@ def test_a_warm_shutdown_unregisters_and_no_worker_is_not_alive(tmp_path: Path) 
         assert gone.returncode == 3 and f"no worker named {name.split('@')[0]}@" in gone.stderr
 
 
+def test_a_killed_workers_registration_goes_when_the_next_worker_starts(tmp_path: Path) -> None:
+    """As in a container restarted after a kill with the same emptyDir at /tmp."""
+    with RedisServer(tmp_path / "redis") as server:
+        env = worker_env(tmp_path, server)
+        first = start_worker(env, "w@%h", tmp_path / "first.log")
+        wait_alive(env, "w@%h", first, tmp_path / "first.log")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+        assert probe(env, "--healthcheck").returncode == 3  # its registration stays
+        second = start_worker(env, "w2@%h", tmp_path / "second.log")  # another name
+        try:
+            wait_alive(env, "w2@%h", second, tmp_path / "second.log")
+            alive = probe(env, "--healthcheck")  # every worker registered here: one
+            assert alive.returncode == 0 and f"(pid {second.pid})" in alive.stdout, alive
+        finally:
+            os.killpg(second.pid, signal.SIGTERM)
+            second.wait(60)
+
+
 def worker_env(tmp_path: Path, server: RedisServer) -> dict[str, str]:
     """A worker's environment: a Redis of the test's own, a temp folder of its own (where
     the worker registers)."""

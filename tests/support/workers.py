@@ -146,6 +146,7 @@ class Workers:
 
     def start(self, count: int = 1) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        (self.logs / "tmp").mkdir(exist_ok=True)  # TMPDIR: their probe registrations
         for _ in range(count):
             self.started += 1
             name = f"w{self.started}-{uuid.uuid4().hex[:6]}@%h"
@@ -155,7 +156,7 @@ class Workers:
             self.procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "etl", *args],
-                    env=dict(self.env),
+                    env={**self.env, "TMPDIR": str(self.logs / "tmp")},
                     cwd=REPO,
                     stdout=log,
                     stderr=subprocess.STDOUT,
