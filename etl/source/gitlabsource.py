@@ -17,7 +17,7 @@ from etl.errors import ConfigError, EtlError, FatalFetchError, FetchError
 from etl.protocol import IDENT_RE
 from etl.redact import redact_url
 from etl.source import documents as parse
-from etl.source.budget import ByteBudget
+from etl.source.budget import ByteBudget, Reservation
 from etl.source.client import ProductRef, ReleaseRef
 from etl.source.constraints import constraints_to_json
 from etl.source.gitlab import (
@@ -271,20 +271,40 @@ class GitLabSource:
             )
         if urlsplit(link.url).scheme.lower() not in ("http", "https"):
             raise FatalFetchError(f"{label}: the link is not an HTTP(S) URL", release=release)
+        res = self.budget.open(("tarball", release, link.name))
+        try:
+            got = self._download(link, label, release, res)
+            return self._row(rel, link, got, label, release)
+        finally:
+            res.release()
+
+    def _download(
+        self, link: WheelsLink, label: str, release: str, res: Reservation
+    ) -> TarballContents:
+        """The tarball's contents; its documents' bytes held in ``res`` (the byte budget,
+        as the protocol source's documents are)."""
         limit = self.settings.max_file_bytes
 
         def consume(body: StreamBody) -> TarballContents:
             self._counters.add("downloads")
-            return read_tarball(body.chunks(), doc_limit=limit, label=label, release=release)
+            res.reset()  # an attempt cut short kept nothing
+            return read_tarball(
+                body.chunks(), doc_limit=limit, label=label, release=release, reserve=res.reserve
+            )
 
         try:
-            got = self._http.stream(link.url, release, consume, seconds=TARBALL_SECONDS)
+            return self._http.stream(link.url, release, consume, seconds=TARBALL_SECONDS)
         except FatalFetchError as exc:
             if exc.message.startswith(label):
                 raise
             raise FatalFetchError(f"{label}: {exc.message}", release=release, url=exc.url) from None
         except FetchError as exc:
             raise type(exc)(f"{label}: {exc.message}", release=release, url=exc.url) from None
+
+    def _row(
+        self, rel: GitLabRelease, link: WheelsLink, got: TarballContents, label: str, release: str
+    ) -> ArtifactRow:
+        assert link.architecture is not None  # checked first
         docs = got.documents
         reqs = docs.get("requirements")
         try:

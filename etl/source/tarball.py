@@ -71,9 +71,15 @@ def _document_key(name: str) -> DocumentKey | None:
 
 
 def read_tarball(
-    chunks: Iterable[bytes], *, doc_limit: int, label: str, release: str | None
+    chunks: Iterable[bytes],
+    *,
+    doc_limit: int,
+    label: str,
+    release: str | None,
+    reserve: Callable[[int], None] | None = None,
 ) -> TarballContents:
-    """Read a ``.tar.gz`` streamed as ``chunks``; see the module documentation."""
+    """Read a ``.tar.gz`` streamed as ``chunks``; see the module documentation.
+    ``reserve(n)`` is called before a document of ``n`` bytes is kept (the byte budget)."""
 
     def fail(problem: str) -> NoReturn:
         raise FatalFetchError(f"{label}: {problem}", release=release)
@@ -103,6 +109,8 @@ def read_tarball(
                             f"{shown(name)} is {member.size} bytes, over the {doc_limit}-byte "
                             "limit (--max-file-bytes)"
                         )
+                    if reserve is not None:
+                        reserve(member.size)
                     got.documents[key] = b"".join(fwd.pieces(member.offset_data, member.size))
                     continue
                 base = name.rsplit("/", 1)[-1]

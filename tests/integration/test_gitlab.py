@@ -104,6 +104,8 @@ def test_releases_map_to_spool_files_and_rows(
     assert len(report.spooled) == 2
     assert report.stats["retries"] == 1
     assert report.stats["downloads"] == 3
+    # the documents kept from a tarball are held in the byte budget
+    assert report.stats["budget_peak_bytes"] >= len(sample("flask").graph)
     # the token went to the API (and to the direct_asset_url on the GitLab host), never
     # to the asset host (the fixture checks gitlab.leaks)
     api = gitlab.api_requests()
@@ -454,3 +456,13 @@ def test_a_tarball_stored_with_content_encoding_gzip_is_read(
     )
     report = extract(settings(gitlab, tmp_path / "spool"), Spool(tmp_path / "spool"))
     assert report.ok and len(report.spooled) == 1, report.failed
+
+
+def test_a_byte_budget_smaller_than_one_tarballs_documents_still_completes(
+    gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    good_project(gitlab)
+    s = settings(gitlab, tmp_path / "spool", max_inflight_bytes=1024)
+    report = extract(s, Spool(tmp_path / "spool"))
+    assert report.ok and len(report.spooled) == 2, report.failed
+    assert report.stats["budget_overdrafts"] >= 1  # one tarball at a time over the cap
