@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 
@@ -43,13 +44,15 @@ class Progress:
         unit: str = "releases",
         tty: bool | None = None,
         quiet: bool = False,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.verb = verb
         self.unit = unit
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.tty = (self.stream.isatty() if tty is None else tty) and not quiet
-        self.started = time.monotonic()
+        self.timer = timer  # the seam tests use for elapsed time and the ETA
+        self.started = timer()
         self.final_total = False
         self._last_draw = 0.0
         self._bar = ""
@@ -79,7 +82,7 @@ class Progress:
     def update(self, done: int, total: int, bytes_: int, label: str = "") -> None:
         if not self.tty:
             return
-        now = time.monotonic()
+        now = self.timer()
         if now - self._last_draw < 0.1 and done < total:
             return
         self._last_draw = now
