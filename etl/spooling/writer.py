@@ -19,7 +19,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.errors import SpoolError, SpoolFullError
-from etl.spooling.format import SPOOL_SCHEMA_VERSION, ArtifactRow, FileMeta, parquet_writer
+from etl.spooling.format import (
+    JSON_COLUMNS,
+    SPOOL_SCHEMA_VERSION,
+    ArtifactRow,
+    FileMeta,
+    parquet_writer,
+)
 from etl.spooling.names import SpoolFile, SpoolName, release_stem, spool_name
 from etl.spooling.rows import ContentHasher, artifact_table, drops_array
 from etl.spooling.store import SpoolStore, Upload
@@ -28,6 +34,14 @@ from etl.spooling.store import SpoolStore, Upload
 #: column); into a Python stream each one takes the GIL back from the fetch threads.  They
 #: are gathered in native code and reach the stream in writes of this size.
 WRITE_BUFFER = 256 * 1024
+
+
+def _utf8_length(text: str | None) -> int:
+    """The UTF-8 size of ``text`` without encoding it when it is ASCII (as JSON documents
+    mostly are: ``isascii`` reads a flag, ``encode`` copies megabytes)."""
+    if not text:
+        return 0
+    return len(text) if text.isascii() else len(text.encode())
 
 
 class ReleaseFileWriter:
@@ -67,15 +81,7 @@ class ReleaseFileWriter:
         self.hasher.add(row, drops)
         self.artifacts += 1
         self.drops += len(row.drops)
-        self.json_bytes += sum(
-            len(v.encode()) if v else 0
-            for v in (
-                row.dependency_graph,
-                row.constraints_file,
-                row.build_sequence_summary,
-                row.requirements,
-            )
-        )
+        self.json_bytes += sum(_utf8_length(getattr(row, c)) for c in JSON_COLUMNS)
 
     def finish(self) -> str:
         assert self._writer is not None, "file already finished"
