@@ -13,7 +13,7 @@ import contextlib
 import time
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import IO
+from typing import IO, NoReturn
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -161,9 +161,7 @@ class ReleaseWriter:
                 self._upload.stream, *self._args, self._compression, self._read_at
             )
         except BaseException as exc:
-            error = self._error(exc)
-            self.abort()
-            raise error from exc
+            self._fail(exc)
         return self
 
     def __exit__(
@@ -201,9 +199,7 @@ class ReleaseWriter:
             name = self._file.finish()
             self._upload.publish("ready", name)
         except BaseException as exc:
-            error = self._error(exc)
-            self.abort()
-            raise error from exc
+            self._fail(exc)
         self.name = name
         info = self.store.info("ready", name)
         size, mtime = (info.size, info.mtime) if info else (0, time.time())
@@ -221,6 +217,12 @@ class ReleaseWriter:
                 with contextlib.suppress(SpoolError, OSError):
                     self._upload.discard()
                 self._upload = None
+
+    def _fail(self, exc: BaseException) -> NoReturn:
+        """Raise ``exc`` as :meth:`_error` names it, the upload dropped first."""
+        error = self._error(exc)
+        self.abort()
+        raise error from exc
 
     def _error(self, exc: BaseException) -> BaseException:
         """OSError and SpoolError as a SpoolError naming the release (and, when the store
