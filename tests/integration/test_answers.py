@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from etl.answers import diff, difftext, search, why
 from etl.answers.store import QueryInputError
@@ -273,7 +274,7 @@ def test_migration_fills_a_database_loaded_before(synth: tuple[Path, str]) -> No
         # the database as the previous version left it: migrations 1-3 are unchanged, so
         # dropping what migration 4 added gives exactly that schema, with the same data
         for view in ("drop_origins", "constraint_lines", "graph_edges"):
-            conn.execute(f"DROP VIEW {view}")
+            conn.execute(sql.SQL("DROP VIEW {}").format(sql.Identifier(view)))
         conn.execute("DROP TABLE build_origins")
         conn.execute("DELETE FROM wheels_etl_schema WHERE version >= %s", [schema.DOMAIN_VERSION])
     with pytest.raises(QueryInputError, match="migrate"):
