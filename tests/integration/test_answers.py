@@ -42,19 +42,22 @@ def synth(tmp_path: Path, db_url: str) -> tuple[Path, str]:
     return root, db_url
 
 
+#: The fields of a search match that the oracle knows.
+SEARCH_KEYS = (
+    "product",
+    "release",
+    "architecture",
+    "variant",
+    "version",
+    "filename",
+    "origin",
+    "sha256",
+    "size",
+)
+
+
 def _search_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    keys = (
-        "product",
-        "release",
-        "architecture",
-        "variant",
-        "version",
-        "filename",
-        "origin",
-        "sha256",
-        "size",
-    )
-    return [{k: m[k] for k in keys} for m in doc["matches"]]
+    return [{k: m[k] for k in SEARCH_KEYS} for m in doc["matches"]]
 
 
 def _diff_shape(doc: dict[str, Any]) -> dict[tuple[Any, ...], Any]:
@@ -300,17 +303,7 @@ def test_commands_exit_codes_and_json(sample_db: str) -> None:
     assert found.returncode == 0, str(found)
     doc = json.loads(found.stdout)
     assert doc["schema"] == "wheels-etl/search/1" and doc["name"] == "markupsafe"
-    assert set(doc["matches"][0]) >= {
-        "product",
-        "release",
-        "architecture",
-        "variant",
-        "version",
-        "filename",
-        "origin",
-        "sha256",
-        "size",
-    }
+    assert set(doc["matches"][0]) >= set(SEARCH_KEYS)
     assert run("search", "no-such-package").returncode == 1
     for bad in (
         ["search", "not a name"],
