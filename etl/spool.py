@@ -244,6 +244,8 @@ class Spool:
                 self.store.move(name, src, "loading", durable=False)
                 sidecar.follow(self.store, name, "loading")
             info = self.store.info("loading", name)
+            if info is not None and src == "loading":  # its loader died: noted before reuse
+                sidecar.append(self.store, name, "loading", loader_died())
         except FileNotFoundError:  # another loader moved it between listing and locking
             info = None
         except BaseException:
@@ -253,10 +255,8 @@ class Spool:
             lock.release()
             return None
         self._held.add(name)
-        file, orphan = SpoolFile("loading", name, info.size, info.mtime), src == "loading"
-        if orphan:  # its loader died holding it: noted before anyone starts on it again
-            sidecar.append(self.store, name, "loading", loader_died())
-        return Claim(self, file, lock, orphan)
+        file = SpoolFile("loading", name, info.size, info.mtime)
+        return Claim(self, file, lock, orphan=src == "loading")
 
     def move(self, f: SpoolFile | str, state: SpoolState) -> SpoolFile:
         """Move a file (and its sidecar) to ``state``; raises :class:`SpoolError`."""
@@ -337,7 +337,7 @@ _VOLATILE: frozenset[SpoolState] = frozenset({"loaded"})
 class Claim:
     """A file in ``loading`` held by this process until one transition moves it on."""
 
-    def __init__(self, spool: Spool, file: SpoolFile, lock: Lock, orphan: bool = False) -> None:
+    def __init__(self, spool: Spool, file: SpoolFile, lock: Lock, *, orphan: bool = False) -> None:
         self.spool = spool
         self.file = file
         self.orphan = orphan  # adopted from a dead loader: maybe committed already
