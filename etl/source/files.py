@@ -25,6 +25,33 @@ CHUNK = 64 * 1024
 Fetched = tuple[str, bytes, Validators]
 
 
+class BoundedBody:
+    """A document's bytes as they are read, at most ``limit`` of them, every byte reserved
+    in the byte budget before it is kept: the one loop of a local file and an HTTP body
+    (:func:`etl.source.streambody.read_document`).  ``got`` counts what was read."""
+
+    def __init__(self, res: Reservation, *, limit: int, shown: str, release: str | None) -> None:
+        self.res, self.limit, self.shown, self.release = res, limit, shown, release
+        self.got = 0
+        self._chunks: list[bytes] = []
+
+    def keep(self, chunk: bytes) -> None:
+        self.got += len(chunk)
+        if self.got > self.limit:
+            raise FatalFetchError(
+                f"file is over the {self.limit}-byte limit (stopped after {self.got} bytes)",
+                url=self.shown,
+                release=self.release,
+            )
+        self.res.top_up(self.got)
+        self._chunks.append(chunk)
+        if len(self._chunks) == 1:
+            crash_point("extract-mid-download")
+
+    def data(self) -> bytes:
+        return b"".join(self._chunks)
+
+
 def file_validators(st: os.stat_result) -> Validators:
     """Validators of a local file: ETag from mtime (ns) and size, Last-Modified from mtime."""
     return Validators(
@@ -58,7 +85,7 @@ def read_file(
             f"refusing to read outside the source directory {root}", url=shown, release=release
         )
     counters.add("requests")
-    got = 0
+    body = BoundedBody(res, limit=limit, shown=shown, release=release)
     try:
         real = _checked_real_path(path, root, shown=shown, release=release)
         # O_NONBLOCK: opening a FIFO (swapped in after the check) must not wait for a writer;
@@ -83,20 +110,9 @@ def read_file(
                     release=release,
                 )
             res.top_up(st.st_size)
-            chunks: list[bytes] = []
             while chunk := fh.read(CHUNK):
-                got += len(chunk)
-                if got > limit:
-                    raise FatalFetchError(
-                        f"file is over the {limit}-byte limit (stopped after {got} bytes)",
-                        url=shown,
-                        release=release,
-                    )
-                res.top_up(got)
-                chunks.append(chunk)
-                if len(chunks) == 1:
-                    crash_point("extract-mid-download")
-        return shown, b"".join(chunks), validators
+                body.keep(chunk)
+        return shown, body.data(), validators
     except FileNotFoundError as exc:
         raise FatalFetchError("no such file", url=shown, release=release) from exc
     except OSError as exc:
@@ -108,7 +124,7 @@ def read_file(
             f"cannot read: {exc.strerror or exc}", url=shown, release=release
         ) from exc
     finally:
-        counters.add("bytes", got)
+        counters.add("bytes", body.got)
 
 
 def _inside(root: str, path: str) -> bool:

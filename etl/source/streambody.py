@@ -13,7 +13,7 @@ import urllib3
 from etl.crashpoint import crash_point
 from etl.errors import FatalFetchError, TransientFetchError
 from etl.source.budget import Reservation
-from etl.source.files import CHUNK
+from etl.source.files import CHUNK, BoundedBody
 from etl.source.responses import content_length, reason_of
 from etl.source.stats import Counters
 
@@ -121,26 +121,15 @@ def read_document(
     identity = encoding in ("", "identity")
     if length is not None and identity:
         res.top_up(length)  # the whole body at once: an admitted stream never waits
-    chunks: list[bytes] = []
-    got = 0
+    body = BoundedBody(res, limit=limit, shown=shown, release=release)
     try:
         for chunk in resp.iter_content(CHUNK):
-            got += len(chunk)
-            if got > limit:
-                raise FatalFetchError(
-                    f"file is over the {limit}-byte limit (stopped after {got} bytes)",
-                    url=shown,
-                    release=release,
-                )
-            res.top_up(got)
-            chunks.append(chunk)
-            if len(chunks) == 1:
-                crash_point("extract-mid-download")
+            body.keep(chunk)
     except requests.exceptions.ChunkedEncodingError as exc:
         if "IncompleteRead" in repr(exc) and length is not None:
-            problem = f"body shorter than its Content-Length ({got} of {length} bytes)"
+            problem = f"body shorter than its Content-Length ({body.got} of {length} bytes)"
         else:
-            problem = f"connection broken after receiving {got} body bytes: {reason_of(exc)}"
+            problem = f"connection broken after receiving {body.got} body bytes: {reason_of(exc)}"
         raise RetrySignal(problem, url) from exc
     except requests.exceptions.ContentDecodingError as exc:
         raise FatalFetchError(
@@ -150,14 +139,16 @@ def read_document(
         ) from exc
     except requests.exceptions.ConnectionError as exc:  # a read timeout mid-body
         raise RetrySignal(
-            f"body stalled after {got} bytes (read timeout {read_timeout:g}s)", url
+            f"body stalled after {body.got} bytes (read timeout {read_timeout:g}s)", url
         ) from exc
     except requests.RequestException as exc:
         raise RetrySignal(
-            f"reading the body failed after {got} bytes: {reason_of(exc)}", url
+            f"reading the body failed after {body.got} bytes: {reason_of(exc)}", url
         ) from exc
     finally:
-        counters.add("bytes", got)
-    if length is not None and identity and got != length:
-        raise RetrySignal(f"body shorter than its Content-Length ({got} of {length} bytes)", url)
-    return b"".join(chunks)
+        counters.add("bytes", body.got)
+    if length is not None and identity and body.got != length:
+        raise RetrySignal(
+            f"body shorter than its Content-Length ({body.got} of {length} bytes)", url
+        )
+    return body.data()
