@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit, urlunsplit
 from urllib.request import url2pathname
@@ -40,11 +39,10 @@ from etl.redact import redact_url, strip_userinfo
 from etl.source import documents as parse
 from etl.source.budget import ByteBudget, Reservation
 from etl.source.files import read_file
+from etl.source.httpsource import HttpSource
 from etl.source.jsontext import parse_json
-from etl.source.origins import BearerAuth, tls_verify
+from etl.source.origins import BearerAuth
 from etl.source.responses import Validators
-from etl.source.stats import Counters
-from etl.source.transport import HttpTransport
 
 __all__ = ["Document", "ProductRef", "ReleaseRef", "SourceClient", "normalize_base"]
 
@@ -127,7 +125,7 @@ def normalize_base(source: str) -> tuple[str, tuple[str, str] | None]:
     return (uri if uri.endswith("/") else uri + "/"), None
 
 
-class SourceClient:
+class SourceClient(HttpSource):
     """Reads a wheel-collections source; thread-safe (one session, shared by all workers)."""
 
     def __init__(
@@ -137,8 +135,6 @@ class SourceClient:
         budget: ByteBudget | None = None,
         backoff_base: float | None = None,
     ) -> None:
-        self.settings = settings
-        self.budget = budget if budget is not None else ByteBudget(settings.max_inflight_bytes)
         self.base_url, creds = normalize_base(settings.source_url)
         self._is_file = self.base_url.startswith("file:")
         if self._is_file and not Path(url2pathname(urlsplit(self.base_url).path)).is_dir():
@@ -150,58 +146,14 @@ class SourceClient:
         elif creds is not None:
             auth = requests.auth.HTTPBasicAuth(*creds)
             secrets.append(creds[1])
-        self._secrets = tuple(s for s in secrets if s)
-        verify = tls_verify(settings)
-        self._counters = Counters()
-        self._http = HttpTransport(
+        super().__init__(
             settings,
             base_url=self.base_url,
             auth=auth,
-            secrets=self._secrets,
-            counters=self._counters,
-            # the first retry waits at most 1/64 of the whole retry budget (0.5 s by default)
-            backoff_base=(
-                backoff_base
-                if backoff_base is not None
-                else min(0.5, settings.retry_max_seconds / 64)
-            ),
-            verify=verify,
+            secrets=tuple(s for s in secrets if s),
+            budget=budget,
+            backoff_base=backoff_base,
         )
-        self._closed = False
-
-    # --- lifecycle and counters ---------------------------------------------------------
-
-    def cancel(self) -> None:
-        """Ctrl-C: every wait and in-flight read of every thread ends now with a
-        :class:`FetchError`; nothing new starts.  :meth:`close` still follows."""
-        self._closed = True
-        self._http.cancel()
-        self.budget.cancel()
-
-    def close(self) -> None:
-        self._closed = True
-        self._http.close()
-
-    def __enter__(self) -> SourceClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def stats(self) -> dict[str, int]:
-        """A snapshot of the counters: ``requests`` (HTTP requests sent, redirects and
-        retries included, plus files read), ``not_modified``, ``retries``, ``retry_wait_ms``
-        (time spent waiting to retry), ``bytes`` (decoded body bytes) and ``redirects``."""
-        return self._counters.snapshot()
-
-    def _show(self, url: str) -> str:
-        return redact_url(url, self._secrets)
 
     # --- the protocol documents ---------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -15,7 +14,6 @@ from etl.config import Settings
 from etl.crashpoint import crash_point
 from etl.errors import ConfigError, EtlError, FatalFetchError, FetchError
 from etl.protocol import IDENT_RE
-from etl.redact import redact_url
 from etl.source import documents as parse
 from etl.source.budget import ByteBudget, Reservation
 from etl.source.client import ProductRef, ReleaseRef
@@ -28,12 +26,11 @@ from etl.source.gitlab import (
     parse_release,
     version_of,
 )
+from etl.source.httpsource import HttpSource
 from etl.source.jsontext import parse_json
-from etl.source.origins import PrivateTokenAuth, tls_verify
-from etl.source.stats import Counters
+from etl.source.origins import PrivateTokenAuth
 from etl.source.streambody import StreamBody
 from etl.source.tarball import PATHS, TarballContents, read_tarball
-from etl.source.transport import HttpTransport
 from etl.spooling.format import ArtifactRow
 
 __all__ = ["TARBALL_SECONDS", "GitLabSource", "RowSink"]
@@ -52,7 +49,7 @@ class RowSink(Protocol):
     def add(self, row: ArtifactRow) -> None: ...
 
 
-class GitLabSource:
+class GitLabSource(HttpSource):
     """Reads one GitLab project's releases; thread-safe like :class:`SourceClient` (one
     transport shared by every thread)."""
 
@@ -63,54 +60,18 @@ class GitLabSource:
         budget: ByteBudget | None = None,
         backoff_base: float | None = None,
     ) -> None:
-        self.settings = settings
-        self.budget = budget if budget is not None else ByteBudget(settings.max_inflight_bytes)
         self.project = parse_gitlab_url(settings.source_url)
         token = settings.source_token
-        self._secrets = (token,) if token else ()
-        self._counters = Counters()
-        self._http = HttpTransport(
+        super().__init__(
             settings,
             base_url=self.project.origin_url,
             auth=PrivateTokenAuth(token) if token else None,
-            secrets=self._secrets,
-            counters=self._counters,
-            backoff_base=(
-                backoff_base
-                if backoff_base is not None
-                else min(0.5, settings.retry_max_seconds / 64)
-            ),
-            verify=tls_verify(settings),
+            secrets=(token,) if token else (),
+            budget=budget,
+            backoff_base=backoff_base,
         )
         self._first_page: tuple[Any, str, requests.structures.CaseInsensitiveDict[str]] | None
         self._first_page = None
-
-    # --- lifecycle and counters (as SourceClient) -------------------------------------
-
-    def cancel(self) -> None:
-        self._http.cancel()
-        self.budget.cancel()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> GitLabSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return self._counters.snapshot()
-
-    def _show(self, url: str) -> str:
-        return redact_url(url, self._secrets)
 
     # --- the listing --------------------------------------------------------------------
 
