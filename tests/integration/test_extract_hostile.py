@@ -10,9 +10,7 @@ or problem, 1.0.0 and 1.0.2 are complete in ``ready/``, and nothing half-written
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -95,15 +93,11 @@ def assert_isolated(report: ExtractReport, spool_dir: Path, *needles: str, bad: 
 # --- transient faults that clear up: the release completes ----------------------------
 
 
-def _retry_after_date() -> str:
-    return formatdate(time.time() + 2, usegmt=True)
-
-
 RECOVER: dict[str, Callable[[], tuple[str, list[Fault]]]] = {
     "429-retry-after-seconds": lambda: (GRAPH, [Fault.status(429, {"Retry-After": "1"})]),
     "429-retry-after-http-date": lambda: (
         REL,
-        [Fault.status(429, {"Retry-After": _retry_after_date()})],
+        [Fault.retry_at_date(429, 3)],
     ),
     "503-flapping": lambda: (WHEELS, [Fault.status(503), Fault.status(502), Fault.status(503)]),
     "reset-mid-body-once": lambda: (GRAPH, [Fault.reset(after=200)]),

@@ -22,6 +22,9 @@ class Fault:
     seconds: float = 0.0
     size: int = 0
     chunked: bool = False
+    #: ``status`` only: a ``Retry-After`` HTTP date this many seconds after the answer is
+    #: sent (computed then, not when scripted: a slow machine must not turn it into the past)
+    retry_after_in: float | None = None
 
     @classmethod
     def serve(cls) -> Fault:
@@ -32,6 +35,11 @@ class Fault:
     def status(cls, code: int, headers: dict[str, str] | None = None, body: bytes = b"") -> Fault:
         """A plain answer, e.g. ``Fault.status(429, {"Retry-After": "1"})``."""
         return cls("status", code=code, headers=tuple((headers or {}).items()), body=body)
+
+    @classmethod
+    def retry_at_date(cls, code: int, seconds: float) -> Fault:
+        """``code`` with ``Retry-After: <HTTP date>`` ``seconds`` after it is sent."""
+        return cls("status", code=code, retry_after_in=seconds)
 
     @classmethod
     def content(

@@ -47,6 +47,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -395,7 +396,11 @@ class _Handler(BaseHTTPRequestHandler):
     # --- faults ----------------------------------------------------------------------
 
     def _fault_status(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
-        self._send(fault.code, fault.body or b"", fault.headers)
+        headers = list(fault.headers)
+        if fault.retry_after_in is not None:
+            when = formatdate(time.time() + fault.retry_after_in, usegmt=True)
+            headers.append(("Retry-After", when))
+        self._send(fault.code, fault.body or b"", headers)
 
     def _fault_reset(self, owner: SourceServer, rec: RecordedRequest, fault: Fault) -> None:
         body = self._body_for(owner, rec, fault)
