@@ -69,7 +69,7 @@ def run_a_worker(how: str, tmp_path: Path, db_url: str, broker: Broker) -> list[
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
-    deadline = time.monotonic() + 10  # the filter process writes the last lines at EOF
+    deadline = time.monotonic() + 60  # the filter process writes the last lines at EOF
     while "Warm shutdown" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     return log.read_text().splitlines()
