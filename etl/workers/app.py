@@ -26,10 +26,11 @@ from typing import Any
 
 from celery import Celery, signals
 from kombu.exceptions import OperationalError
+from kombu.transport import resolve_transport
 
 from etl import logs
 from etl.config import Settings
-from etl.errors import BrokerError
+from etl.errors import BrokerError, ConfigError
 from etl.redact import redact_url
 from etl.spool import Spool
 from etl.workers.settings import WorkerSettings
@@ -37,7 +38,23 @@ from etl.workers.settings import WorkerSettings
 TASKS = "etl.workers.tasks"
 
 
+def check_broker_url(url: str) -> None:
+    """A broker URL whose scheme no kombu transport serves is a bad setting (exit 2), found
+    before anything is sent (kombu would raise a bare ``KeyError`` while connecting).  The
+    message names the scheme only: the URL may hold a password."""
+    head = url.split("://", 1)[0] if "://" in url else url
+    scheme = head.split("+", 1)[0]  # kombu's "transport+url" form, e.g. redis+socket://
+    try:
+        resolve_transport(scheme)
+    except (KeyError, ImportError, ValueError) as exc:
+        raise ConfigError(
+            f"ETL_BROKER_URL: no broker transport for the scheme {scheme!r}: use e.g. "
+            "redis://host:6379/0 or amqp://user:pass@host:5672//"
+        ) from exc
+
+
 def celery_config(ws: WorkerSettings) -> dict[str, Any]:
+    check_broker_url(ws.broker_url)
     return {
         "broker_url": ws.broker_url,
         "broker_transport_options": {"visibility_timeout": ws.visibility_timeout},

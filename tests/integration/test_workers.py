@@ -230,6 +230,19 @@ def test_enqueue_without_a_broker_is_a_clear_error(tmp_path: Path, db_url: str) 
     assert result.returncode == 3 and "cannot send to the broker" in result.stderr, result
 
 
+@pytest.mark.parametrize("command", ["enqueue", "reconcile", "worker"])
+def test_a_broker_url_of_no_known_transport_is_one_line_exit_2(
+    tmp_path: Path, command: str
+) -> None:
+    """kombu raised a bare KeyError ('No such transport') while connecting: a traceback."""
+    env = cli_env(spool=tmp_path / "spool", ETL_BROKER_URL="garbage://user:hunter2@host/0")
+    result = run_cli(command, env=env, timeout=120)
+    assert result.returncode == 2, result
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result
+    assert "no broker transport for the scheme 'garbage'" in result.stderr, result
+    assert "hunter2" not in result.stderr
+
+
 def test_spool_busy_helper_sees_leftovers(tmp_path: Path) -> None:
     (tmp_path / "tmp").mkdir()
     (tmp_path / "tmp" / "x.part").write_bytes(b"")
