@@ -355,6 +355,20 @@ def test_configuration_errors_exit_2_in_one_line(
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
+@pytest.mark.parametrize("command", ["extract", "load"])
+def test_a_spool_path_that_cannot_be_a_folder_exits_2_in_one_line(
+    tree: Path, tmp_path: Path, command: str
+) -> None:
+    """--spool naming a file (or a path under one) is a bad setting, not a failed file."""
+    (tmp_path / "a-file").write_text("not a folder")
+    for spool in (tmp_path / "a-file", tmp_path / "a-file" / "spool"):
+        env = cli_env(spool=spool, source=tree, database_url="postgresql://127.0.0.1:1/x")
+        out = run_cli(command, env=env, timeout=120)
+        assert out.returncode == 2, (out.stdout, out.stderr)
+        assert "cannot create spool folders" in out.stderr and "--spool" in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
 def test_a_missing_source_exits_2(tmp_path: Path, tree: Path) -> None:
     missing = run_cli(
         *["extract"], env=cli_env(spool=tmp_path / "s", source=tmp_path / "nope"), timeout=120

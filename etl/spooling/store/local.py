@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NOT_A_PLACE = (errno.ENOTDIR, errno.ENOENT, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def fsync_dir(path: Path) -> None:
@@ -159,6 +160,15 @@ class LocalStore:
             for sub in FOLDERS:
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            if exc.errno in _FULL:
+                raise SpoolFullError(
+                    f"cannot create spool folders: {exc}", path=str(self.root)
+                ) from exc
+            if exc.errno in _NOT_A_PLACE:  # a mistyped or unusable --spool: a setting (exit 2)
+                raise ConfigError(
+                    f"cannot create spool folders at {self.root}: {exc.strerror}: "
+                    "check --spool / ETL_SPOOL_DIR"
+                ) from exc
             raise SpoolError(f"cannot create spool folders: {exc}", path=str(self.root)) from exc
 
     @property
