@@ -186,8 +186,8 @@ class ForwardReader:
             raise ValueError("only absolute seeks")
         if offset < self._pos:
             back = self._pos - offset
-            if back > len(self._back):
-                raise ValueError(f"cannot seek back {back} bytes in a stream")
+            if back > len(self._back):  # a member's size that goes back (base-256 < 0)
+                raise tarfile.ReadError(f"a header goes back {back} bytes")
             self._ahead = self._back[-back:] + self._ahead
             self._back = self._back[:-back]
             self._pos = offset
