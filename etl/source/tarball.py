@@ -29,6 +29,7 @@ from etl.errors import FatalFetchError
 from etl.source.documents import BAD_CHAR_RE, shown
 from etl.source.gunzip import GunzipReader, GzipError
 from etl.source.wheelname import InvalidWheelName, split_wheel_filename
+from etl.source.wheels import new_drop
 from etl.spooling.format import Drop
 
 DocumentKey = Literal[
@@ -229,18 +230,4 @@ def _wheel_drop(
     for data in fwd.pieces(member.offset_data, member.size):
         digest.update(data)
         size += len(data)
-    return Drop(
-        base,
-        wheel.name,
-        wheel.version,
-        wheel.build_tag,
-        wheel.python_tag,
-        wheel.abi_tag,
-        wheel.platform_tag,
-        digest.hexdigest(),
-        size,
-        None,
-        None,
-        None,
-        None,
-    )
+    return new_drop(base, wheel, digest.hexdigest(), size)

@@ -64,7 +64,7 @@ def _drop(entry: object, index: int, *, url: str, release: str | None) -> Drop:
         if when is None:
             return _checked_drop(entry, index, url=url, release=release)
     assert type(filename) is str  # it named a known-good wheel
-    return _new_drop(filename, wheel, sha256, size, when, yanked, None, requires_python)
+    return new_drop(filename, wheel, sha256, size, when, yanked, None, requires_python)
 
 
 def _checked_drop(entry: object, index: int, *, url: str, release: str | None) -> Drop:
@@ -105,20 +105,21 @@ def _checked_drop(entry: object, index: int, *, url: str, release: str | None) -
         if uploaded is None
         else utc_z(uploaded) or parse_timestamp(uploaded, field=f"{where}: upload-time", **kw)
     )
-    return _new_drop(filename, wheel, sha256, size, when, yanked, yanked_reason, requires_python)
+    return new_drop(filename, wheel, sha256, size, when, yanked, yanked_reason, requires_python)
 
 
-def _new_drop(
+def new_drop(
     filename: str,
     wheel: WheelName,
     sha256: str,
     size: int,
-    uploaded_at: datetime | None,
-    yanked: bool | None,
-    yanked_reason: str | None,
-    requires_python: str | None,
+    uploaded_at: datetime | None = None,
+    yanked: bool | None = None,
+    yanked_reason: str | None = None,
+    requires_python: str | None = None,
 ) -> Drop:
-    """The drop of checked fields (both paths of :func:`_drop` end here)."""
+    """The drop of checked fields (both paths of :func:`_drop` end here, and a GitLab
+    tarball's wheels: :mod:`etl.source.tarball`)."""
     return Drop(
         filename,
         wheel.name,
