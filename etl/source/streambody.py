@@ -45,7 +45,6 @@ class StreamBody:
         self.shown = shown
         self._resp = resp
         self._counters = counters
-        self.received = 0
 
     def chunks(self) -> Iterator[bytes]:
         """The body, chunk by chunk (urllib3's ``read`` directly: ``iter_content``'s
@@ -55,7 +54,6 @@ class StreamBody:
         try:
             while chunk := raw.read(STREAM_CHUNK, decode_content=True):
                 got += len(chunk)
-                self.received = got
                 self._counters.add("bytes", len(chunk))
                 yield chunk
                 if got == len(chunk):
