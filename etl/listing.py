@@ -46,12 +46,12 @@ def wanted_products(products: list[ProductRef], wanted: tuple[str, ...]) -> list
     ``enqueue`` alike)."""
     if not wanted:
         return products
-    names = {p.name for p in products}
-    missing = sorted(set(wanted) - names)
+    names, chosen = {p.name for p in products}, set(wanted)
+    missing = sorted(chosen - names)
     if missing:
         listed = ", ".join(sorted(n for n in names if n)) or "none"
         raise ConfigError(f"unknown product {', '.join(missing)}: the source index lists {listed}")
-    return [p for p in products if p.name in set(wanted)]
+    return [p for p in products if p.name in chosen]
 
 
 def walk(
@@ -60,9 +60,9 @@ def walk(
     on_product_done: Callable[[ProductRef, int, int], None],
 ) -> None:
     """THE listing loop (of :func:`etl.extract.extract` and :func:`~etl.extract.list_changed`):
-    every wanted
-    product's releases, each either current (``unchanged``) or handed to ``on_changed``;
-    ``on_product_done(product, listed, failed)`` after each product's listing."""
+    every wanted product's releases, each either current (``unchanged``) or handed to
+    ``on_changed``; ``on_product_done(product, listed, failed)`` after each product's
+    listing."""
     products = wanted_products(run.client.products(), run.settings.products)
     for product in products:
         if run.stop.is_set():
