@@ -79,9 +79,10 @@ def pair_builds(
 ) -> list[tuple[str, str | None, str | None]]:
     """``(architecture, variant_from, variant_to)``: exact pairs, then one-to-one per
     architecture among the unpaired, then the rest alone; sorted."""
-    out: list[tuple[str, str | None, str | None]] = [(a, v, v) for a, v in old if (a, v) in new]
-    left_old = [b for b in old if b not in set(new)]
-    left_new = [b for b in new if b not in set(old)]
+    both = set(old) & set(new)
+    out: list[tuple[str, str | None, str | None]] = [(a, v, v) for a, v in old if (a, v) in both]
+    left_old = [b for b in old if b not in both]
+    left_new = [b for b in new if b not in both]
     for arch in sorted({a for a, _ in left_old} | {a for a, _ in left_new}):
         o = [v for a, v in left_old if a == arch]
         n = [v for a, v in left_new if a == arch]
@@ -178,7 +179,6 @@ def _constraints(
 
 
 _LISTS = ("added", "removed", "changed", "rebuilt", "origin_changed")
-_EMPTY: dict[str, list[Any]] = {k: [] for k in _LISTS}
 
 
 def diff(conninfo: str, product: str, old: str, new: str) -> dict[str, Any]:
@@ -195,7 +195,7 @@ def diff(conninfo: str, product: str, old: str, new: str) -> dict[str, Any]:
         entry: dict[str, Any] = {"architecture": arch, "variant_from": v_from, "variant_to": v_to}
         if v_from is None or v_to is None:
             status = "added" if v_from is None else "removed"
-            entry |= {"status": status, **_EMPTY}
+            entry |= {"status": status, **{k: [] for k in _LISTS}}
             entry["constraints"] = {"added": [], "removed": [], "changed": []}
         else:
             lists = compare(sides[(old, arch, v_from)], sides[(new, arch, v_to)])
