@@ -127,13 +127,16 @@ class ExtractMemory:
             },
         )
 
-    def failures(self, product: str) -> list[ExtractFailure]:
-        out = []
-        for name in self.spool.records(f"failure~{name_part(product)}~"):
+    def _failures(self) -> dict[str, list[ExtractFailure]]:
+        """Every release failure kept, by product, each list sorted by release (every
+        record read once: on object storage each read is a request)."""
+        out: dict[str, list[ExtractFailure]] = {}
+        for name in self.spool.records("failure~"):
             data = self.spool.read_record(name)
-            if not isinstance(data, dict) or data.get("product") != product:
+            product = data.get("product") if isinstance(data, dict) else None
+            if not isinstance(product, str):
                 continue
-            out.append(
+            out.setdefault(product, []).append(
                 ExtractFailure(
                     str(data.get("release") or ""),
                     str(data.get("url") or ""),
@@ -141,7 +144,9 @@ class ExtractMemory:
                     str(data.get("at") or ""),
                 )
             )
-        return sorted(out, key=lambda f: f.release)
+        for failures in out.values():
+            failures.sort(key=lambda f: f.release)
+        return out
 
     def product_done(self, product: str, seen: int, failed: int) -> None:
         self.spool.write_record(
@@ -155,6 +160,7 @@ class ExtractMemory:
         )
 
     def products(self) -> list[ProductState]:
+        failures = self._failures()
         out = []
         for name in self.spool.records("product~"):
             data = self.spool.read_record(name)
@@ -166,17 +172,13 @@ class ExtractMemory:
                     str(data.get("last_extracted_at") or ""),
                     int(data.get("releases_seen") or 0),
                     int(data.get("releases_failed") or 0),
-                    self.failures(data["product"]),
+                    failures.get(data["product"], []),
                 )
             )
         # a release that failed on a Celery worker: its product has no run record yet
         known = {p.product for p in out}
-        for name in self.spool.records("failure~"):
-            data = self.spool.read_record(name)
-            product = data.get("product") if isinstance(data, dict) else None
-            if isinstance(product, str) and product not in known:
-                known.add(product)
-                failures = self.failures(product)
-                last = max((f.at for f in failures), default="")
-                out.append(ProductState(product, last, 0, len(failures), failures))
+        for product, failed in failures.items():
+            if product not in known:
+                last = max((f.at for f in failed), default="")
+                out.append(ProductState(product, last, 0, len(failed), failed))
         return sorted(out, key=lambda p: p.product)
