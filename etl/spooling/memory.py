@@ -86,9 +86,10 @@ class ExtractMemory:
         )
 
     def _lost(self, file_name: str) -> bool:
-        """The remembered file sits in failed/ as corrupt, with no usable copy anywhere."""
+        """The remembered file sits in failed/ as corrupt, with no usable copy anywhere
+        (``find`` looks in ``failed`` last: found there, it is in no other state)."""
         found = self.spool.find(file_name)
-        return found is not None and found.state == "failed" and not self.spool.holds(file_name)
+        return found is not None and found.state == "failed" and self.spool.failed_as_corrupt(found)
 
     def remember(
         self,
