@@ -35,7 +35,7 @@ from etl.protocol import too_far_ahead
 from etl.spool import Claim
 from etl.spooling import format as fmt
 from etl.spooling.rows import ContentHasher
-from etl.spooling.sidecar import MAX_LOADER_DEATHS
+from etl.spooling.sidecar import MAX_LOADER_DEATHS, killed_message
 
 __all__ = ["Ahead", "NextClaim", "ReadAhead"]
 
@@ -297,11 +297,7 @@ def _check_deaths(claim: Claim) -> None:
     record = claim.spool.failure(claim.file)
     deaths = record.deaths if record is not None else 0
     if deaths >= MAX_LOADER_DEATHS:
-        raise LoaderKilledError(
-            f"its loader died {deaths} times in a row while loading it (killed, e.g. out of "
-            "memory): not loaded again; replay it once the cause is fixed",
-            path=claim.name,
-        )
+        raise LoaderKilledError(killed_message(deaths), path=claim.name)
 
 
 def _check_not_ahead(meta: fmt.FileMeta, name: str) -> None:

@@ -322,9 +322,9 @@ class Spool:
         lease = self.lease_seconds if lease_seconds is None else lease_seconds
         repaired = self.store.reconcile(lease)
         requeued = []
-        for claim in self.adopt_orphans(lease):
-            claim.retry()
-            requeued.append(claim.name)
+        for claim in self.adopt_orphans(lease):  # one that kills its loaders: to failed/
+            if sidecar.requeue_or_fail(claim, self.failure(claim.file)):
+                requeued.append(claim.name)
         return Repairs(requeued, repaired)
 
 

@@ -8,7 +8,7 @@ Kept beside its file in the store (the spool moves it with the file); written th
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from etl.errors import CorruptSpoolFileError, EtlError
 from etl.spooling.names import STATES, SpoolState
@@ -157,3 +157,31 @@ def follow(store: SpoolStore, name: str, state: SpoolState) -> None:
 def loader_died() -> FailedAttempt:
     """What is noted in an orphan's sidecar when it is claimed (:data:`LOADER_DIED`)."""
     return FailedAttempt(LOADER_DIED, "its loader died while loading it (found in loading/)")
+
+
+def killed_message(deaths: int) -> str:
+    """Why a file whose loaders died ``deaths`` times in a row is not loaded again."""
+    return (
+        f"its loader died {deaths} times in a row while loading it (killed, e.g. out of "
+        "memory): not loaded again; replay it once the cause is fixed"
+    )
+
+
+class Orphan(Protocol):
+    """What :func:`requeue_or_fail` needs of a claim (:class:`etl.spool.Claim`)."""
+
+    def retry(self) -> object: ...
+
+    def fail(self, attempt: FailedAttempt) -> object: ...
+
+
+def requeue_or_fail(orphan: Orphan, record: FailureRecord | None) -> bool:
+    """An orphan back to ``ready`` (True), or to ``failed`` when its loaders died
+    :data:`MAX_LOADER_DEATHS` times in a row (``reconcile``'s side of the kill count: a file
+    put back in ``ready`` is not checked when claimed from there)."""
+    deaths = record.deaths if record is not None else 0
+    if deaths < MAX_LOADER_DEATHS:
+        orphan.retry()
+        return True
+    orphan.fail(FailedAttempt("LoaderKilledError", killed_message(deaths)))
+    return False

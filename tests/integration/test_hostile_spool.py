@@ -324,3 +324,25 @@ def test_inspect_skips_a_wrongly_typed_file_and_a_bomb_naming_each(tmp_path: Pat
     assert summary.returncode == 0 and "Traceback" not in summary.stderr, summary
     ready = next(line.split() for line in summary.stdout.splitlines() if line.startswith("ready"))
     assert (ready[1], ready[-1]) == ("3", "1"), summary.stdout
+
+
+def test_reconcile_sends_a_file_that_kills_its_loaders_to_failed(tmp_path: Path) -> None:
+    """The kill count also holds when `reconcile` (not the next loader) finds the orphans:
+    each time it notes the death and puts the file back in ready/, and at the third death
+    in a row the file goes to failed/ instead.  (The loader "dies" by letting its lock go
+    without moving the file: what a SIGKILL leaves.)"""
+    spool_dir = tmp_path / "spool"
+    name = _write(spool_dir, "1.0", (_drop(),))
+    spool = Spool(spool_dir)
+    for death in range(1, 4):
+        claim = spool.claim(name)
+        assert claim is not None, death
+        claim.close()  # the loader died holding it
+        report = spool.reconcile(lease_seconds=0)
+        if death < 3:
+            assert report.requeued == [name] and _names(spool_dir, "ready") == {name}, death
+    assert report.requeued == [] and _names(spool_dir, "failed") == {name}
+    record = spool.failure(name)
+    assert record is not None and record.last is not None
+    assert [a.error_class for a in record.attempts] == ["LoaderDied"] * 3 + ["LoaderKilledError"]
+    assert "died 3 times in a row" in record.last.message
