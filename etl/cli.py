@@ -221,10 +221,16 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     from etl.progress import human_bytes
+    from etl.workers import notes
 
-    spool = Spool(_settings(args, "prune").spool_dir)
+    settings = _settings(args, "prune")
+    spool = Spool(settings.spool_dir)
     count, freed = spool.prune(parse_duration(args.older_than))
-    print(f"prune: deleted {count} loaded file(s), freed {human_bytes(freed)}")
+    old_notes = notes.prune(spool, settings.notes_max_age)
+    print(
+        f"prune: deleted {count} loaded file(s), freed {human_bytes(freed)}; "
+        f"{old_notes} run note(s) older than {settings.notes_max_age / 86400:g} day(s) deleted"
+    )
     return EXIT_OK
 
 

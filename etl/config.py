@@ -82,6 +82,8 @@ class Settings:
     load_retry_seconds: float = 60.0
     #: Object-storage spool: a claim whose lease was not renewed for this long is an orphan.
     lease_seconds: float = 900.0
+    #: Run notes (``state/run~*``) older than this are deleted by prune and reconcile.
+    notes_max_age: float = 7 * 86400.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -119,6 +121,7 @@ class Settings:
         for flag, seconds in (
             ("--retry-seconds", self.load_retry_seconds),
             ("--lease-seconds", self.lease_seconds),
+            ("--notes-max-age", self.notes_max_age),
             ("--retry-max-seconds", self.retry_max_seconds),
             ("--connect-timeout", self.connect_timeout),
             ("--read-timeout", self.read_timeout),
@@ -346,6 +349,16 @@ OPTIONS: tuple[Option, ...] = (
         "s3:// spool: a claim not renewed for this long is an orphan (loads renew it)",
         ("load", "replay"),
         "900",
+        "DURATION",
+    ),
+    Option(
+        "notes_max_age",
+        "--notes-max-age",
+        "ETL_RUN_NOTES_MAX_AGE",
+        parse_duration,
+        "run notes of enqueue runs (state/run~*) older than this are deleted",
+        ("prune", "reconcile"),
+        "7d",
         "DURATION",
     ),
 )

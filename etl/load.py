@@ -97,7 +97,7 @@ def _load(conn: Conn, ahead: Ahead) -> FileResult:
                 attempt = Attempt(claim.name, "recovered", clock.started_at, result.seconds, meta)
                 with conn.transaction():
                     ledger.record_attempt(conn, attempt)
-                claim.complete()
+                ahead.complete()
                 return result
             with conn.transaction():
                 result = _apply(conn, ahead, key, meta, clock)
@@ -108,7 +108,7 @@ def _load(conn: Conn, ahead: Ahead) -> FileResult:
         _record_failed(conn, claim.name, meta, clock, exc)
         raise
     crash_point("load-after-commit")
-    claim.complete()
+    ahead.complete()
     return result
 
 
@@ -299,8 +299,9 @@ class _LoadRun:
                 self._settled(name)
             self.emit("failed", name, f"{where}: {exc}")
             return
-        finally:
-            claim.close()  # no-op after finish; leaves an orphan on anything unexpected
+        except BaseException:  # handed to the read-ahead to complete when it went well
+            claim.close()  # leaves an orphan on anything unexpected
+            raise
         with self.lock:
             r = self.report
             r.outcomes(result.outcome).append(name)

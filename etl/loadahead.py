@@ -21,9 +21,12 @@ closes are given back (:meth:`etl.spool.Claim.give_back`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -36,6 +39,8 @@ from etl.spool import Claim
 from etl.spooling import format as fmt
 from etl.spooling.rows import ContentHasher
 from etl.spooling.sidecar import MAX_LOADER_DEATHS, killed_message
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Ahead", "NextClaim", "ReadAhead"]
 
@@ -70,14 +75,16 @@ class Ahead:
     bad file), :meth:`batches` what reading a row group raised, in the loader's thread.
     """
 
-    def __init__(self, pipe: _Pipe, claim: Claim) -> None:
+    def __init__(self, pipe: _Pipe, claim: Claim, finisher: ThreadPoolExecutor) -> None:
         self._pipe = pipe
         self.claim = claim
+        self._finisher = finisher
         self._meta: fmt.FileMeta | None = None
         self._error: BaseException | None = None
         self.skip = threading.Event()  # set by discard(): the read-ahead stops this file
         self.hash_only = threading.Event()  # set by verify(): no more batches, only the hash
         self._drained = False
+        self._renewed = time.monotonic()  # the claim was just made (or adopted)
 
     @property
     def name(self) -> str:
@@ -94,9 +101,11 @@ class Ahead:
         return self._meta
 
     def batches(self) -> Iterator[Batch]:
-        """The file's batches in row-group order (each taken once)."""
+        """The file's batches in row-group order (each taken once).  The COPY loop that
+        sends them renews the claim's lease as it goes (:meth:`renew_if_due`)."""
         while not self._drained:
             item = self._pipe.get()
+            self.renew_if_due()
             if isinstance(item, Batch):
                 yield item
                 continue
@@ -116,6 +125,26 @@ class Ahead:
                 self._drained = True
             if isinstance(item, _Failed):
                 raise item.error
+
+    def complete(self) -> None:
+        """Committed: the claim moves on to ``loaded`` in the background, off the
+        connection's path (on object storage a copy and a delete); the read-ahead's
+        :meth:`~ReadAhead.close` waits for it.  Killed first, the file is an orphan that
+        the next run completes from the ledger, as after any kill past the COMMIT."""
+        self._finisher.submit(_complete, self.claim)
+
+    def renew_if_due(self) -> None:
+        """Renew the claim's lease once a third of it has passed since the last renewal
+        (free on a local spool).  A failed renewal is logged, not raised: the load goes
+        on, and the ledger keeps a second loader of a lapsed claim from applying twice."""
+        now = time.monotonic()
+        if now - self._renewed < self.claim.spool.lease_seconds / 3:
+            return
+        self._renewed = now
+        try:
+            self.claim.renew()
+        except SpoolError as exc:
+            log.warning("could not renew the claim on %s: %s", self.name, exc)
 
     def discard(self) -> None:
         """The loader is done with this file: drop what is left of it (idempotent)."""
@@ -186,6 +215,7 @@ class ReadAhead:
         self._thread = threading.Thread(target=self._run, name="load read-ahead", daemon=True)
         self._started = False
         self._ended = False  # the thread found nothing to claim; next() asks it again
+        self._finisher = ThreadPoolExecutor(1, thread_name_prefix="load complete")
 
     @classmethod
     def of(cls, claim: Claim) -> ReadAhead:
@@ -224,6 +254,7 @@ class ReadAhead:
         self._turn.release()  # wakes a thread waiting for its turn
         if self._started:
             self._thread.join()
+        self._finisher.shutdown(wait=True)  # completions handed over are all done
         for item in left:
             if isinstance(item, Ahead):
                 item.claim.give_back()
@@ -240,7 +271,7 @@ class ReadAhead:
                 if claim is None:
                     self._pipe.put(None)
                     continue
-                self._read(Ahead(self._pipe, claim))
+                self._read(Ahead(self._pipe, claim, self._finisher))
         except BaseException as exc:  # raised in the loader's thread by next()
             self._pipe.put(_Failed(exc))
 
@@ -320,3 +351,11 @@ def _check_hash(hasher: ContentHasher, meta: fmt.FileMeta, name: str) -> None:
             path=name,
         )
 
+
+def _complete(claim: Claim) -> None:
+    try:
+        claim.complete()
+    except SpoolError as exc:  # left in loading/: the next run completes it from the ledger
+        log.warning("committed %s but could not move it to loaded/: %s", claim.name, exc)
+    except BaseException:
+        log.exception("committed %s but could not move it to loaded/", claim.name)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,10 +24,10 @@ from typing import IO, TYPE_CHECKING, Any
 import pyarrow as pa
 
 from etl.errors import SpoolError
+from etl.spooling import claiming, sidecar
 from etl.spooling import format as fmt
-from etl.spooling import sidecar
 from etl.spooling.names import STATES, SUFFIX, SpoolFile, SpoolName, SpoolState, spool_name
-from etl.spooling.sidecar import SIDECAR, FailedAttempt, FailureRecord, loader_died
+from etl.spooling.sidecar import SIDECAR, FailedAttempt, FailureRecord
 from etl.spooling.store import Lock, SpoolStore, open_store
 from etl.spooling.writer import ReleaseWriter
 
@@ -187,8 +186,12 @@ class Spool:
     def delete_record(self, name: str) -> None:
         self.store.delete("state", name)
 
-    def records(self, prefix: str) -> list[str]:
-        return sorted(o.name for o in self.store.list_folder("state") if o.name.startswith(prefix))
+    def records(self, prefix: str, older_than: float | None = None) -> list[str]:
+        """Record names starting with ``prefix`` (older than ``older_than`` seconds on the
+        store's clock, if given)."""
+        cutoff = float("inf") if older_than is None else self.store.now() - older_than
+        objects = self.store.list_folder("state")
+        return sorted(o.name for o in objects if o.name.startswith(prefix) and o.mtime <= cutoff)
 
     # --- claiming and moving -------------------------------------------------------
 
@@ -236,27 +239,12 @@ class Spool:
         return claims
 
     def _claim(self, name: str, src: SpoolState, lease: float | None = None) -> Claim | None:
-        lock = self.store.lock(src, name, self.lease_seconds if lease is None else lease)
-        if lock is None:
-            return None
-        try:
-            if src != "loading":  # undone by a power loss: ready again, harmless
-                self.store.move(name, src, "loading", durable=False)
-                sidecar.follow(self.store, name, "loading")
-            info = self.store.info("loading", name)
-            if info is not None and src == "loading":  # its loader died: noted before reuse
-                sidecar.append(self.store, name, "loading", loader_died())
-        except FileNotFoundError:  # another loader moved it between listing and locking
-            info = None
-        except BaseException:
-            lock.release()
-            raise
-        if info is None:  # finished by its owner between listing and locking
-            lock.release()
+        taken = claiming.take(self.store, name, src, self.lease_seconds if lease is None else lease)
+        if taken is None:
             return None
         self._held.add(name)
-        file = SpoolFile("loading", name, info.size, info.mtime)
-        return Claim(self, file, lock, orphan=src == "loading")
+        file = SpoolFile("loading", name, taken.info.size, taken.info.mtime)
+        return Claim(self, file, taken.lock, orphan=src == "loading", sidecar=taken.sidecar)
 
     def move(self, f: SpoolFile | str, state: SpoolState) -> SpoolFile:
         """Move a file (and its sidecar) to ``state``; raises :class:`SpoolError`."""
@@ -300,8 +288,9 @@ class Spool:
         return [self.move(t, "ready") if t.state != "ready" else t for t in targets]
 
     def prune(self, older_than_seconds: float, now: float | None = None) -> tuple[int, int]:
-        """Delete loaded files older than the given age; returns (files, bytes)."""
-        cutoff = (time.time() if now is None else now) - older_than_seconds
+        """Delete loaded files older than the given age (on the store's clock); returns
+        (files, bytes)."""
+        cutoff = (self.store.now() if now is None else now) - older_than_seconds
         count = freed = 0
         for f in self.files("loaded"):
             if f.mtime <= cutoff:
@@ -337,11 +326,15 @@ _VOLATILE: frozenset[SpoolState] = frozenset({"loaded"})
 class Claim:
     """A file in ``loading`` held by this process until one transition moves it on."""
 
-    def __init__(self, spool: Spool, file: SpoolFile, lock: Lock, *, orphan: bool = False) -> None:
+    def __init__(
+        self, spool: Spool, file: SpoolFile, lock: Lock, *, orphan: bool = False,
+        sidecar: bool = False,
+    ) -> None:  # fmt: skip
         self.spool = spool
         self.file = file
         self.orphan = orphan  # adopted from a dead loader: maybe committed already
         self._lock: Lock | None = lock
+        self._sidecar = sidecar  # its error sidecar was beside it when claimed
 
     @property
     def name(self) -> str:
@@ -360,8 +353,12 @@ class Claim:
             self._lock.renew()
 
     def complete(self) -> SpoolFile:
-        """Committed to the database: ``loading`` → ``loaded``."""
-        return self._transition("loaded")
+        """Committed to the database: ``loading`` → ``loaded`` (2 requests on object storage)."""
+        try:
+            claiming.finish(self.spool.store, self.name, self._sidecar)
+            return SpoolFile("loaded", self.name, self.size, self.file.mtime)
+        finally:
+            self.close()
 
     def fail(self, attempt: FailedAttempt) -> SpoolFile:
         """Rejected: the attempt is added to the sidecar, then ``loading`` → ``failed``."""

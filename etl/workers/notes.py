@@ -6,7 +6,9 @@ every worker and the waiting ``enqueue --wait`` see them wherever they run::
     run~<run id>~listing.json             written once the listing task is done
     run~<run id>~release~<key>.json       one per release: spooled, unchanged, failed
 
-Load outcomes are not noted: the spool state of the file and the ledger say them.
+Load outcomes are not noted: the spool state of the file and the ledger say them.  Notes
+older than ``ETL_RUN_NOTES_MAX_AGE`` (a week) are deleted by ``prune`` and ``reconcile``
+(:func:`prune`), so ``state/`` does not grow with every run.
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ class ReleaseNote:
 
 def _run(run_id: str) -> str:
     return f"run~{quote(run_id, safe='')}~"
+
+
+def prune(spool: Spool, older_than_seconds: float) -> int:
+    """Delete the notes of every run older than the age (judged on the store's clock);
+    returns how many were deleted."""
+    old = spool.records("run~", older_than=older_than_seconds)
+    for name in old:
+        spool.delete_record(name)
+    return len(old)
 
 
 def put_listing(spool: Spool, run_id: str, listing: Listing) -> None:

@@ -11,6 +11,7 @@ message (a Redis restarted without persistence):
   loaded (their task was lost, or gave up on an unavailable database); those it holds were
   put back by a replay, or were orphans committed before their loader died, or were written
   twice by a redelivered extract: they load as ``unchanged``, never applied twice;
+* run notes (``state/run~*``) older than ``ETL_RUN_NOTES_MAX_AGE`` (7 days) are deleted;
 * with ``relist``, the listing task is sent too: releases whose extract task was lost are
   neither spooled nor remembered, so the incremental listing sends them again.
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from etl.config import Settings
 from etl.db import ledger as db_ledger
 from etl.db.url import resolve_database_url
+from etl.workers import notes
 from etl.workers.app import TASKS, app, broker_errors, worker_spool
 from etl.workers.runs import enqueue
 
@@ -37,6 +39,7 @@ class ReconcileReport:
     ready_not_in_ledger: list[str]
     ready_in_ledger: list[str]
     relisted: str | None  # run id of the listing sent, if any
+    notes_pruned: int = 0  # run notes older than ETL_RUN_NOTES_MAX_AGE deleted
 
     @property
     def sent(self) -> int:
@@ -48,7 +51,8 @@ class ReconcileReport:
             f"never loaded, {len(self.ready_in_ledger)} already in the ledger "
             f"({len(self.orphans)} orphan(s) back from loading); "
             f"{len(self.repaired)} store repair(s), "
-            f"{self.tmp_removed} temporary file(s) removed"
+            f"{self.tmp_removed} temporary file(s) removed, "
+            f"{self.notes_pruned} old run note(s) deleted"
         )
         if self.relisted:
             text += f"; listing sent (run {self.relisted})"
@@ -66,6 +70,7 @@ def reconcile(
     ledger = db_ledger.names(resolve_database_url(settings.database_url))
     repaired = spool.reconcile()
     removed = spool.clean_tmp()
+    pruned = notes.prune(spool, settings.notes_max_age)
     ready = [f.name for f in spool.files("ready")]
     with broker_errors():
         for name in ready:
@@ -78,4 +83,5 @@ def reconcile(
         [n for n in ready if n not in ledger],
         [n for n in ready if n in ledger],
         relisted,
+        pruned,
     )

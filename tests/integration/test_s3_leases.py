@@ -1,4 +1,5 @@
-"""Leases on a real S3 server (SeaweedFS) exclude and are judged on the store's clock.
+"""Leases on a real S3 server (SeaweedFS) exclude, are judged on the store's clock, renew
+from the COPY loop, and claim + complete costs at most 6 requests.
 
 The races run two stores (two botocore clients, as two loaders would have) from two
 threads released together by a barrier: both requests are in flight at the server at once.
@@ -10,9 +11,12 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from etl.db.connect import connect
+from etl.load import load_file, migrate_db
 from etl.spool import Spool
 from etl.spooling import format as fmt
 from etl.spooling.store.s3 import S3Lease, S3Store
@@ -133,3 +137,43 @@ def test_a_renewal_after_a_take_over_says_the_lease_was_lost(s3_spool: str) -> N
     assert other.lock("ready", "x.parquet", 0) is not None  # taken over (counted lapsed)
     with pytest.raises(LeaseLostError):
         lease.renew()
+
+
+def test_claim_and_complete_take_at_most_six_requests(s3_spool: str) -> None:
+    spool = Spool(s3_spool)
+    names = [_write(spool, "1.0"), _write(spool, "2.0")]
+    store = _store(spool)
+    listed = spool.files("ready")
+    counts = []
+    for f, how in zip(listed, ("listed", "by name"), strict=True):
+        before = store.requests
+        claim = spool.claim(f if how == "listed" else f.name)
+        assert claim is not None
+        mid = store.requests
+        claim.complete()
+        counts.append((how, mid - before, store.requests - mid))
+    print(f"requests per file (claim, complete): {counts}")
+    for how, claimed, completed in counts:
+        assert claimed + completed <= 6, (how, claimed, completed)
+    assert sorted(f.name for f in spool.files("loaded")) == sorted(names)
+    assert not store.list_folder("leases") and not store.list_folder("moves")
+
+
+def test_a_long_load_renews_its_lease_from_the_copy_loop(s3_spool: str, db_url: str) -> None:
+    """A lease so short that every batch is due a renewal: the lease is rewritten while
+    the rows stream (seen as PUTs of leases/<name> by the store's own client)."""
+    spool = Spool(s3_spool, lease_seconds=0.001)
+    name = _write(spool, "1.0", rows=5)
+    puts: list[str] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        if "/leases/" in params.get("url_path", ""):
+            puts.append(params["method"])
+
+    _store(spool).client.meta.events.register("before-call.s3.PutObject", seen)
+    claim = spool.claim(name)
+    assert claim is not None
+    migrate_db(db_url)
+    with connect(db_url) as conn:
+        assert load_file(conn, claim).outcome == "applied"
+    assert len(puts) >= 1 + 5, puts  # the create, then a renewal at least per row group

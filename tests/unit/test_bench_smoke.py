@@ -103,7 +103,8 @@ def test_modules_import() -> None:
 def test_sections_are_found_in_order() -> None:
     from benchmarks.sections import all_sections
 
-    names = ["extract", "load", "smallfiles", "bigload", "dlt", "workers", "gitlab", "answers"]
+    names = ["extract", "load", "smallfiles", "bigload", "dlt", "workers", "gitlab", "s3"]
+    names += ["answers"]
     assert [s.name for s in all_sections()] == names
 
 

@@ -73,6 +73,9 @@ from etl.spooling.store.s3lease import HOST, S3Lease, acquire, process_gone
 
 __all__ = ["Bucket", "Conflict", "S3Lease", "S3Store", "init_bucket"]
 
+#: Read in one request when a file is opened: all of a spool file of usual size (and of a
+#: larger one, its footer).  A read-ahead holds one file's at a time.
+TAIL_BYTES = 4 * 1024 * 1024
 TMP_GRACE_FLOOR = 60.0  # a complete temp object lives seconds: older ones are a dead writer's
 
 #: The forward order of the states a claim moves through: a name found in two of them with
@@ -187,8 +190,27 @@ class S3Store(Bucket):
         )
 
     def open_read(self, folder: str, name: str) -> GuardedInput:
-        raw = self.call("cannot open", name, self.fs.open_input_file, self.path(folder, name))
-        return GuardedInput(raw, name)
+        """One GET of the object's last :data:`TAIL_BYTES` (a whole spool file of usual
+        size: one request where pyarrow makes one per row group, plus a HEAD)."""
+        path = self.path(folder, name)
+        try:
+            resp = self.request(
+                "cannot open", name, "get_object",
+                Key=self.key(folder, name), Range=f"bytes=-{TAIL_BYTES}",
+            )  # fmt: skip
+            tail = resp["Body"].read()
+        except SpoolUnavailableError as exc:
+            if "InvalidRange" not in str(exc):  # an empty object has no last bytes
+                raise
+            tail, resp = b"", {}
+        except FileNotFoundError:
+            raise
+        except (BotoCoreError, OSError) as exc:  # the body's stream broke
+            raise self.unavailable(exc, name, "cannot read") from exc
+        total = str(resp.get("ContentRange", "")).rpartition("/")[2]
+        size = int(total) if total.isdigit() else len(tail)
+        opener = lambda: self.call("cannot open", name, self.fs.open_input_file, path)  # noqa: E731
+        return GuardedInput(tail, size, opener, name)
 
     def upload(self, hint: str) -> S3Upload:
         return S3Upload(self, hint)

@@ -52,12 +52,20 @@ def response_date(resp: dict[str, Any]) -> float | None:
 
 
 class GuardedInput(io.RawIOBase):
-    """A read-only file over an S3 object whose network errors surface as
-    :class:`SpoolUnavailableError`, not as the OSError Arrow would blame on the file."""
+    """A read-only file over an S3 object: its last bytes (the whole object when it is
+    small, else its tail, which holds the Parquet footer) come from one GET, anything
+    before them through pyarrow's ranged reads, opened only when first needed.  Network
+    errors surface as :class:`SpoolUnavailableError`, not as an OSError Arrow would blame
+    on the file."""
 
-    def __init__(self, raw: pa.NativeFile, where: str) -> None:
+    def __init__(
+        self, tail: bytes, size: int, open_raw: Callable[[], pa.NativeFile], where: str
+    ) -> None:
         super().__init__()
-        self._raw = raw
+        self._tail, self._size, self._start = tail, size, size - len(tail)
+        self._open_raw = open_raw
+        self._raw: pa.NativeFile | None = None
+        self._pos = 0
         self._where = where
 
     def _call(self, fn: Any, *args: Any) -> Any:
@@ -75,14 +83,26 @@ class GuardedInput(io.RawIOBase):
         return True
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return int(self._call(self._raw.seek, offset, whence))
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
 
     def tell(self) -> int:
-        return int(self._call(self._raw.tell))
+        return self._pos
 
     def read(self, size: int | None = -1) -> bytes:
-        data = self._call(self._raw.read, None if size is None or size < 0 else size)
-        return bytes(data)
+        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        if self._pos >= end:
+            return b""
+        if self._pos >= self._start:
+            data = self._tail[self._pos - self._start : end - self._start]
+        else:
+            if self._raw is None:
+                self._raw = self._open_raw()
+            self._call(self._raw.seek, self._pos)
+            data = bytes(self._call(self._raw.read, end - self._pos))
+        self._pos += len(data)
+        return data
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -90,11 +110,12 @@ class GuardedInput(io.RawIOBase):
         return len(data)
 
     def size(self) -> int:
-        return int(self._call(self._raw.size))
+        return self._size
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._raw.close()
+        if self._raw is not None:
+            with contextlib.suppress(OSError):
+                self._raw.close()
         super().close()
 
 
@@ -206,14 +227,18 @@ class Bucket:
         endpoint a :class:`SpoolUnavailableError`."""
         bucket, prefix = _parse(url)
         region = os.environ.get("AWS_REGION") or "us-east-1"
-        store = cls(_client(region), _filesystem(region), bucket, prefix, clock=clock)
+        store = cls(_client(region), None, bucket, prefix, clock=clock)
         store.request("cannot reach bucket", bucket, "head_bucket")
         return store
 
     @property
     def fs(self) -> pafs.S3FileSystem:
-        assert self._fs is not None
-        return self._fs
+        """pyarrow's S3 filesystem, made on first use (a load of usual files never needs
+        it: its start-up is saved)."""
+        with self._counted:
+            if self._fs is None:
+                self._fs = _filesystem(os.environ.get("AWS_REGION") or "us-east-1")
+            return self._fs
 
     @property
     def location(self) -> str:
