@@ -212,13 +212,15 @@ class _ExtractRun:
         self, client: GitLabSource, ref: ReleaseRef, key: str
     ) -> tuple[ExtractEventKind, str]:
         """One GitLab release: its wheels tarballs streamed, one row each."""
+        read_at = datetime.now(UTC)  # as for a protocol release: the later read wins at load
         rel = client.release(ref)
         # a worker (no listing detail): its listing may be older than the memory
         worker = ref.detail is None and not self.settings.full
         if worker and self.remembers(ref.product, rel.version, rel.fingerprint):
             return "unchanged", "same released_at and wheels links"
+        compression = self.settings.spool_compression
         with self.spool.writer(
-            ref.product, rel.version, rel.updated_at, ref.url, self.settings.spool_compression
+            ref.product, rel.version, rel.updated_at, ref.url, compression, read_at
         ) as writer:
             client.spool_artifacts(rel, writer, release=key, stop=self.stop)
             path = writer.commit()
