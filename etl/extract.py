@@ -199,13 +199,9 @@ class _ExtractRun:
                 fut.cancel()
                 fut.add_done_callback(_discard)
         self.state.remember(
-            rel.product,
-            rel.version,
-            rel.updated_at,
-            etag=doc.validators.etag,
-            last_modified=doc.validators.last_modified,
-            file_name=path.name,
-        )
+            rel.product, rel.version, rel.updated_at, etag=doc.validators.etag,
+            last_modified=doc.validators.last_modified, file_name=path.name,
+        )  # fmt: skip
         return "spooled", path.name
 
     def _gitlab_release(
