@@ -137,7 +137,7 @@ def test_signed_urls_stay_out_of_the_broker_logs_and_spool(
     assert b"etl.workers.tasks.extract_release" in traffic, "MONITOR saw no task"
     haystacks: dict[str, bytes] = {"broker traffic": decoded(traffic)}
     haystacks["enqueue output"] = (result.stdout + result.stderr).encode()
-    for path in (tmp_path / "logs").iterdir():
+    for path in (tmp_path / "logs").glob("*.log"):
         haystacks[f"log {path.name}"] = path.read_bytes()
     for path in spool.rglob("*"):
         if path.is_file():
@@ -228,7 +228,7 @@ def test_tasks_with_hostile_arguments_are_refused_once_and_acknowledged(
             client = server.client(0)
             deadline = time.monotonic() + 120
             while True:
-                log = "\n".join(p.read_text() for p in (tmp_path / "logs").iterdir())
+                log = "\n".join(p.read_text() for p in (tmp_path / "logs").glob("*.log"))
                 refused = [line for line in log.splitlines() if " refused: " in line]
                 idle = client.llen(broker.queue) == 0 and client.hlen("unacked") == 0
                 if len(refused) >= len(HOSTILE) and idle:
@@ -236,7 +236,7 @@ def test_tasks_with_hostile_arguments_are_refused_once_and_acknowledged(
                 assert time.monotonic() < deadline, (refused, pool.log_tail())
                 time.sleep(0.2)
             time.sleep(1)  # a retry, were one scheduled, would be in the queue by now
-            log = "\n".join(p.read_text() for p in (tmp_path / "logs").iterdir())
+            log = "\n".join(p.read_text() for p in (tmp_path / "logs").glob("*.log"))
             assert client.llen(broker.queue) == 0 and client.hlen("unacked") == 0
             assert client.zcard("unacked_index") == 0
             pool.stop()
