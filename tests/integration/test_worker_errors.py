@@ -83,9 +83,11 @@ def test_an_error_that_keeps_the_worker_off_the_spool_still_reaches_enqueue(
         log = tmp_path / "worker.log"
         with one_worker({**env, "ETL_SPOOL_DIR": str(broken)}, log):
             done = enqueue_wait(env)
-    assert done.returncode == 1, (done, log.read_text())
+    # a spool path below a regular file is a bad setting of the worker: exit 2
+    assert done.returncode == 2, (done, log.read_text())
     (line,) = done.stderr.splitlines()
     assert line.startswith("enqueue: listing failed: ") and str(broken) in line, done
+    assert "check --spool" in line, done
     assert "still pending" not in done.stderr
     ours = [x for x in log.read_text().splitlines() if "etl.workers.reports" in x]
     assert len(ours) == 1 and "Traceback" not in log.read_text(), log.read_text()
