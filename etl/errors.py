@@ -5,9 +5,13 @@ to it, and the class answers both:
 
 * *which stage* failed: :class:`FetchError` (talking to the source), :class:`SpoolError`
   (the local spool), :class:`LoadError` (talking to Postgres), :class:`ConfigError`;
-* *whether trying again can help*: the ``Transient*`` branches are retried with backoff,
-  the ``Fatal*`` branches are not (a fatal fetch error fails its release, a fatal load
-  error sends its spool file to ``failed/``).
+* *whether trying again can help*: the class attribute :attr:`EtlError.retryable`.  It is
+  true for the ``Transient*`` branches, :class:`SpoolUnavailableError` and
+  :class:`BrokerError` (something we depend on is down: retried with backoff, exit 3) and
+  false everywhere else (a fatal fetch error fails its release, a fatal load error sends
+  its spool file to ``failed/``, a :class:`ConfigError` stops before anything is tried).
+  The CLI's exit codes, the Celery tasks' retries and :func:`etl.db.connect.classify` all
+  read this one attribute; nothing lists retryable classes by hand.
 
 Messages name what they are about (the release, the URL, the spool file), so a one-line
 report is enough to act on.  Only ``etl/cli.py`` turns these into exit codes.
@@ -15,9 +19,15 @@ report is enough to act on.  Only ``etl/cli.py`` turns these into exit codes.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class EtlError(Exception):
     """Root of every error wheels-etl raises on purpose."""
+
+    #: Can the same work succeed later, unchanged?  A property of the class (subclasses
+    #: set it), never of one instance: what to do with an error follows from its type.
+    retryable: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -64,6 +74,8 @@ class FetchError(EtlError):
 class TransientFetchError(FetchError):
     """Connection error, timeout, 429/502/503/504: worth retrying."""
 
+    retryable = True
+
 
 class FatalFetchError(FetchError):
     """The source answered, and the answer is wrong (4xx, bad JSON, bad identifier, ...).
@@ -93,6 +105,8 @@ class SpoolUnavailableError(SpoolError):
     Nothing is lost: a file being written is not published, a claimed file stays in
     ``loading`` until its lease lapses (``Spool.reconcile`` puts it back in ``ready``).
     """
+
+    retryable = True
 
 
 class SpoolFileError(SpoolError):
@@ -124,6 +138,8 @@ class TransientLoadError(LoadError):
     The spool file goes back to ``ready``, never to ``failed``.
     """
 
+    retryable = True
+
 
 class FatalLoadError(LoadError):
     """Postgres rejected the file's content: the file goes to ``failed`` with a sidecar."""
@@ -134,3 +150,5 @@ class FatalLoadError(LoadError):
 
 class BrokerError(EtlError):
     """The Celery broker (``ETL_BROKER_URL``) could not be reached: nothing was sent."""
+
+    retryable = True

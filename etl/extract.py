@@ -32,7 +32,6 @@ from etl.errors import (
     EtlError,
     FatalFetchError,
     SpoolFullError,
-    TransientFetchError,
 )
 from etl.extractevents import ExtractEvent, ExtractEventKind, ExtractReport
 from etl.listing import release_key, walk
@@ -359,11 +358,10 @@ def extract_one(settings: Settings, spool: Spool, ref: ReleaseRef) -> str | None
         run = _ExtractRun(settings, spool, client, memory, None)
         try:
             kind, detail = run._release(ref, release_key(ref))
-        except (TransientFetchError, SpoolFullError):
-            raise  # retried by the task / reported as the run's stop, not the release's
-        except EtlError as exc:
-            with contextlib.suppress(EtlError):
-                memory.release_failed(ref.product, ref.version, ref.url, str(exc))
+        except EtlError as exc:  # retried by the task / the run's stop: not the release's
+            if not exc.retryable and not isinstance(exc, SpoolFullError):
+                with contextlib.suppress(EtlError):
+                    memory.release_failed(ref.product, ref.version, ref.url, str(exc))
             raise
         finally:
             run.files.shutdown(wait=True, cancel_futures=True)

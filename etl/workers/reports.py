@@ -23,13 +23,9 @@ from celery import Task
 from celery.events.receiver import EventReceiver
 
 from etl.errors import (
-    BrokerError,
     ConfigError,
     EtlError,
     SpoolFullError,
-    SpoolUnavailableError,
-    TransientFetchError,
-    TransientLoadError,
 )
 
 log = logging.getLogger(__name__)
@@ -46,8 +42,7 @@ def code_of(exc: EtlError) -> int:
         return 2
     if isinstance(exc, SpoolFullError):
         return 4
-    unavailable = (TransientFetchError, TransientLoadError, BrokerError, SpoolUnavailableError)
-    return 3 if isinstance(exc, unavailable) else 1
+    return 3 if exc.retryable else 1
 
 
 def _what(task: Task) -> tuple[str, str, str]:

@@ -1,11 +1,12 @@
 """The tasks: list -> extract one release -> load one file; and the periodic reconcile.
 
 Every task reads its settings from the worker's environment, like every command.  A task
-that meets a transient error (source or database unavailable) is retried with exponential
-backoff and jitter, at most ``ETL_TASK_MAX_RETRIES`` times; a fatal error is recorded where
-it is recorded today (a load failure: ``failed/`` + error sidecar; an extract failure: the
-log and the run note that ``enqueue --wait`` reports) and the task ends normally, so the
-broker does not redeliver it.
+that meets a retryable error (``EtlError.retryable``: the source, the database, the spool's
+object store or the broker unavailable) is retried with exponential backoff and jitter, at
+most ``ETL_TASK_MAX_RETRIES`` times; a fatal error is recorded where it is recorded today
+(a load failure: ``failed/`` + error sidecar; an extract failure: the log and the run note
+that ``enqueue --wait`` reports) and the task ends normally, so the broker does not
+redeliver it.
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ from etl.errors import (
     FatalLoadError,
     SpoolFileError,
     SpoolFullError,
-    SpoolUnavailableError,
-    TransientFetchError,
-    TransientLoadError,
 )
 from etl.extract import extract_one, list_changed
 from etl.listing import find_release
@@ -53,8 +51,6 @@ log = logging.getLogger(__name__)
 
 #: Retry delays (etl.backoff): 1, 2, 4 ... seconds, jittered, at most this many.
 BACKOFF_MAX_SECONDS = 30.0
-#: Errors a task is retried on (the source, the database, the spool's store unavailable).
-_TRANSIENT = (TransientFetchError, TransientLoadError, SpoolUnavailableError)
 
 
 def _task(name: str) -> Callable[[Callable[..., None]], Any]:
@@ -70,8 +66,7 @@ def _task(name: str) -> Callable[[Callable[..., None]], Any]:
             try:
                 fn(self, *args, **kwargs)
             except EtlError as exc:
-                if isinstance(exc, _TRANSIENT):
-                    _retry_or_none(self, exc)
+                _retry_or_none(self, exc)
                 reports.gave_up(self, exc)
 
         return decorator(run)
@@ -130,15 +125,20 @@ def _ledger_mark(settings: Settings) -> int | None:
 
 
 def _retry_or_none(task: Task, exc: EtlError) -> None:
-    """Raise celery's Retry after a backoff delay, or return when retries are used up."""
-    retries = int(task.request.retries)
-    if retries >= int(task.app.conf.etl_max_retries):
+    """When ``exc`` is retryable (:attr:`EtlError.retryable`), raise celery's Retry after a
+    backoff delay; return when it is not, or when retries are used up."""
+    if not exc.retryable:
+        return
+    retries, most = int(task.request.retries), int(task.app.conf.etl_max_retries)
+    if retries >= most:
         reports.gave_up(task, exc)
         return
     delay = exponential_delay(retries + 1, base=1.0, cap=BACKOFF_MAX_SECONDS)
     reports.first_error(task, exc)  # logged once per task, not per retry
     log.debug("%s: %s; retry %d in %.1f s", task.name, exc, retries + 1, delay)
-    raise task.retry(countdown=delay, max_retries=None)  # the error is logged once, above
+    # the error is logged once, above; max_retries given, since None means celery's
+    # default of 3, not ETL_TASK_MAX_RETRIES
+    raise task.retry(countdown=delay, max_retries=most)
 
 
 @_task("list_releases")
@@ -158,14 +158,12 @@ def list_releases(self: Task, run_id: str, products: list[str], full: bool) -> N
 
     try:
         report = list_changed(settings, spool, send)
-    except TransientFetchError as exc:
-        _retry_or_none(self, exc)
-        listing = notes.Listing(enqueued, [], [], str(exc), transient=True, ledger_mark=mark)
-        notes.put_listing(spool, run_id, listing)
-        return
     except EtlError as exc:  # an unknown product is a ConfigError, as from `extract`
+        _retry_or_none(self, exc)
         config = isinstance(exc, ConfigError)
-        listing = notes.Listing(enqueued, [], [], str(exc), config=config, ledger_mark=mark)
+        listing = notes.Listing(
+            enqueued, [], [], str(exc), transient=exc.retryable, config=config, ledger_mark=mark
+        )
         notes.put_listing(spool, run_id, listing)
         return
     listing = notes.Listing(enqueued, report.unchanged, report.failed, ledger_mark=mark)
@@ -199,15 +197,9 @@ def extract_release(self: Task, run_id: str, data: dict[str, Any]) -> None:
             if not ref.url:  # its URL was signed: found again in the listing
                 ref = find_release(settings, ref)
             name = extract_one(settings, spool, ref)
-        except TransientFetchError as exc:
+        except EtlError as exc:  # retryable (source, object store down): again, later
             _retry_or_none(self, exc)
-            _failed(self, spool, run_id, key, exc)
-            return
-        except SpoolFullError as exc:
-            _failed(self, spool, run_id, key, exc, spool_full=True)
-            return
-        except EtlError as exc:
-            _failed(self, spool, run_id, key, exc)
+            _failed(self, spool, run_id, key, exc, spool_full=isinstance(exc, SpoolFullError))
             return
         if name is not None:
             load_file.apply_async((run_id, name))
@@ -232,12 +224,16 @@ def load_file(self: Task, run_id: str, name: str) -> None:
     spool = worker_spool(settings)
     try:
         result = load_one(spool, resolve_database_url(settings.database_url), name)
-    except TransientLoadError as exc:  # the file is back in ready/
+    except EtlError as exc:
+        # retryable: the database or the object store is down; the file is back in ready/
+        # (or, with the store down, stays claimed until its lease lapses)
         _retry_or_none(self, exc)
-        log.warning("load %s: gave up for now (reconcile sends it again)", name)
-        return
-    except (FatalLoadError, SpoolFileError) as exc:  # in failed/ with its sidecar
-        log.error("load %s failed: %s", name, exc)
+        if exc.retryable:
+            log.warning("load %s: gave up for now (reconcile sends it again)", name)
+            return
+        if not isinstance(exc, FatalLoadError | SpoolFileError):
+            raise  # the task's wrapper reports it
+        log.error("load %s failed: %s", name, exc)  # in failed/ with its sidecar
         return
     if result is not None:
         log.info("load %s: %s (%d rows)", name, result.outcome, result.rows)
@@ -249,7 +245,9 @@ def reconcile(self: Task) -> None:
     settings = Settings.from_env()
     try:
         report = run_reconcile(settings, relist=False)
-    except (TransientLoadError, TransientFetchError) as exc:
+    except EtlError as exc:
+        if not exc.retryable:
+            raise
         log.warning("reconcile: %s (next period tries again)", exc)
         return
     log.info("reconcile: %s", report)
