@@ -8,47 +8,33 @@ Exit codes: 0 all went well; 1 some releases or files failed (one line each says
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import io
+import os
 import sys
 import time
+import typing
 from collections.abc import Sequence
 from typing import Any
 
-from etl import cliparser, logs, summary
-from etl.cliparser import Handler
+import click
+
+from etl import cliparser, summary
 from etl.config import Command, Settings, options_for
-from etl.errors import (
-    BrokerError,
-    ConfigError,
-    EtlError,
-    SpoolFullError,
-    SpoolUnavailableError,
-    TransientFetchError,
-    TransientLoadError,
-)
+from etl.errors import ConfigError, EtlError, SpoolFullError
 from etl.progress import Progress
 from etl.spool import Spool
-from etl.units import parse_choice, parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 
 
 def _settings(args: argparse.Namespace, command: Command) -> Settings:
-    """Flags given on the line, parsed by the option table (errors are ConfigError)."""
-    given: dict[str, Any] = {}
-    for opt in options_for(command):
-        value = getattr(args, opt.field, None)
-        if value is None or value is False:
-            continue
-        try:
-            if opt.switch:
-                given[opt.field] = opt.convert("1")
-            elif opt.repeat:
-                given[opt.field] = tuple(x for v in value for x in opt.convert(v))
-            else:
-                given[opt.field] = opt.convert(value)
-        except ConfigError as exc:
-            raise ConfigError(f"{opt.flag}: {exc}") from None
+    """The command's settings: flags given on the line, then (as for a worker's task)
+    each variable, then the defaults -- all three as :data:`etl.config.OPTIONS` declares."""
+    given = {s.field: s.to_field(args.given[s.option.name]) for s in options_for(command)
+             if s.option.name in args.given}  # fmt: skip
     return Settings.from_env(**given)
 
 
@@ -225,7 +211,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     settings = _settings(args, "prune")
     spool = Spool(settings.spool_dir)
-    count, freed = spool.prune(parse_duration(args.older_than))
+    count, freed = spool.prune(args.older_than)
     old_notes = notes.prune(spool, settings.notes_max_age)
     print(
         f"prune: deleted {count} loaded file(s), freed {human_bytes(freed)}; "
@@ -252,13 +238,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         verdict = health.readiness(node) if args.readiness else health.liveness(node)
         print(f"wheels-etl worker: {verdict.line}", file=sys.stdout if verdict.ok else sys.stderr)
         return EXIT_OK if verdict.ok else EXIT_UNAVAILABLE
-    import os
 
     from etl.workers.worker import flags_as_env, run_worker
 
     _settings(args, "worker")  # flags are checked here and reach the tasks as variables
     json_lines = (getattr(args, "log_format", None) or os.environ.get("ETL_LOG_FORMAT")) == "json"
-    return run_worker(args.celery_args, flags_as_env(vars(args)), json_lines=json_lines)
+    return run_worker(args.celery_args, flags_as_env(args.given), json_lines=json_lines)
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
@@ -270,8 +255,8 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     print(f"enqueue: listing task sent (run {run_id})")
     if not args.wait:
         return EXIT_OK
-    timeout = parse_duration(args.timeout) if args.timeout else None
-    s = runs.wait(settings, Spool(settings.spool_dir), _database(settings), run_id, timeout=timeout)
+    s = runs.wait(settings, Spool(settings.spool_dir), _database(settings), run_id,
+                  timeout=args.timeout)  # fmt: skip
     out, problems = runs.render(s, str(settings.spool_dir))
     print(out)
     for line in problems:
@@ -329,69 +314,77 @@ def cmd_why(args: argparse.Namespace) -> int:
     return EXIT_OK if any(b["versions"] for b in doc["builds"]) else EXIT_FAILED
 
 
-COMMANDS: dict[Command, Handler] = {
-    "extract": cmd_extract,
-    "load": cmd_load,
-    "migrate": cmd_migrate,
-    "status": cmd_status,
-    "inspect": cmd_inspect,
-    "replay": cmd_replay,
-    "db": cmd_db,
-    "prune": cmd_prune,
-    "spool": cmd_spool,
-    "worker": cmd_worker,
-    "enqueue": cmd_enqueue,
-    "reconcile": cmd_reconcile,
-    "search": cmd_search,
-    "diff": cmd_diff,
-    "why": cmd_why,
-}
+def build_cli() -> click.Group:
+    """The whole command line (:func:`etl.cliparser.build`) running the commands above."""
+    commands = {name: functools.partial(_run, name, globals()[f"cmd_{name}"])
+                for name in typing.get_args(Command)}  # fmt: skip
+    return cliparser.build(commands)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    return cliparser.build(COMMANDS)
+def _run(name: Command, handler: Any, args: argparse.Namespace) -> int:
+    """Run one command; every :class:`EtlError` becomes one line and its exit code."""
+    try:
+        code: int = handler(args)
+    except ConfigError as exc:
+        print(f"wheels-etl {name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SpoolFullError as exc:
+        print(f"wheels-etl {name}: {exc}", file=sys.stderr)
+        return EXIT_DISK_FULL
+    except BrokenPipeError:  # the reader (`| head`) left: it has what it wanted
+        sys.stdout = _Gone(sys.stdout)  # no second error when Python flushes it at exit
+        return EXIT_OK
+    except EtlError as exc:
+        if exc.retryable:  # the source, database, object store or broker is down
+            print(f"wheels-etl {name}: unavailable: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        print(f"wheels-etl {name}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return code
 
 
-def _configure_logging(args: argparse.Namespace) -> None:
-    import os
+class _Gone(io.TextIOBase):
+    """Standard output after its reader left: writes and flushes are dropped."""
 
-    level = {"quiet": -1, "normal": 0, "verbose": 1, "debug": 2}
-    env_level = os.environ.get("ETL_LOG_LEVEL", "normal") or "normal"
-    verbosity = getattr(args, "verbosity", None)
-    if verbosity is None:
-        verbosity = level[parse_choice(*level)(env_level)]
-    args.verbosity = verbosity
-    fmt = getattr(args, "log_format", None) or os.environ.get("ETL_LOG_FORMAT") or "text"
-    logs.setup(verbosity, "json" if parse_choice("text", "json")(fmt) == "json" else "text")
+    def __init__(self, stream: typing.TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stream.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:  # only `worker` takes options of its own (celery's), passed through
-        if args.command != "worker":
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.celery_args = extra
-    command = args.command
+    """``wheels-etl``: the exit code (only this module exits)."""
     try:
-        _configure_logging(args)
-        code: int = args.func(args)
-    except ConfigError as exc:
-        print(f"wheels-etl {command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except SpoolFullError as exc:
-        print(f"wheels-etl {command}: {exc}", file=sys.stderr)
-        return EXIT_DISK_FULL
-    except (TransientFetchError, TransientLoadError, BrokerError, SpoolUnavailableError) as exc:
-        print(f"wheels-etl {command}: unavailable: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except EtlError as exc:
-        print(f"wheels-etl {command}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print(f"wheels-etl {command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader (`| head`) left: it has what it wanted
+        sys.stdout = _Gone(sys.stdout)  # no second error when Python flushes it at exit
+        return EXIT_OK
     return code
+
+
+def _main(args: list[str]) -> int:
+    try:
+        code = build_cli().main(args, prog_name="wheels-etl", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `wheels-etl` alone: the help
+        print(exc.format_message(), file=sys.stderr)
+        return EXIT_USAGE
+    except click.UsageError as exc:  # bad flags or values: one line, exit 2
+        where = exc.ctx.command_path if exc.ctx is not None else "wheels-etl"
+        print(f"{where}: {exc.format_message()} (see {where} --help)", file=sys.stderr)
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        print(f"wheels-etl: {exc.format_message()}", file=sys.stderr)
+        return EXIT_USAGE
+    except (click.Abort, KeyboardInterrupt):
+        print("wheels-etl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return int(code or 0)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
 """Settings: a flag overrides its environment variable, which overrides the default.
 
-Every setting is declared once, in :data:`OPTIONS`: its field, its environment variable,
-its flag, how its text is parsed (sizes take ``10MiB``, durations take ``90s`` / ``7d``),
-and its help.  ``cli.py`` builds each command's flags from this table and ``--help`` shows
-each flag's default and variable from it, so a Kubernetes manifest can set anything a flag
-can.
+Every setting is declared once, in :data:`OPTIONS`, as a :class:`click.Option`: its flag,
+its ``ETL_*`` variable (``envvar=``), its default, its type (sizes take ``512KiB``,
+durations ``90s`` / ``7d``: :mod:`etl.units` parses both) and its help; ``--help`` shows
+the variable and the default (``show_envvar``, ``show_default``).  ``etl/cli.py`` puts
+each option on its commands; :meth:`Settings.from_env` reads the same declarations for a
+worker's task (no command line there), so a Kubernetes manifest can set anything a flag can.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -17,23 +17,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import click
+
 from etl.errors import ConfigError
-from etl.units import (
-    parse_bool,
-    parse_choice,
-    parse_duration,
-    parse_int,
-    parse_list,
-    parse_size,
-    parse_str,
-)
+from etl.units import parse_duration, parse_size
 
 Command = Literal[
     "extract", "load", "migrate", "status", "inspect", "replay", "prune", "db",
     "worker", "enqueue", "reconcile", "search", "diff", "why", "spool",
 ]  # fmt: skip
-
-DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
 def sample_source() -> Path:
@@ -49,41 +41,229 @@ def _default_workers() -> int:
     return max(2, min(8, (os.cpu_count() or 2) * 2))
 
 
-# --- the settings --------------------------------------------------------------------
+# --- parameter types -------------------------------------------------------------------
+
+
+class _Parsed(click.ParamType[Any]):
+    """A value parsed by an :mod:`etl.units` function (its ConfigError: a bad parameter)."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+        self.name = name
+        self._parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self._parse(value)
+        except ConfigError as exc:
+            self.fail(exc.message, param, ctx)
+
+
 def _spool(text: str) -> str | Path:
-    """A spool location: ``s3://bucket/prefix`` as given, anything else a folder."""
-    return text if "://" in text else Path(text)
+    """A spool location: ``s3://bucket/prefix`` as given, a folder, or refused (``gs://``
+    would otherwise become a local folder named ``gs:``)."""
+    scheme, sep, _ = text.partition("://")
+    if not sep:
+        return Path(text)
+    if scheme.lower() != "s3":
+        raise ConfigError(
+            f"unknown spool URL scheme {scheme!r}: use a folder or s3://bucket/prefix"
+        )
+    return text
+
+
+class _Names(click.ParamType[str]):
+    """A name, repeatable as a flag; its variable is comma-separated."""
+
+    name = "name"
+    envvar_list_splitter = ","
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return str(value).strip()
+
+
+SIZE = _Parsed("size", parse_size)
+DURATION = _Parsed("duration", parse_duration)
+SPOOL = _Parsed("spool", _spool)
+COUNT = click.IntRange(min=1)
+PRODUCT = _Names()
+
+
+# --- the option table ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: the :class:`Settings` field it fills, the commands that take its flag,
+    and the click option that declares everything else."""
+
+    field: str
+    commands: tuple[Command, ...]
+    option: click.Option
+    to_field: Callable[[Any], Any] = lambda value: value
+
+    @property
+    def flag(self) -> str:
+        return self.option.opts[0]
+
+    @property
+    def env(self) -> str:
+        return str(self.option.envvar)
+
+    def from_text(self, text: str) -> Any:
+        """The field's value from its variable's text, as click converts it."""
+        opt = self.option
+        try:
+            if opt.multiple:
+                parts = [p for p in text.split(",") if p.strip()]
+                value: Any = tuple(opt.type.convert(p, opt, None) for p in parts)
+            else:
+                value = (click.BOOL if opt.is_flag else opt.type).convert(text, opt, None)
+        except click.BadParameter as exc:
+            raise ConfigError(f"{self.env}: {exc.message}") from None
+        return self.to_field(value)
+
+
+def _option(flag: str, name: str, env: str, help_: str, **kw: Any) -> click.Option:
+    kw.setdefault("show_default", True)
+    return click.Option([flag, name], envvar=env, show_envvar=True, help=help_, **kw)
+
+
+_FETCH: tuple[Command, ...] = ("extract", "enqueue", "worker")
+_DB: tuple[Command, ...] = ("load", "migrate", "status", "replay", "db", "worker", "enqueue",
+                            "search", "diff", "why")  # fmt: skip
+_SPOOL: tuple[Command, ...] = (
+    "extract", "load", "status", "inspect", "replay", "prune", "worker", "enqueue", "reconcile",
+    "spool",
+)  # fmt: skip
+_EXTRACT: tuple[Command, ...] = ("extract",)
+_LOAD: tuple[Command, ...] = ("load", "replay")
+
+OPTIONS: tuple[Setting, ...] = (
+    Setting("spool_dir", _SPOOL, _option(
+        "--spool", "spool_dir", "ETL_SPOOL_DIR", "spool folder, or s3://bucket/prefix",
+        type=SPOOL, default="./spool", metavar="PATH")),
+    Setting("database_url", _DB, _option(
+        "--database-url", "database_url", "DATABASE_URL",
+        "Postgres conninfo or URL; unset: the embedded server", show_default="embedded",
+        metavar="URL")),
+    Setting("source_url", _FETCH, _option(
+        "--source", "source_url", "ETL_SOURCE_URL",
+        "base URL (http(s)://, file://) or folder of the source",
+        show_default="the shipped sample collection", metavar="URL")),
+    Setting("products", _FETCH, _option(
+        "--product", "products", "ETL_PRODUCTS",
+        "only this product (repeatable; the variable is comma-separated)", type=PRODUCT,
+        multiple=True, show_default="all", metavar="NAME")),
+    Setting("workers", _EXTRACT, _option(
+        "--workers", "workers", "ETL_WORKERS", "parallel fetches", type=COUNT,
+        default=_default_workers, show_default="2 x CPUs, 2..8", metavar="N")),
+    Setting("full", _FETCH, _option(
+        "--full", "full", "ETL_FULL", "re-extract even unchanged releases", is_flag=True,
+        show_default="off")),
+    Setting("max_file_bytes", _EXTRACT, _option(
+        "--max-file-bytes", "max_file_bytes", "ETL_MAX_FILE_BYTES",
+        "size limit per document (larger fails its release)", type=SIZE, default="256MiB",
+        metavar="SIZE")),
+    Setting("max_inflight_bytes", _EXTRACT, _option(
+        "--max-inflight-bytes", "max_inflight_bytes", "ETL_MAX_INFLIGHT_BYTES",
+        "fetched bytes held in memory by all workers (peak: this plus one artifact's files)",
+        type=SIZE, default="512MiB", metavar="SIZE")),
+    Setting("spool_compression", ("extract", "worker"), _option(
+        "--spool-compression", "spool_compression", "ETL_SPOOL_COMPRESSION",
+        "codec of new spool files: lz4 costs the least CPU, zstd about 0.6x the disk",
+        type=click.Choice(["lz4", "zstd"]), default="lz4")),
+    Setting("retries", _EXTRACT, _option(
+        "--retries", "retries", "ETL_RETRIES", "attempts per document on transient errors",
+        type=COUNT, default=5, metavar="N")),
+    Setting("retry_max_seconds", _EXTRACT, _option(
+        "--retry-max-seconds", "retry_max_seconds", "ETL_RETRY_MAX_SECONDS",
+        "total time spent retrying one document", type=DURATION, default="120s",
+        metavar="DURATION")),
+    Setting("connect_timeout", _EXTRACT, _option(
+        "--connect-timeout", "connect_timeout", "ETL_CONNECT_TIMEOUT",
+        "TCP/TLS connect timeout", type=DURATION, default="10s", metavar="DURATION")),
+    Setting("read_timeout", _EXTRACT, _option(
+        "--read-timeout", "read_timeout", "ETL_READ_TIMEOUT",
+        "longest silence while reading a response", type=DURATION, default="60s",
+        metavar="DURATION")),
+    Setting("document_timeout", _EXTRACT, _option(
+        "--document-timeout", "document_timeout", "ETL_DOCUMENT_TIMEOUT",
+        "overall time for one document, retries included (a slow-drip server ends here)",
+        type=DURATION, default="10m", metavar="DURATION")),
+    Setting("ca_bundle", _EXTRACT, _option(
+        "--ca-bundle", "ca_bundle", "ETL_CA_BUNDLE", "CA bundle for TLS verification",
+        show_default="system CAs", metavar="FILE")),
+    Setting("verify_tls", _EXTRACT, _option(
+        "--insecure", "insecure", "ETL_INSECURE", "do not verify TLS certificates",
+        is_flag=True, show_default="off"), to_field=lambda insecure: not insecure),
+    Setting("load_workers", _LOAD, _option(
+        "--workers", "load_workers", "ETL_LOAD_WORKERS",
+        "parallel connections, each file still one transaction", type=COUNT, default=1,
+        metavar="N")),
+    Setting("load_retry_seconds", _LOAD, _option(
+        "--retry-seconds", "load_retry_seconds", "ETL_LOAD_RETRY_SECONDS",
+        "how long to retry an unavailable database before giving up", type=DURATION,
+        default="60s", metavar="DURATION")),
+    Setting("lease_seconds", _LOAD, _option(
+        "--lease-seconds", "lease_seconds", "ETL_SPOOL_LEASE_SECONDS",
+        "s3:// spool: a claim not renewed for this long is an orphan (loads renew it)",
+        type=DURATION, default="900", metavar="DURATION")),
+    Setting("notes_max_age", ("prune", "reconcile"), _option(
+        "--notes-max-age", "notes_max_age", "ETL_RUN_NOTES_MAX_AGE",
+        "run notes of enqueue runs (state/run~*) older than this are deleted", type=DURATION,
+        default="7d", metavar="DURATION")),
+)  # fmt: skip
+
+
+def options_for(command: Command) -> tuple[Setting, ...]:
+    return tuple(s for s in OPTIONS if command in s.commands)
+
+
+def _default(setting: Setting) -> Any:
+    """A field's default, from its option's declaration."""
+    default = setting.option.default
+    value = default() if callable(default) else default
+    return setting.to_field(setting.option.type.convert(value, setting.option, None))
+
+
+_DEFAULTS = {s.field: _default(s) for s in OPTIONS if isinstance(s.option.default, str | int)}
+
+
+# --- the settings ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a command needs to know; built once by ``cli.py`` (or a worker task)."""
+    """Everything a command needs to know; built once by ``cli.py`` (or a worker task).
+    Defaults come from :data:`OPTIONS`."""
 
     source_url: str = ""
     source_token: str | None = field(default=None, repr=False)
-    spool_dir: str | Path = Path("spool")  # a folder, or s3://bucket/prefix
+    spool_dir: str | Path = _DEFAULTS["spool_dir"]  # a folder, or s3://bucket/prefix
     database_url: str | None = field(default=None, repr=False)
     products: tuple[str, ...] = ()
     workers: int = field(default_factory=_default_workers)
     #: Cap on response bytes held in memory across all fetch workers.
-    max_inflight_bytes: int = 512 * 1024 * 1024
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-    spool_compression: str = "lz4"  # spooling.format.COMPRESSIONS
-    retries: int = 5
-    retry_max_seconds: float = 120.0
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
+    max_inflight_bytes: int = _DEFAULTS["max_inflight_bytes"]
+    max_file_bytes: int = _DEFAULTS["max_file_bytes"]
+    spool_compression: str = _DEFAULTS["spool_compression"]  # spooling.format.COMPRESSIONS
+    retries: int = _DEFAULTS["retries"]
+    retry_max_seconds: float = _DEFAULTS["retry_max_seconds"]
+    connect_timeout: float = _DEFAULTS["connect_timeout"]
+    read_timeout: float = _DEFAULTS["read_timeout"]
     #: Overall time for one document, retries included (a slow-drip server ends here).
-    document_timeout: float = 600.0
+    document_timeout: float = _DEFAULTS["document_timeout"]
     ca_bundle: str | None = None
     verify_tls: bool = True
     full: bool = False
-    load_workers: int = 1
-    load_retry_seconds: float = 60.0
+    load_workers: int = _DEFAULTS["load_workers"]
+    load_retry_seconds: float = _DEFAULTS["load_retry_seconds"]
     #: Object-storage spool: a claim whose lease was not renewed for this long is an orphan.
-    lease_seconds: float = 900.0
+    lease_seconds: float = _DEFAULTS["lease_seconds"]
     #: Run notes (``state/run~*``) older than this are deleted by prune and reconcile.
-    notes_max_age: float = 7 * 86400.0
+    notes_max_age: float = _DEFAULTS["notes_max_age"]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -95,290 +275,22 @@ class Settings:
             "source_token": env.get("ETL_SOURCE_TOKEN") or None,
         }
         names = {f.name for f in fields(cls)}
-        for opt in OPTIONS:
-            raw = env.get(opt.env) if opt.env else None
-            if raw is not None and raw != "" and opt.field in names:
-                try:
-                    values[opt.field] = opt.convert(raw)
-                except ConfigError as exc:
-                    raise ConfigError(f"{opt.env}: {exc}") from None
+        for setting in OPTIONS:
+            raw = env.get(setting.env)
+            if raw and setting.field in names:
+                values[setting.field] = setting.from_text(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = replace(cls(), **values)
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        positive = {
-            "workers": ("--workers", self.workers),
-            "load_workers": ("load --workers", self.load_workers),
-            "max_file_bytes": ("--max-file-bytes", self.max_file_bytes),
-            "max_inflight_bytes": ("--max-inflight-bytes", self.max_inflight_bytes),
-            "retries": ("--retries", self.retries),
-        }
-        for flag, value in positive.values():
-            if value < 1:
-                raise ConfigError(f"{flag} must be at least 1, got {value}")
-        for flag, seconds in (
-            ("--retry-seconds", self.load_retry_seconds),
-            ("--lease-seconds", self.lease_seconds),
-            ("--notes-max-age", self.notes_max_age),
-            ("--retry-max-seconds", self.retry_max_seconds),
-            ("--connect-timeout", self.connect_timeout),
-            ("--read-timeout", self.read_timeout),
-            ("--document-timeout", self.document_timeout),
-        ):
-            if not math.isfinite(seconds) or seconds < 0:
-                raise ConfigError(f"{flag} must be a finite number of seconds >= 0, got {seconds}")
+        return replace(cls(), **values)
 
 
-# --- the option table ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Option:
-    """One setting: where it lives (``field`` of :class:`Settings`, or a command argument),
-    its environment variable and flag, its parser and its help."""
-
-    field: str
-    flag: str
-    env: str | None
-    convert: Callable[[str], Any]
-    help: str
-    commands: tuple[Command, ...]
-    default: str = ""  # as shown in --help
-    metavar: str | None = None
-    repeat: bool = False  # a flag given several times (the variable is comma-separated)
-    switch: bool = False  # a flag without a value (the variable is 1/0, true/false)
-
-
-_FETCH: tuple[Command, ...] = ("extract", "enqueue", "worker")
-_DB: tuple[Command, ...] = ("load", "migrate", "status", "replay", "db", "worker", "enqueue",
-                            "search", "diff", "why")  # fmt: skip
-_SPOOL: tuple[Command, ...] = (
-    "extract", "load", "status", "inspect", "replay", "prune", "worker", "enqueue", "reconcile",
-    "spool",
-)  # fmt: skip
-
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "spool_dir",
-        "--spool",
-        "ETL_SPOOL_DIR",
-        _spool,
-        "spool folder (or s3://bucket/prefix)",
-        _SPOOL,
-        "./spool",
-        "PATH",
-    ),
-    Option(
-        "database_url",
-        "--database-url",
-        "DATABASE_URL",
-        parse_str,
-        "Postgres conninfo or URL; unset: the embedded server",
-        _DB,
-        "embedded",
-        "URL",
-    ),
-    Option(
-        "source_url",
-        "--source",
-        "ETL_SOURCE_URL",
-        parse_str,
-        "base URL (http(s)://, file://) or folder of the source",
-        _FETCH,
-        "the shipped sample collection",
-        "URL",
-    ),
-    Option(
-        "products",
-        "--product",
-        "ETL_PRODUCTS",
-        parse_list,
-        "only this product (repeatable; the variable is comma-separated)",
-        _FETCH,
-        "all",
-        "NAME",
-        repeat=True,
-    ),
-    Option(
-        "workers",
-        "--workers",
-        "ETL_WORKERS",
-        parse_int,
-        "parallel fetches",
-        ("extract",),
-        "2 x CPUs, 2..8",
-        "N",
-    ),
-    Option(
-        "full",
-        "--full",
-        "ETL_FULL",
-        parse_bool,
-        "re-extract even unchanged releases",
-        _FETCH,
-        "off",
-        switch=True,
-    ),
-    Option(
-        "max_file_bytes",
-        "--max-file-bytes",
-        "ETL_MAX_FILE_BYTES",
-        parse_size,
-        "size limit per document (larger fails its release)",
-        ("extract",),
-        "256MiB",
-        "SIZE",
-    ),
-    Option(
-        "max_inflight_bytes",
-        "--max-inflight-bytes",
-        "ETL_MAX_INFLIGHT_BYTES",
-        parse_size,
-        "fetched bytes held in memory by all workers (peak: this plus one artifact's files)",
-        ("extract",),
-        "512MiB",
-        "SIZE",
-    ),
-    Option(
-        "spool_compression",
-        "--spool-compression",
-        "ETL_SPOOL_COMPRESSION",
-        parse_choice("lz4", "zstd"),
-        "codec of new spool files: lz4 costs the least CPU, zstd about 0.6x the disk",
-        ("extract", "worker"),
-        "lz4",
-        "CODEC",
-    ),
-    Option(
-        "retries",
-        "--retries",
-        "ETL_RETRIES",
-        parse_int,
-        "attempts per document on transient errors",
-        ("extract",),
-        "5",
-        "N",
-    ),
-    Option(
-        "retry_max_seconds",
-        "--retry-max-seconds",
-        "ETL_RETRY_MAX_SECONDS",
-        parse_duration,
-        "total time spent retrying one document",
-        ("extract",),
-        "120s",
-        "DURATION",
-    ),
-    Option(
-        "connect_timeout",
-        "--connect-timeout",
-        "ETL_CONNECT_TIMEOUT",
-        parse_duration,
-        "TCP/TLS connect timeout",
-        ("extract",),
-        "10s",
-        "DURATION",
-    ),
-    Option(
-        "read_timeout",
-        "--read-timeout",
-        "ETL_READ_TIMEOUT",
-        parse_duration,
-        "longest silence while reading a response",
-        ("extract",),
-        "60s",
-        "DURATION",
-    ),
-    Option(
-        "document_timeout",
-        "--document-timeout",
-        "ETL_DOCUMENT_TIMEOUT",
-        parse_duration,
-        "overall time for one document, retries included",
-        ("extract",),
-        "10m",
-        "DURATION",
-    ),
-    Option(
-        "ca_bundle",
-        "--ca-bundle",
-        "ETL_CA_BUNDLE",
-        parse_str,
-        "CA bundle for TLS verification",
-        ("extract",),
-        "system CAs",
-        "FILE",
-    ),
-    Option(
-        "verify_tls",
-        "--insecure",
-        "ETL_INSECURE",
-        lambda t: not parse_bool(t),
-        "do not verify TLS certificates",
-        ("extract",),
-        "off",
-        switch=True,
-    ),
-    Option(
-        "load_workers",
-        "--workers",
-        "ETL_LOAD_WORKERS",
-        parse_int,
-        "parallel connections, each file still one transaction",
-        ("load", "replay"),
-        "1",
-        "N",
-    ),
-    Option(
-        "load_retry_seconds",
-        "--retry-seconds",
-        "ETL_LOAD_RETRY_SECONDS",
-        parse_duration,
-        "how long to retry an unavailable database before giving up",
-        ("load", "replay"),
-        "60s",
-        "DURATION",
-    ),
-    Option(
-        "lease_seconds",
-        "--lease-seconds",
-        "ETL_SPOOL_LEASE_SECONDS",
-        parse_duration,
-        "s3:// spool: a claim not renewed for this long is an orphan (loads renew it)",
-        ("load", "replay"),
-        "900",
-        "DURATION",
-    ),
-    Option(
-        "notes_max_age",
-        "--notes-max-age",
-        "ETL_RUN_NOTES_MAX_AGE",
-        parse_duration,
-        "run notes of enqueue runs (state/run~*) older than this are deleted",
-        ("prune", "reconcile"),
-        "7d",
-        "DURATION",
-    ),
-)
-
-#: Variables read outside :data:`OPTIONS` (secrets and process-wide switches).
+#: Variables read outside :data:`OPTIONS` (secrets and process-wide switches); the
+#: workers' own are declared in :mod:`etl.workers.settings`.
 OTHER_VARIABLES: dict[str, str] = {
     "ETL_SOURCE_TOKEN": "bearer token for the source; sent to its own origin only, never logged",
     "ETL_LOG_FORMAT": "log line format: text (default) or json",
     "ETL_LOG_LEVEL": "quiet, normal (default), verbose or debug (like -q, -v, -vv)",
     "ETL_EMBEDDED_PG_DIR": "embedded PostgreSQL data folder (default: per-user data folder)",
-    # Celery workers (etl.workers.settings reads these)
-    "ETL_BROKER_URL": "Celery broker: redis://host:6379/0 or amqp://user:pass@host:5672//",
-    "ETL_BROKER_VISIBILITY_TIMEOUT": "Redis: seconds before an unacknowledged task is "
-    "delivered again (default 60)",
-    "ETL_QUEUE": "Celery queue name (default wheels-etl)",
-    "ETL_TASK_MAX_RETRIES": "retries of a task after a transient error (default 5)",
-    "ETL_RECONCILE_INTERVAL": "seconds between periodic reconciles under celery beat (300)",
-    "ETL_WAIT_POLL_SECONDS": "how often enqueue --wait looks at the spool (default 1)",
 }
-
 
 #: Read by the code for its tests only: never shown in --help or the README.
 TEST_ONLY_VARIABLES: dict[str, str] = {
@@ -389,9 +301,5 @@ TEST_ONLY_VARIABLES: dict[str, str] = {
 def worker_variables() -> tuple[str, ...]:
     """Variables a worker reads with no ``worker`` flag of their own: each task reads the
     extract settings from the worker's environment (``Settings.from_env``)."""
-    flags = {o.env for o in options_for("worker")}
-    return tuple(o.env for o in OPTIONS if o.env and "extract" in o.commands and o.env not in flags)
-
-
-def options_for(command: Command) -> tuple[Option, ...]:
-    return tuple(o for o in OPTIONS if command in o.commands)
+    flags = {s.env for s in options_for("worker")}
+    return tuple(s.env for s in OPTIONS if "extract" in s.commands and s.env not in flags)

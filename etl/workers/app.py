@@ -76,7 +76,6 @@ def celery_config(ws: WorkerSettings) -> dict[str, Any]:
         },
         "etl_max_retries": ws.max_retries,
         "etl_wait_poll_seconds": ws.wait_poll_seconds,
-        "etl_lease_seconds": ws.lease_seconds,
     }
 
 
@@ -132,7 +131,7 @@ signals.worker_shutdown.connect(_unregister, weak=False)
 
 def worker_spool(settings: Settings) -> Spool:
     """The spool as the workers see it (claims on object storage last the lease)."""
-    return Spool(settings.spool_dir, lease_seconds=float(app.conf.etl_lease_seconds))
+    return Spool(settings.spool_dir, lease_seconds=settings.lease_seconds)
 
 
 @contextmanager

@@ -29,14 +29,16 @@ def run_worker(
 
 
 def flags_as_env(given: Mapping[str, Any]) -> dict[str, str]:
-    """The settings given as ``worker`` flags, as the variables the tasks read."""
+    """The settings given as ``worker`` flags (option name -> value), as the variables the
+    tasks read (:meth:`etl.config.Settings.from_env` reads them back)."""
     out: dict[str, str] = {}
-    for opt in options_for("worker"):
-        value = given.get(opt.field)
-        if opt.env and value is not None and value is not False:
-            out[opt.env] = (
-                ",".join(value)
-                if isinstance(value, list)
-                else ("1" if value is True else str(value))
-            )
+    for setting in options_for("worker"):
+        if setting.option.name in given:
+            value = given[setting.option.name]
+            if isinstance(value, tuple | list):
+                out[setting.env] = ",".join(value)
+            elif isinstance(value, bool):
+                out[setting.env] = "1" if value else "0"
+            else:
+                out[setting.env] = str(value)
     return out

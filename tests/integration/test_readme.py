@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
@@ -25,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from etl.cli import build_parser
+from etl.cli import build_cli
 from etl.config import OPTIONS, OTHER_VARIABLES
+from etl.workers.settings import ENV_VARS
 from tests.support.gitlabserver import FakeGitLab, example_project
 from tests.support.redisserver import RedisServer
 from tests.support.s3server import free_ports
@@ -158,16 +158,15 @@ def test_python_example(code: str, demo: dict[str, str]) -> None:
 
 def test_commands_table_matches_help() -> None:
     """Each command of the parser is in the README's command table with its flags."""
-    parser = build_parser()
-    (sub,) = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    sub = build_cli().commands
     table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
     for name, sp in sub.items():
         rows = [r for r in table.splitlines() if r.startswith(f"| `wheels-etl {name}")]
         assert rows, f"command {name} missing from the README's command table"
         flags = {
             s
-            for a in sp._actions
-            for s in a.option_strings
+            for a in sp.params
+            for s in a.opts
             if s.startswith("--") and s not in ("--help", "--verbose", "--quiet", "--log-format")
         }
         documented = set(re.findall(r"--[a-z][a-z-]+", rows[0]))
@@ -178,10 +177,10 @@ def test_settings_table_matches_the_option_table() -> None:
     table = README.split("## Settings", 1)[1].split("\n## ", 1)[0]
     for opt in OPTIONS:
         assert f"`{opt.env}`" in table, f"{opt.env} ({opt.flag}) missing from README settings"
-    for name in OTHER_VARIABLES:
+    for name in [*OTHER_VARIABLES, *ENV_VARS]:
         assert f"`{name}`" in table, f"{name} missing from README settings"
     for var in set(re.findall(r"`((?:ETL|AWS)_[A-Z_]+|DATABASE_URL)`", table)):
-        known = {o.env for o in OPTIONS} | set(OTHER_VARIABLES)
+        known = {o.env for o in OPTIONS} | set(OTHER_VARIABLES) | set(ENV_VARS)
         assert var in known or var.startswith("AWS_"), f"README documents unknown {var}"
 
 

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
-from etl.cli import EXIT_USAGE, build_parser
+from etl.cli import EXIT_USAGE, build_cli
 from etl.errors import ConfigError
 from etl.spool import Spool
 from etl.units import parse_duration as parse_age
 from tests.support.cli import run_cli
 
-
-def _commands() -> list[str]:
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return sorted(action.choices)
-    raise AssertionError("the CLI has no sub-commands")
-
-
-COMMANDS = _commands()
+COMMANDS = sorted(build_cli().commands)
 
 
 def test_the_documented_commands_exist() -> None:
@@ -32,7 +23,7 @@ def test_the_documented_commands_exist() -> None:
 def test_every_command_has_help(command: str) -> None:
     out = run_cli(command, "--help", in_process=True)
     assert out.returncode == 0, out.stderr
-    assert f"usage: wheels-etl {command}" in out.stdout
+    assert f"Usage: wheels-etl {command}" in out.stdout
     assert len(out.stdout.splitlines()) > 3
 
 
@@ -79,3 +70,131 @@ def test_bad_usage_exits_2(tmp_path: Path, args: tuple[str, ...]) -> None:
     cmd, *rest = args
     result = run_cli(cmd, "--spool", tmp_path, *rest, in_process=True)
     assert result.returncode == EXIT_USAGE, result
+
+
+# --- settings through click (etl/config.py, etl/cliparser.py) ----------------------------
+
+
+def test_spool_states_in_the_parser_are_the_spools() -> None:
+    from etl import cliparser
+    from etl.spool import STATES
+
+    assert tuple(cliparser.STATES) == tuple(STATES)
+
+
+@pytest.mark.parametrize("where", ["flag", "env"])
+def test_an_unknown_spool_scheme_is_refused_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"ETL_SPOOL_DIR": "gs://bucket/prefix"} if where == "env" else {}
+    args = ["--spool", "gs://bucket/prefix"] if where == "flag" else []
+    result = run_cli("extract", *args, env=env, in_process=True)
+    assert result.returncode == EXIT_USAGE, result
+    assert "unknown spool URL scheme 'gs'" in result.stderr and "ETL_SPOOL_DIR" in result.stderr
+    assert result.stderr.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "value"),
+    [
+        ({"ETL_MAX_FILE_BYTES": "1048576"}, "max_file_bytes", 1048576),
+        ({"ETL_MAX_FILE_BYTES": "512KiB"}, "max_file_bytes", 512 * 1024),
+        ({"ETL_MAX_INFLIGHT_BYTES": "64MB"}, "max_inflight_bytes", 64_000_000),
+        ({"ETL_MAX_FILE_BYTES": "1GiB"}, "max_file_bytes", 1024**3),
+        ({"ETL_DOCUMENT_TIMEOUT": "30"}, "document_timeout", 30.0),
+        ({"ETL_DOCUMENT_TIMEOUT": "90s"}, "document_timeout", 90.0),
+        ({"ETL_READ_TIMEOUT": "15m"}, "read_timeout", 900.0),
+        ({"ETL_RETRY_MAX_SECONDS": "12h"}, "retry_max_seconds", 43200.0),
+        ({"ETL_LOAD_RETRY_SECONDS": "7d"}, "load_retry_seconds", 604800.0),
+        ({"ETL_PRODUCTS": "rhai, webstack"}, "products", ("rhai", "webstack")),
+        ({"ETL_FULL": "yes"}, "full", True),
+        ({"ETL_INSECURE": "1"}, "verify_tls", False),
+        ({"ETL_SPOOL_DIR": "s3://b/p"}, "spool_dir", "s3://b/p"),
+        ({}, "spool_dir", Path("spool")),
+        ({}, "max_file_bytes", 256 * 1024**2),
+    ],
+)
+def test_variables_parse_as_their_flags_declare(
+    env: dict[str, str], field: str, value: object
+) -> None:
+    from etl.config import Settings
+
+    assert getattr(Settings.from_env(env), field) == value
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [("ETL_MAX_FILE_BYTES", "12XB"), ("ETL_WORKERS", "0"), ("ETL_DOCUMENT_TIMEOUT", "soon"),
+     ("ETL_SPOOL_COMPRESSION", "gzip"), ("ETL_FULL", "maybe")],
+)  # fmt: skip
+def test_bad_variables_are_config_errors_naming_the_variable(variable: str, text: str) -> None:
+    from etl.config import Settings
+
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: text})
+
+
+def test_a_flag_beats_its_variable(tmp_path: Path) -> None:
+    env = {"ETL_SPOOL_DIR": str(tmp_path / "not-a-spool")}
+    assert run_cli("status", env=env, in_process=True).returncode == EXIT_USAGE
+    spool = tmp_path / "spool"
+    Spool(spool)
+    ok = run_cli("prune", "--spool", spool, "--older-than", "90m", env=env, in_process=True)
+    assert ok.returncode == 0 and "deleted 0" in ok.stdout, ok
+    assert not (tmp_path / "not-a-spool").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("-q", "prune", "--older-than", "7d"),
+        ("prune", "--older-than", "7d", "-q"),
+        ("-vv", "prune", "--older-than", "7d"),
+        ("prune", "-v", "--log-format", "json", "--older-than", "7d"),
+        ("--log-format", "json", "prune", "--older-than", "7d"),
+    ],
+)
+def test_global_options_before_or_after_the_command(tmp_path: Path, args: tuple[str, ...]) -> None:
+    Spool(tmp_path)
+    result = run_cli(*args, "--spool", tmp_path, in_process=True)
+    assert result.returncode == 0 and "deleted 0" in result.stdout, result
+
+
+@pytest.mark.parametrize("args", [("--version",), ("status", "--version")])
+def test_version_before_or_after_the_command(args: tuple[str, ...]) -> None:
+    from etl import __version__
+
+    result = run_cli(*args, in_process=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"wheels-etl {__version__}"
+
+
+def test_help_shows_each_flags_variable_and_default() -> None:
+    out = " ".join(run_cli("extract", "--help", in_process=True).stdout.split())
+    assert "--max-file-bytes SIZE" in out and "env var: ETL_MAX_FILE_BYTES; default: 256MiB" in out
+    assert "env var: ETL_SPOOL_DIR; default: ./spool" in out and "exit codes:" in out
+    assert "examples:" in out and "ETL_CRASH_AT" not in out
+
+
+def test_python_dash_m_etl_is_wheels_etl(tmp_path: Path) -> None:
+    Spool(tmp_path)
+    for in_process in (True, False):  # False: `python -m etl` in a child process
+        result = run_cli("prune", "--spool", tmp_path, "--older-than", "1d", in_process=in_process)
+        assert result.returncode == 0 and "deleted 0" in result.stdout, result
+    bad = run_cli("extract", "--spool", "gs://b/p", in_process=False)
+    assert bad.returncode == EXIT_USAGE and "unknown spool URL scheme" in bad.stderr
+
+
+def test_worker_passes_unknown_options_to_celery_and_flags_as_variables() -> None:
+    from etl.cli import build_cli
+    from etl.workers.worker import flags_as_env
+
+    cli = build_cli()
+    worker = cli.commands["worker"]
+    with worker.make_context(
+        "worker", ["-c", "1", "--spool", "s3://b/p", "-l", "info", "--full", "-n", "w1@%h"]
+    ) as ctx:
+        assert ctx.args == ["-c", "1", "-l", "info", "-n", "w1@%h"]
+        given = {k: v for k, v in ctx.params.items() if k in ("spool_dir", "full")}
+    assert flags_as_env(given) == {"ETL_SPOOL_DIR": "s3://b/p", "ETL_FULL": "1"}
+    assert flags_as_env({}) == {}
