@@ -83,7 +83,15 @@ class _Names(click.ParamType[str]):
         return str(value).strip()
 
 
-SIZE = _Parsed("size", parse_size)
+def _positive_size(text: str) -> int:
+    """A size of at least one byte (a cap or a limit of 0 would refuse everything)."""
+    size = parse_size(text)
+    if size < 1:
+        raise ConfigError(f"size {text!r} must be at least 1 byte")
+    return size
+
+
+SIZE = _Parsed("size", _positive_size)
 DURATION = _Parsed("duration", parse_duration)
 SPOOL = _Parsed("spool", _spool)
 COUNT = click.IntRange(min=1)
