@@ -27,8 +27,9 @@ from etl.config import Settings
 from etl.db import ledger as db_ledger
 from etl.db.url import resolve_database_url
 from etl.workers import notes
-from etl.workers.app import TASKS, app, broker_errors, worker_spool
+from etl.workers.app import TASKS, app, broker_errors, check_broker_url, worker_spool
 from etl.workers.runs import enqueue
+from etl.workers.settings import WorkerSettings
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ def reconcile(
     products: tuple[str, ...] = (),
     full: bool = False,
 ) -> ReconcileReport:
+    # The broker's settings first, even when there is nothing to send: a reconcile CronJob
+    # with a bad ETL_BROKER_URL must fail (exit 2), not pass until a file needs sending.
+    check_broker_url(WorkerSettings.from_env().broker_url)
     spool = worker_spool(settings)
     ledger = db_ledger.names(resolve_database_url(settings.database_url))
     repaired = spool.reconcile()
