@@ -75,6 +75,7 @@ def write_report(res: dict[str, Any], out: Path) -> None:
     """REPORT.md with a before/after table; REPORT.json beside it gets this run's numbers."""
     history_path = out.with_suffix(".json")
     history = load_history(history_path)
+    out.parent.mkdir(parents=True, exist_ok=True)  # --out in a folder not made yet
     report = build_report(res, out.parent, previous_numbers(history, res))
     out.write_text(report.text)
     history_path.write_text(json.dumps(record(history, report.numbers), indent=1) + "\n")
