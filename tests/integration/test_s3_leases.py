@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,31 +17,11 @@ import pytest
 from etl.db.connect import connect
 from etl.load import load_file, migrate_db
 from etl.spool import Spool
-from etl.spooling import format as fmt
 from etl.spooling.store.s3 import S3Lease, S3Store
 from etl.spooling.store.s3lease import LeaseLostError
+from tests.support.s3spool import s3_store, write_release
 
-T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 RACES = 1000
-
-
-def _row(arch: str) -> fmt.ArtifactRow:
-    drop = fmt.Drop(
-        "pkg-1.0-0-py3-none-any.whl", "pkg", "1.0", "0", "py3", "none", "any", "ab" * 32, 10, None
-    )
-    return fmt.ArtifactRow(arch, "cpu", "b1", T0, '{"a": 1}', "[]", "[]", (drop,))
-
-
-def _write(spool: Spool, release: str, rows: int = 2) -> str:
-    with spool.writer("prod", release, T0, "http://src/") as w:
-        for i in range(rows):
-            w.add(_row(f"arch{i}"))
-        return w.commit().name
-
-
-def _store(spool: Spool) -> S3Store:
-    assert isinstance(spool.store, S3Store)
-    return spool.store
 
 
 def _race(stores: tuple[S3Store, S3Store], name: str, lease_seconds: float) -> list[S3Lease]:
@@ -93,8 +72,8 @@ def test_two_claimants_taking_over_one_lapsed_lease_exactly_one_wins(s3_spool: s
 
 def test_a_claimant_whose_clock_is_an_hour_ahead_steals_nothing(s3_spool: str) -> None:
     spool = Spool(s3_spool)
-    _write(spool, "1.0")
-    _write(spool, "2.0")
+    write_release(spool, "1.0")
+    write_release(spool, "2.0")
     [held, free] = spool.files("ready")
     claim = spool.claim(held)
     assert claim is not None
@@ -115,7 +94,7 @@ def test_a_lapsed_lease_is_judged_on_the_store_clock(s3_spool: str) -> None:
     """The holder stops renewing; a claimant whose clock is an hour BEHIND still sees the
     lease lapse after lease_seconds of the store's time."""
     spool = Spool(s3_spool, lease_seconds=5)
-    name = _write(spool, "1.0")
+    name = write_release(spool, "1.0")
     claim = spool.claim(name)
     assert claim is not None
     behind = Spool(s3_spool, lease_seconds=5)
@@ -141,8 +120,8 @@ def test_a_renewal_after_a_take_over_says_the_lease_was_lost(s3_spool: str) -> N
 
 def test_claim_and_complete_take_at_most_six_requests(s3_spool: str) -> None:
     spool = Spool(s3_spool)
-    names = [_write(spool, "1.0"), _write(spool, "2.0")]
-    store = _store(spool)
+    names = [write_release(spool, "1.0"), write_release(spool, "2.0")]
+    store = s3_store(spool)
     listed = spool.files("ready")
     counts = []
     for f, how in zip(listed, ("listed", "by name"), strict=True):
@@ -163,14 +142,14 @@ def test_a_long_load_renews_its_lease_from_the_copy_loop(s3_spool: str, db_url: 
     """A lease so short that every batch is due a renewal: the lease is rewritten while
     the rows stream (seen as PUTs of leases/<name> by the store's own client)."""
     spool = Spool(s3_spool, lease_seconds=0.001)
-    name = _write(spool, "1.0", rows=5)
+    name = write_release(spool, "1.0", rows=5)
     puts: list[str] = []
 
     def seen(params: dict[str, Any], **_: Any) -> None:
         if "/leases/" in params.get("url_path", ""):
             puts.append(params["method"])
 
-    _store(spool).client.meta.events.register("before-call.s3.PutObject", seen)
+    s3_store(spool).client.meta.events.register("before-call.s3.PutObject", seen)
     claim = spool.claim(name)
     assert claim is not None
     migrate_db(db_url)

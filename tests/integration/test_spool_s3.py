@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -15,40 +14,19 @@ from etl.db.connect import connect
 from etl.load import load_file, load_spool, migrate_db
 from etl.spool import FailedAttempt, Spool
 from etl.spooling import format as fmt
-from etl.spooling.store.s3 import S3Store
 from tests.support.cli import cli_env, run_cli
 from tests.support.gen import GenSpec, generate
 from tests.support.httpserver import SourceServer
 from tests.support.oracle import counts, db_snapshot, diff, expected_snapshot
-
-T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
-
-
-def _row(arch: str, graph: str = '{"a": 1}') -> fmt.ArtifactRow:
-    drop = fmt.Drop(
-        "pkg-1.0-0-py3-none-any.whl", "pkg", "1.0", "0", "py3", "none", "any", "ab" * 32, 10, None
-    )
-    return fmt.ArtifactRow(arch, "cpu", "b1", T0, graph, "[]", "[]", (drop,))
-
-
-def _write(spool: Spool, release: str, rows: int = 2) -> str:
-    with spool.writer("prod", release, T0, "http://src/") as w:
-        for i in range(rows):
-            w.add(_row(f"arch{i}"))
-        return w.commit().name
-
-
-def _store(spool: Spool) -> S3Store:
-    assert isinstance(spool.store, S3Store)
-    return spool.store
+from tests.support.s3spool import T0, artifact_row, s3_store, write_release
 
 
 def test_publish_streams_a_complete_object_and_reads_back(s3_spool: str) -> None:
     spool = Spool(s3_spool)
-    name = _write(spool, "1.0", rows=3)
+    name = write_release(spool, "1.0", rows=3)
     [f] = spool.files("ready")
     assert f.name == name and f.size > 0
-    assert not _store(spool).list_folder("tmp")  # the temp upload is gone
+    assert not s3_store(spool).list_folder("tmp")  # the temp upload is gone
     with spool.open(f) as src:
         meta = fmt.read_meta(src, f.name)
         assert pq.ParquetFile(src).num_row_groups == 3  # one row group per artifact
@@ -58,14 +36,14 @@ def test_publish_streams_a_complete_object_and_reads_back(s3_spool: str) -> None
 def test_failed_write_leaves_nothing_visible(s3_spool: str) -> None:
     spool = Spool(s3_spool)
     with pytest.raises(RuntimeError), spool.writer("prod", "1.0", T0, "u") as w:
-        w.add(_row("x"))
+        w.add(artifact_row("x"))
         raise RuntimeError("fetch failed mid-release")
-    assert list(spool.all_files()) == [] and not _store(spool).list_folder("tmp")
+    assert list(spool.all_files()) == [] and not s3_store(spool).list_folder("tmp")
 
 
 def test_claims_leases_orphans_and_failure_history(s3_spool: str) -> None:
     spool, other = Spool(s3_spool), Spool(s3_spool)
-    _write(spool, "1.0")
+    write_release(spool, "1.0")
     f = spool.files("ready")[0]
     claim = spool.claim(f)
     assert claim is not None
@@ -88,8 +66,8 @@ def test_half_done_move_resolves_to_the_later_state(s3_spool: str) -> None:
     """Cut after the copy, before the delete: listing shows the later state and writes
     nothing; reconcile finishes the move (dst wins)."""
     spool = Spool(s3_spool)
-    name = _write(spool, "1.0")
-    store = _store(spool)
+    name = write_release(spool, "1.0")
+    store = s3_store(spool)
     store.write_json("moves", name, {"src": "ready", "dst": "loading", "at": time.time()})
     store.fs.copy_file(store.path("ready", name), store.path("loading", name))
     assert [f.name for f in spool.files("ready")] == []  # the stale copy is hidden...
@@ -101,8 +79,8 @@ def test_half_done_move_resolves_to_the_later_state(s3_spool: str) -> None:
 
 def test_move_cut_before_the_copy_leaves_the_file_where_it_was(s3_spool: str) -> None:
     spool = Spool(s3_spool)
-    name = _write(spool, "1.0")
-    store = _store(spool)
+    name = write_release(spool, "1.0")
+    store = s3_store(spool)
     store.write_json("moves", name, {"src": "ready", "dst": "loading", "at": time.time()})
     assert [f.name for f in spool.files("ready")] == [name]
     report = spool.reconcile(lease_seconds=0)
@@ -112,8 +90,8 @@ def test_move_cut_before_the_copy_leaves_the_file_where_it_was(s3_spool: str) ->
 
 def test_duplicate_without_intent_keeps_the_newest_copy(s3_spool: str) -> None:
     spool = Spool(s3_spool)
-    name = _write(spool, "1.0")
-    store = _store(spool)
+    name = write_release(spool, "1.0")
+    store = s3_store(spool)
     time.sleep(1.1)  # S3 modification times have a one-second resolution
     store.fs.copy_file(store.path("ready", name), store.path("loaded", name))
     spool.reconcile(lease_seconds=0)
@@ -122,7 +100,7 @@ def test_duplicate_without_intent_keeps_the_newest_copy(s3_spool: str) -> None:
 
 def test_reconcile_returns_stuck_claims_to_ready(s3_spool: str) -> None:
     spool = Spool(s3_spool)
-    _write(spool, "1.0")
+    write_release(spool, "1.0")
     claim = spool.claim(spool.files("ready")[0])
     assert claim is not None  # the worker dies holding it: the lease is never dropped
     assert Spool(s3_spool).reconcile(lease_seconds=3600).requeued == []  # lease still live
@@ -135,7 +113,7 @@ def test_double_claim_applies_once(s3_spool: str, db_url: str) -> None:
     """Two workers end up holding the same file (a lease lapsed while the first one was
     still at work): the ledger and the advisory lock make the second apply a no-op."""
     first, second = Spool(s3_spool), Spool(s3_spool, lease_seconds=0)
-    name = _write(first, "1.0")
+    name = write_release(first, "1.0")
     a = first.claim(first.files("ready")[0])
     [b] = second.adopt_orphans()  # a's lease counts as lapsed for b
     assert a is not None and a.name == b.name == name
@@ -202,11 +180,11 @@ def test_load_spool_from_s3_equals_source(source: Path, s3_spool: str, db_url: s
 
 def test_a_renewed_lease_keeps_the_claim(s3_spool: str) -> None:
     spool = Spool(s3_spool)
-    _write(spool, "1.0")
+    write_release(spool, "1.0")
     claim = spool.claim(spool.files("ready")[0])
     assert claim is not None
     time.sleep(3.5)  # the lease would have lapsed (S3 times have a one-second resolution)
     claim.renew()
     assert Spool(s3_spool).adopt_orphans(lease_seconds=3) == []  # renewed just now
     claim.complete()
-    assert not _store(spool).list_folder("leases")
+    assert not s3_store(spool).list_folder("leases")
