@@ -63,7 +63,7 @@ class Spool:
         self.store: SpoolStore = open_store(location, create=create)
         self.lease_seconds = lease_seconds
         self._pick = threading.Lock()  # guards _next (never held while claiming)
-        self._next: deque[tuple[SpoolState, str]] = deque()  # claim_next's candidates
+        self._next: deque[claiming.Candidate] = deque()  # claim_next's, in the order to try
         self._held: set[str] = set()  # files this spool's own claims hold: no orphans
 
     @property
@@ -215,12 +215,12 @@ class Spool:
                     if listed:
                         return None
                     orphans = (f.name for f in self.files("loading") if f.name not in self._held)
-                    self._next.extend(("loading", name) for name in orphans)
-                    self._next.extend(("ready", f.name) for f in self.files("ready"))
+                    self._next.extend(("loading", name, None) for name in orphans)
+                    self._next.extend(claiming.listed(self.store, "ready"))
                     listed = True
                     continue
-                state, name = self._next.popleft()
-            claim = self._claim(name, state)
+                state, name, seen = self._next.popleft()
+            claim = self._claim(name, state, listed=seen)
             if claim is not None:
                 return claim
 
@@ -238,8 +238,11 @@ class Spool:
                 claims.append(c)
         return claims
 
-    def _claim(self, name: str, src: SpoolState, lease: float | None = None) -> Claim | None:
-        taken = claiming.take(self.store, name, src, self.lease_seconds if lease is None else lease)
+    def _claim(
+        self, name: str, src: SpoolState, lease: float | None = None, listed: claiming.Listed = None
+    ) -> Claim | None:
+        lease_seconds = self.lease_seconds if lease is None else lease
+        taken = claiming.take(self.store, name, src, lease_seconds, listed)
         if taken is None:
             return None
         self._held.add(name)

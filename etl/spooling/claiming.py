@@ -4,7 +4,8 @@ On object storage each request is a round trip, so a claim asks once where the f
 its error sidecar are (:meth:`SpoolStore.lookup`: one listing), then takes the lock and
 moves them to ``loading``; completing moves what the claim moved, with nothing searched.
 Claim + complete of a file without a sidecar is 6 requests on object storage (lookup,
-lease, copy, delete; copy, one delete that takes the lease along), renames locally.
+lease, copy, delete; copy, one delete that takes the lease along), renames locally; 5
+when the claim comes from a listing that just showed the file (:meth:`Spool.claim_next`).
 
 A sidecar left in another state by a move cut in half is not followed here:
 :func:`etl.spooling.sidecar.locate` finds it wherever it is when it is read or appended to.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from etl.errors import SpoolError
 from etl.spooling import sidecar
-from etl.spooling.names import SpoolState
+from etl.spooling.names import SUFFIX, SpoolState
 from etl.spooling.sidecar import SIDECAR, loader_died
 from etl.spooling.store import Lock, ObjectInfo, SpoolStore
 
@@ -28,11 +29,47 @@ class Taken:
     sidecar: bool  # its error sidecar was beside it, and moved with it
 
 
-def take(store: SpoolStore, name: str, src: SpoolState, lease_seconds: float) -> Taken | None:
+#: What a listing showed of a file and its sidecar, by name (None: not listed just now).
+Listed = dict[str, ObjectInfo] | None
+
+#: A file :meth:`etl.spool.Spool.claim_next` may claim: its state, its name and, when a
+#: listing of that state just showed it, what it showed of the file and its sidecar.
+Candidate = tuple[SpoolState, str, Listed]
+
+
+def listed(store: SpoolStore, state: SpoolState) -> list[Candidate]:
+    """The files of one listing of ``state``, oldest first, each with what the listing
+    showed of it and of its sidecar (a claim then asks nothing more before its lock)."""
+    objects = {o.name: o for o in store.list_folder(state)}
+    files = sorted(
+        (o for o in objects.values() if o.name.endswith(SUFFIX)), key=lambda o: (o.mtime, o.name)
+    )
+    out: list[Candidate] = []
+    for o in files:
+        seen = {o.name: o}
+        side = objects.get(o.name + SIDECAR)
+        if side is not None:
+            seen[side.name] = side
+        out.append((state, o.name, seen))
+    return out
+
+
+def take(
+    store: SpoolStore, name: str, src: SpoolState, lease_seconds: float,
+    listed: Listed = None,
+) -> Taken | None:  # fmt: skip
     """Lock ``name`` and move it from ``src`` to ``loading`` (an orphan already there stays,
     its loader's death noted in its sidecar); None when it is not in ``src`` any more or
-    another claimant holds it."""
-    found = {o.name: o for o in store.lookup(src, name, (SIDECAR,))}
+    another claimant holds it.
+
+    ``listed``: what a listing of ``src`` just showed of ``name`` and its sidecar (by
+    name), so that a claim from ``ready`` asks nothing before taking the lock.  A file
+    claimed by someone else since is found out all the same: its lock is held, or the
+    move finds it gone."""
+    if listed is not None and src == "ready":
+        found = listed
+    else:
+        found = {o.name: o for o in store.lookup(src, name, (SIDECAR,))}
     info: ObjectInfo | None = found.get(name)
     if info is None:  # claimed or finished by another loader since it was listed
         return None

@@ -138,6 +138,44 @@ def test_claim_and_complete_take_at_most_six_requests(s3_spool: str) -> None:
     assert not store.list_folder("leases") and not store.list_folder("moves")
 
 
+def test_claims_from_a_listing_ask_nothing_before_the_lease(s3_spool: str) -> None:
+    """claim_next takes files as one listing showed them: after that listing, a claim is
+    its lease, copy and delete (3 requests; 5 with its completion), with no Expect: 100-
+    continue round trip before the lease's small body.  A file claimed by another spool
+    since the listing is found out by its lease, and nothing of the loser is left."""
+    spool, rival = Spool(s3_spool), Spool(s3_spool)
+    names = sorted(write_release(spool, v) for v in ("1.0", "2.0", "3.0"))
+    store = s3_store(spool)
+    expect: list[str | None] = []
+
+    def headers(request: Any, **_: Any) -> None:
+        expect.append(request.headers.get("Expect"))
+
+    store.client.meta.events.register("before-send.s3.PutObject", headers)
+    first = spool.claim_next()  # lists loading/ and ready/, then claims the oldest
+    assert first is not None
+    ready = {f.name: f for f in rival.files("ready")}
+    taken = rival.claim(ready[sorted(ready)[0]])  # behind the first spool's listing
+    assert taken is not None
+    before = store.requests
+    second = spool.claim_next()  # the rival's file is next in the listing: lost, then the last
+    assert second is not None and second.name not in (first.name, taken.name)
+    after_listing = store.requests - before
+    assert after_listing <= 3 + 3, after_listing  # a lost lease (create + read), one claim
+    before = store.requests
+    second.complete()
+    assert store.requests - before <= 2
+    assert spool.claim_next() is None
+    assert expect and not any(expect), expect  # lease PUTs never wait for 100 Continue
+    for claim in (first, taken):
+        claim.complete()
+    assert sorted(f.name for f in spool.files("loaded")) == names
+    assert not store.list_folder("leases") and not store.list_folder("moves")
+    listed = {f.name: f.mtime for f in spool.files("loaded")}
+    headed = {n: i.mtime for n in names if (i := store.info("loaded", n)) is not None}
+    assert listed == headed  # the listing's and HEAD's timestamps read alike
+
+
 def test_a_long_load_renews_its_lease_from_the_copy_loop(s3_spool: str, db_url: str) -> None:
     """A lease so short that every batch is due a renewal: the lease is rewritten while
     the rows stream (seen as PUTs of leases/<name> by the store's own client)."""

@@ -189,9 +189,11 @@ class S3Store(Bucket):
             name, int(resp["ContentLength"]), resp["LastModified"].timestamp(), resp["ETag"]
         )
 
-    def open_read(self, folder: str, name: str) -> GuardedInput:
+    def open_read(self, folder: str, name: str) -> pa.NativeFile | GuardedInput:
         """One GET of the object's last :data:`TAIL_BYTES` (a whole spool file of usual
-        size: one request where pyarrow makes one per row group, plus a HEAD)."""
+        size: one request where pyarrow makes one per row group, plus a HEAD).  A file that
+        came whole is read from memory by Arrow itself; a larger one's first bytes come
+        through pyarrow's ranged reads when needed."""
         path = self.path(folder, name)
         try:
             resp = self.request(
@@ -209,6 +211,8 @@ class S3Store(Bucket):
             raise self.unavailable(exc, name, "cannot read") from exc
         total = str(resp.get("ContentRange", "")).rpartition("/")[2]
         size = int(total) if total.isdigit() else len(tail)
+        if size == len(tail):
+            return pa.BufferReader(tail)
         opener = lambda: self.call("cannot open", name, self.fs.open_input_file, path)  # noqa: E731
         return GuardedInput(tail, size, opener, name)
 
