@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from etl import cli
@@ -103,11 +104,15 @@ def _postmasters(data_dir: Path) -> list[int]:
 
 def _round_trip(url: str, table: str = "t") -> list[tuple[int, str]]:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, name text)")
+        name = sql.Identifier(table)
         conn.execute(
-            f"INSERT INTO {table} VALUES (1, 'wheel'), (2, 'sdist') ON CONFLICT DO NOTHING"
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY, name text)").format(name)
         )
-        return conn.execute(f"SELECT id, name FROM {table} ORDER BY id").fetchall()
+        conn.execute(
+            sql.SQL("INSERT INTO {} VALUES (%s, %s), (%s, %s) ON CONFLICT DO NOTHING").format(name),
+            [1, "wheel", 2, "sdist"],
+        )
+        return conn.execute(sql.SQL("SELECT id, name FROM {} ORDER BY id").format(name)).fetchall()
 
 
 def _expected_owner() -> int:

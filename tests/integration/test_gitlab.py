@@ -4,8 +4,9 @@ HTTP, with tarballs built here from the real fromager files in samples/fromager.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import LiteralString
 
 import psycopg
 import pytest
@@ -85,9 +86,11 @@ def good_project(gl: FakeGitLab) -> None:
     )
 
 
-def query(db_url: str, sql: str) -> list[tuple[object, ...]]:
+def query(
+    db_url: str, statement: LiteralString, params: Sequence[object] = ()
+) -> list[tuple[object, ...]]:
     with psycopg.connect(db_url) as conn:
-        return list(conn.execute(sql).fetchall())
+        return list(conn.execute(statement, params).fetchall())
 
 
 def test_releases_map_to_spool_files_and_rows(
@@ -181,7 +184,7 @@ def test_a_rerun_downloads_nothing_and_changed_links_replace_the_release(
     ld = load_spool(spool, db_url, retry_seconds=5.0)
     assert ld.ok and len(ld.applied) == 1, ld
     archs = query(
-        db_url, f"SELECT architecture FROM artifacts WHERE release = '{V1[1:]}' ORDER BY 1"
+        db_url, "SELECT architecture FROM artifacts WHERE release = %s ORDER BY 1", [V1[1:]]
     )
     assert archs == [("aarch64",), ("ppc64le",), ("x86_64",)]
 
@@ -193,7 +196,8 @@ def test_a_rerun_downloads_nothing_and_changed_links_replace_the_release(
     assert load_spool(spool, db_url, retry_seconds=5.0).ok
     names = query(
         db_url,
-        f"SELECT count(*) FROM drops WHERE release = '{V1[1:]}' AND architecture = 'ppc64le'",
+        "SELECT count(*) FROM drops WHERE release = %s AND architecture = %s",
+        [V1[1:], "ppc64le"],
     )
     assert names == [(len(sample("flask-variant").wheel_names),)]
 
@@ -202,7 +206,7 @@ def test_a_rerun_downloads_nothing_and_changed_links_replace_the_release(
     assert len(extract(s, spool).spooled) == 1
     assert load_spool(spool, db_url, retry_seconds=5.0).ok
     archs = query(
-        db_url, f"SELECT architecture FROM artifacts WHERE release = '{V1[1:]}' ORDER BY 1"
+        db_url, "SELECT architecture FROM artifacts WHERE release = %s ORDER BY 1", [V1[1:]]
     )
     assert archs == [("aarch64",), ("ppc64le",)]
 
