@@ -6,12 +6,7 @@ per retry.  Real workers on a Redis of the tests' own and on RabbitMQ (own vhost
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,26 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import CliResult, cli_env, run_cli
-from tests.support.procs import REPO
 from tests.support.redisserver import RedisServer
 from tests.support.s3server import S3Server
-from tests.support.workers import Broker, rabbitmq_broker, redis_broker
-
-
-@contextmanager
-def one_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    args = ["worker", "-P", "solo", "-n", f"e-{uuid.uuid4().hex[:6]}@%h", "-l", "info"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "etl", *args], env=env, cwd=REPO, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(60)
+from tests.support.workers import Broker, one_worker, rabbitmq_broker, redis_broker
 
 
 def enqueue_wait(env: dict[str, str]) -> CliResult:

@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import cli_env, run_cli
-from tests.support.procs import REPO
 from tests.support.redisserver import RedisServer
-from tests.support.workers import Broker, redis_broker
+from tests.support.workers import Broker, one_worker, redis_broker, stop_worker
 
 
 @pytest.mark.parametrize("how", ["env", "flag"])
@@ -49,26 +44,16 @@ def test_every_line_a_worker_prints_is_one_json_object(
 
 def run_a_worker(how: str, tmp_path: Path, db_url: str, broker: Broker) -> list[str]:
     env = cli_env(spool=tmp_path / "spool", database_url=db_url, **broker.env())
-    args = ["worker", "-P", "solo", "-n", f"j-{uuid.uuid4().hex[:6]}@%h", "-l", "info"]
+    before = []
     if how == "env":
         env["ETL_LOG_FORMAT"] = "json"
     else:
-        args.insert(1, "--log-format=json")
+        before.append("--log-format=json")
     log = tmp_path / "worker.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "etl", *args], env=env, cwd=REPO, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    with one_worker(env, log, before=before) as proc:
         done = run_cli("enqueue", "--wait", "--timeout", "120", env=env, timeout=180)
         assert done.returncode == 0, (done, log.read_text())
-        os.killpg(proc.pid, signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
+        assert stop_worker(proc) == 0, log.read_text()
     deadline = time.monotonic() + 60  # the filter process writes the last lines at EOF
     while "Warm shutdown" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)

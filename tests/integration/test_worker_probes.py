@@ -8,27 +8,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 from tests.support.cli import CliResult, cli_env, run_cli
-from tests.support.procs import REPO
 from tests.support.redisserver import RedisServer
-from tests.support.workers import Broker
+from tests.support.workers import Broker, start_worker
 
 
 def probe(env: dict[str, str], *args: str) -> CliResult:
     return run_cli("worker", *args, env=env, timeout=60)
-
-
-def start_worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "etl", "worker", "-P", "solo", "-n", name, "-l", "info"],
-            env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
 
 
 def wait_alive(env: dict[str, str], name: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -43,7 +33,7 @@ def test_liveness_follows_the_worker_and_readiness_the_broker(tmp_path: Path) ->
     with RedisServer(tmp_path / "redis") as server:  # its own: the test stops it
         env = worker_env(tmp_path, server)
         name = f"w1-{uuid.uuid4().hex[:6]}@%h"
-        proc = start_worker(env, name, tmp_path / "worker.log")
+        proc = start_worker(env, tmp_path / "worker.log", name=name)
         try:
             wait_alive(env, name, proc, tmp_path / "worker.log")
             alive = probe(env, "--healthcheck", "-n", name)
@@ -76,7 +66,7 @@ def test_a_warm_shutdown_unregisters_and_no_worker_is_not_alive(tmp_path: Path) 
         none = probe(env, "--healthcheck")
         assert none.returncode == 3 and "no worker registered" in none.stderr, none
         name = f"w1-{uuid.uuid4().hex[:6]}@%h"
-        proc = start_worker(env, name, tmp_path / "worker.log")
+        proc = start_worker(env, tmp_path / "worker.log", name=name)
         wait_alive(env, name, proc, tmp_path / "worker.log")
         os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(60) == 0
@@ -88,12 +78,12 @@ def test_a_killed_workers_registration_goes_when_the_next_worker_starts(tmp_path
     """As in a container restarted after a kill with the same emptyDir at /tmp."""
     with RedisServer(tmp_path / "redis") as server:
         env = worker_env(tmp_path, server)
-        first = start_worker(env, "w@%h", tmp_path / "first.log")
+        first = start_worker(env, tmp_path / "first.log", name="w@%h")
         wait_alive(env, "w@%h", first, tmp_path / "first.log")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(30)
         assert probe(env, "--healthcheck").returncode == 3  # its registration stays
-        second = start_worker(env, "w2@%h", tmp_path / "second.log")  # another name
+        second = start_worker(env, tmp_path / "second.log", name="w2@%h")  # another name
         try:
             wait_alive(env, "w2@%h", second, tmp_path / "second.log")
             alive = probe(env, "--healthcheck")  # every worker registered here: one

@@ -4,8 +4,11 @@
   database index of the tests' own ``redis-server``, see ``tests.support.redisserver``;
   a RabbitMQ virtual host of its own) and clean only that afterwards.  A missing broker
   is a failure that says how to start it, never a skip.
-* :class:`Workers`: start ``wheels-etl worker`` processes (``-P solo``: one process per
-  worker, so a SIGKILL kills the task it runs), kill them, replace them.
+* :func:`start_worker` / :func:`one_worker` / :func:`stop_worker`: THE way the tests
+  start a ``wheels-etl worker`` process (``-P solo``: one process per worker, so a SIGKILL
+  kills the task it runs; a session of its own, so a signal reaches the whole worker) and
+  stop it (SIGTERM, a warm shutdown; SIGKILL when it does not end).
+* :class:`Workers`: a pool of such workers sharing one environment: kill them, replace them.
 * :func:`wait_loaded`: wait until the database holds exactly the source's releases and the
   spool has nothing left in ``ready/``, ``loading/`` or ``tmp/`` (the database is read
   with plain SQL, the source with the generator: no wheels-etl code decides "done").
@@ -22,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -134,6 +137,56 @@ def rabbitmq_broker() -> Iterator[Broker]:
                 channel.close()
 
 
+def start_worker(
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    name: str | None = None,
+    before: Sequence[str] = (),
+    after: Sequence[str] = (),
+) -> subprocess.Popen[bytes]:
+    """``wheels-etl worker [before] -P solo -n NAME -l info [after]`` from the repository,
+    stdout and stderr to ``log``, in a session of its own; ``name`` is a fresh one by
+    default; ``before`` holds wheels-etl's own options (``--log-format=json``)."""
+    name = name or f"w-{uuid.uuid4().hex[:6]}@%h"
+    args = ["worker", *before, "-P", "solo", "-n", name, "-l", "info", *after]
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "etl", *args],
+            env=dict(env),
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 60) -> int:
+    """SIGTERM (a warm shutdown) to the worker's session, SIGKILL when it has not ended
+    after ``timeout`` s; its exit status (negative: the signal that ended it)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+    return proc.returncode
+
+
+@contextmanager
+def one_worker(
+    env: Mapping[str, str], log: Path, *, name: str | None = None, before: Sequence[str] = ()
+) -> Iterator[subprocess.Popen[bytes]]:
+    """One worker (:func:`start_worker`) for the ``with`` block, stopped after it
+    (:func:`stop_worker`) unless it ended already."""
+    proc = start_worker(env, log, name=name, before=before)
+    try:
+        yield proc
+    finally:
+        stop_worker(proc)
+
+
 @dataclass
 class Workers:
     """``wheels-etl worker`` processes sharing one environment; logs under ``logs``."""
@@ -149,21 +202,14 @@ class Workers:
         (self.logs / "tmp").mkdir(exist_ok=True)  # TMPDIR: their probe registrations
         for _ in range(count):
             self.started += 1
-            name = f"w{self.started}-{uuid.uuid4().hex[:6]}@%h"
-            log = open(self.logs / f"worker-{self.started}.log", "wb")  # noqa: SIM115
-            args = ["worker", "-P", "solo", "-n", name, "-l", "info"]
-            args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
             self.procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "etl", *args],
-                    env={**self.env, "TMPDIR": str(self.logs / "tmp")},
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                start_worker(
+                    {**self.env, "TMPDIR": str(self.logs / "tmp")},
+                    self.logs / f"worker-{self.started}.log",
+                    name=f"w{self.started}-{uuid.uuid4().hex[:6]}@%h",
+                    after=("--without-gossip", "--without-mingle", "--without-heartbeat"),
                 )
             )
-            log.close()
 
     def alive(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.procs if p.poll() is None]
