@@ -22,12 +22,18 @@ import click
 
 from etl import cliparser, summary
 from etl.config import Command, Settings, options_for
-from etl.errors import ConfigError, EtlError, SpoolFullError
+from etl.errors import (
+    EXIT_DISK_FULL,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    ConfigError,
+    EtlError,
+)
 from etl.progress import Progress
 from etl.spool import Spool
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
-EXIT_INTERRUPTED = 130
 
 
 def _settings(args: argparse.Namespace, command: Command) -> Settings:
@@ -325,21 +331,13 @@ def _run(name: Command, handler: Any, args: argparse.Namespace) -> int:
     """Run one command; every :class:`EtlError` becomes one line and its exit code."""
     try:
         code: int = handler(args)
-    except ConfigError as exc:
-        print(f"wheels-etl {name}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except SpoolFullError as exc:
-        print(f"wheels-etl {name}: {exc}", file=sys.stderr)
-        return EXIT_DISK_FULL
     except BrokenPipeError:  # the reader (`| head`) left: it has what it wanted
         sys.stdout = _Gone(sys.stdout)  # no second error when Python flushes it at exit
         return EXIT_OK
-    except EtlError as exc:
-        if exc.retryable:  # the source, database, object store or broker is down
-            print(f"wheels-etl {name}: unavailable: {exc}", file=sys.stderr)
-            return EXIT_UNAVAILABLE
-        print(f"wheels-etl {name}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except EtlError as exc:  # its class decides the exit code (EtlError.exit_code)
+        kind = "unavailable: " if exc.exit_code == EXIT_UNAVAILABLE else ""
+        print(f"wheels-etl {name}: {kind}{exc}", file=sys.stderr)
+        return exc.exit_code
     return code
 
 

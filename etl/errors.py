@@ -14,12 +14,20 @@ to it, and the class answers both:
   read this one attribute; nothing lists retryable classes by hand.
 
 Messages name what they are about (the release, the URL, the spool file), so a one-line
-report is enough to act on.  Only ``etl/cli.py`` turns these into exit codes.
+report is enough to act on.  The exit code of a command that ends on an error follows from
+its class too (:attr:`EtlError.exit_code`, the one map, also sent with a worker task's
+error so that ``enqueue --wait`` exits as the command would); only ``etl/cli.py`` exits.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+#: The command line's exit codes (``wheels-etl --help`` lists them; only ``etl/cli.py``
+#: exits).  0 all well, 1 some releases or files failed, 2 bad usage or settings, 3 the
+#: source, database, object store or broker unavailable, 4 the spool's disk full.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 
 
 class EtlError(Exception):
@@ -28,6 +36,20 @@ class EtlError(Exception):
     #: Can the same work succeed later, unchanged?  A property of the class (subclasses
     #: set it), never of one instance: what to do with an error follows from its type.
     retryable: ClassVar[bool] = False
+
+    #: The exit code of this branch when it is not derived from :attr:`retryable` (set by
+    #: :class:`ConfigError` and :class:`SpoolFullError` only).
+    fixed_exit_code: ClassVar[int | None] = None
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code of a command that ends on this error, from its class alone: 2 bad
+        settings (:class:`ConfigError`), 4 spool disk full (:class:`SpoolFullError`), 3
+        something we depend on is down (:attr:`retryable`), 1 otherwise (a release or a
+        file failed)."""
+        if self.fixed_exit_code is not None:
+            return self.fixed_exit_code
+        return EXIT_UNAVAILABLE if self.retryable else EXIT_FAILED
 
     def __init__(
         self,
@@ -63,6 +85,8 @@ class EtlError(Exception):
 class ConfigError(EtlError):
     """Bad settings or arguments: nothing was attempted."""
 
+    fixed_exit_code = EXIT_USAGE
+
 
 # --- source side ---------------------------------------------------------------------
 
@@ -97,6 +121,8 @@ class SpoolError(EtlError):
 
 class SpoolFullError(SpoolError):
     """The spool's disk is full; the message names the folder and the space needed."""
+
+    fixed_exit_code = EXIT_DISK_FULL
 
 
 class SpoolUnavailableError(SpoolError):

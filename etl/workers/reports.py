@@ -6,7 +6,7 @@ broker can: it brought the task.  A worker sends a Celery event (type
 :data:`EVENT`, custom fields, on the ``celeryev`` exchange Celery already uses) when a
 task meets its first error and when it gives up; ``enqueue --wait`` listens from before it
 sends the listing task (:class:`Listener`) and reports, for each task that gave up, its
-first error in one line, with the exit code of its kind (:func:`code_of`).  Events only
+first error in one line, with the exit code of its class (:attr:`EtlError.exit_code`).  Events only
 reach a listener connected at the time: nothing accumulates when nobody waits.
 
 The worker logs the same error once per task, not once per retry.
@@ -22,27 +22,13 @@ from typing import Any
 from celery import Task
 from celery.events.receiver import EventReceiver
 
-from etl.errors import (
-    ConfigError,
-    EtlError,
-    SpoolFullError,
-)
+from etl.errors import EtlError
 
 log = logging.getLogger(__name__)
 
 EVENT = "etl-task-error"
 _ROUTING = "etl.#"  # Celery routes an event of type a-b-c with the key a.b.c
 LISTING = "(listing)"
-
-
-def code_of(exc: EtlError) -> int:
-    """The exit code the CLI gives this error: 2 bad settings, 3 unavailable, 4 spool full,
-    1 otherwise (a release or a file failed)."""
-    if isinstance(exc, ConfigError):
-        return 2
-    if isinstance(exc, SpoolFullError):
-        return 4
-    return 3 if exc.retryable else 1
 
 
 def _what(task: Task) -> tuple[str, str, str]:
@@ -64,7 +50,7 @@ def _send(task: Task, exc: EtlError, *, final: bool) -> None:
     try:
         task.send_event(
             EVENT, retry=False, run_id=run_id, task=name, key=key, message=str(exc),
-            code=code_of(exc), final=final,
+            code=exc.exit_code, final=final,
         )  # fmt: skip
     except Exception as err:  # the broker went away: the log still has the error
         log.debug("could not send the %s event: %s", EVENT, err)

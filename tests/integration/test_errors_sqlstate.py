@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from etl import cli, load
+from etl import cli, errors, load
 from etl.db.connect import classify, connect
 from etl.errors import ConfigError, FatalLoadError, TransientLoadError
 from etl.spool import Spool
@@ -103,7 +103,7 @@ def test_a_file_over_a_server_limit_goes_to_failed_not_back_to_ready(
     deep = _write(spool, "[" * 100_000 + "]" * 100_000, "2.0")  # jsonb: stack depth, 54001
     code = cli.main(["load", "-q", "--spool", str(spool.location), "--database-url", db_url])
     err = capsys.readouterr().err
-    assert code == cli.EXIT_FAILED, err
+    assert code == errors.EXIT_FAILED, err
     assert {f.name for f in spool.files("loaded")} == {good}
     assert {f.name for f in spool.files("failed")} == {deep}
     assert not list(spool.files("ready"))
@@ -140,7 +140,7 @@ def test_an_unreachable_server_is_retryable(conninfo: str, tmp_path: Path) -> No
         connect(conninfo)
     assert info.value.retryable
     code = cli.main(["migrate", "-q", "--database-url", conninfo])
-    assert code == cli.EXIT_UNAVAILABLE
+    assert code == errors.EXIT_UNAVAILABLE
 
 
 # --- the tasks, when the object store is down ------------------------------------------

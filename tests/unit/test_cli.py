@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from etl.cli import EXIT_USAGE, build_cli
-from etl.errors import ConfigError
+from etl.cli import build_cli
+from etl.errors import EXIT_USAGE, ConfigError
 from etl.spool import Spool
 from etl.units import parse_duration as parse_age
 from tests.support.cli import run_cli
