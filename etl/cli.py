@@ -162,6 +162,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     db_error: str | None = None
     try:
         conninfo = _database(settings, start=False)  # status never starts a server
+    except ConfigError:  # a bad setting: exit 2, as from every command
+        raise
     except EtlError as exc:
         db_error = str(exc)
     info = status.collect(spool, conninfo)

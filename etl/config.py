@@ -73,6 +73,18 @@ def _spool(text: str) -> str | Path:
     return text
 
 
+def _database_url(text: str) -> str:
+    """A Postgres URL (``postgresql://``, ``postgres://``) or ``key=value`` conninfo, as
+    given; another scheme is refused here, for every command alike (``mysql://x`` would
+    otherwise reach libpq, or only be shown by ``status`` and ``db url``)."""
+    scheme, sep, _ = text.partition("://")
+    if sep and scheme.lower() not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"unknown database URL scheme {scheme!r}: use postgresql://... or key=value conninfo"
+        )
+    return text
+
+
 class _Names(click.ParamType[str]):
     """A name, repeatable as a flag; its variable is comma-separated."""
 
@@ -94,6 +106,7 @@ def _positive_size(text: str) -> int:
 SIZE = _Parsed("size", _positive_size)
 DURATION = _Parsed("duration", parse_duration)
 SPOOL = _Parsed("spool", _spool)
+DATABASE_URL = _Parsed("url", _database_url)
 COUNT = click.IntRange(min=1)
 PRODUCT = _Names()
 
@@ -154,8 +167,8 @@ OPTIONS: tuple[Setting, ...] = (
         type=SPOOL, default="./spool", metavar="PATH")),
     Setting("database_url", _DB, _option(
         "--database-url", "database_url", "DATABASE_URL",
-        "Postgres conninfo or URL; unset: the embedded server", show_default="embedded",
-        metavar="URL")),
+        "Postgres conninfo or URL; unset: the embedded server", type=DATABASE_URL,
+        show_default="embedded", metavar="URL")),
     Setting("source_url", _FETCH, _option(
         "--source", "source_url", "ETL_SOURCE_URL",
         "base URL (http(s)://, file://) or folder of the source",

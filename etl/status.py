@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from etl.errors import EtlError
+from etl.errors import ConfigError, EtlError
 from etl.progress import human_bytes
 from etl.spool import STATES, Spool, SpoolName, SpoolState
 from etl.spooling.memory import ExtractMemory, ProductState
@@ -128,6 +128,8 @@ def _add_database(doc: StatusDoc, names: dict[SpoolState, set[str]], conninfo: s
 
         ledger = db_ledger.summary(conninfo)
         known = db_ledger.names(conninfo)
+    except ConfigError:  # a bad setting (exit 2), not an unreachable database (exit 3)
+        raise
     except EtlError as exc:
         doc.database = {"error": str(exc)}
         return

@@ -198,3 +198,38 @@ def test_worker_passes_unknown_options_to_celery_and_flags_as_variables() -> Non
         given = {k: v for k, v in ctx.params.items() if k in ("spool_dir", "full")}
     assert flags_as_env(given) == {"ETL_SPOOL_DIR": "s3://b/p", "ETL_FULL": "1"}
     assert flags_as_env({}) == {}
+
+
+#: Every command that takes --database-url (README's settings table), with what else it
+#: needs to get as far as the database.
+DB_COMMANDS = [
+    ("load",), ("migrate",), ("status",), ("replay", "--failed"), ("db", "url"),
+    ("enqueue", "--wait"), ("search", "x"), ("diff", "p", "a", "b"),
+    ("why", "x", "--product", "p", "--release", "1"), ("worker", "--healthcheck"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", DB_COMMANDS, ids=lambda a: a[0])
+def test_a_database_url_of_another_scheme_is_a_bad_setting_everywhere(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """``status --database-url mysql://x`` exited 3 (shown as the database being
+    unreachable), ``db url`` printed it and exited 0, the others exited 2 on libpq's
+    'missing "=" after "mysql://x"': now each refuses the scheme, exit 2."""
+    Spool(tmp_path)
+    spool = {"ETL_SPOOL_DIR": str(tmp_path)}
+    for env, flag in (({}, ("--database-url", "mysql://x")), ({"DATABASE_URL": "mysql://x"}, ())):
+        result = run_cli(*args, *flag, env={**spool, **env}, in_process=True)
+        assert result.returncode == EXIT_USAGE, result
+        assert "unknown database URL scheme 'mysql'" in result.stderr, result
+
+
+def test_status_with_a_bad_database_setting_exits_2_not_3(tmp_path: Path) -> None:
+    """A bad setting found only when connecting (a port that is no port) is exit 2 from
+    ``status`` too, as from ``load`` (it exited 3, "database unreachable")."""
+    Spool(tmp_path)
+    url = "postgresql://127.0.0.1:99999/x"
+    for command in ("status", "load"):
+        result = run_cli(command, "--spool", tmp_path, "--database-url", url, in_process=True)
+        assert result.returncode == EXIT_USAGE, result
+        assert "invalid port number" in result.stderr, result
