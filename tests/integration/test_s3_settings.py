@@ -75,8 +75,12 @@ def test_an_unreachable_endpoint_is_one_line_and_exit_3(s3_server: S3Server, db_
     [port] = free_ports(1)  # nothing listens there
     spool = f"s3://bucket-{uuid.uuid4().hex[:8]}/p"
     env = _env(s3_server, spool, db_url, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
+    bucket = spool.removeprefix("s3://").split("/")[0]
     for args in (*COMMANDS, ("spool", "init")):
-        _one_line(run_cli(*args, env=env), 3, "unavailable")
+        result = run_cli(*args, env=env)
+        _one_line(result, 3, "unavailable", f"cannot reach bucket in s3://{bucket}")
+        # the bucket is named as the bucket, never as a file (it said "file bucket-...")
+        assert f"file {bucket}" not in result.stderr, result
 
 
 @pytest.mark.parametrize("where", ["folder", "s3"])

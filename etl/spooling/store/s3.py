@@ -141,7 +141,7 @@ class S3Store(Bucket):
         out: list[ObjectInfo] = []
         kwargs: dict[str, Any] = {"Prefix": base + prefix, "Delimiter": "/"}
         while True:
-            resp = self.request("cannot list", folder, "list_objects_v2", **kwargs)
+            resp = self.request(f"cannot list {folder}/", None, "list_objects_v2", **kwargs)
             for o in resp.get("Contents", ()):
                 name = o["Key"][len(base) :]
                 if name:

@@ -205,14 +205,14 @@ def init_bucket(url: str) -> bool:
     region = os.environ.get("AWS_REGION") or "us-east-1"
     store = Bucket(_client(region), None, bucket, "")
     try:
-        store.request("cannot reach bucket", bucket, "head_bucket")
+        store.request("cannot reach bucket", None, "head_bucket")
         return False
     except ConfigError:
         pass  # missing (or refused: create_bucket says which)
     extra: dict[str, Any] = {}
     if region != "us-east-1" and _endpoint() is None:
         extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    store.request("cannot create bucket", bucket, "create_bucket", **extra)
+    store.request("cannot create bucket", None, "create_bucket", **extra)
     return True
 
 
@@ -254,7 +254,7 @@ class Bucket:
         bucket, prefix = _parse(url)
         region = os.environ.get("AWS_REGION") or "us-east-1"
         store = cls(_client(region), None, bucket, prefix, clock=clock)
-        store.request("cannot reach bucket", bucket, "head_bucket")
+        store.request("cannot reach bucket", None, "head_bucket")
         return store
 
     @property
@@ -278,7 +278,10 @@ class Bucket:
         """The object's key in the bucket (``prefix/folder/name``)."""
         return f"{self.prefix}/{folder}/{name}" if self.prefix else f"{folder}/{name}"
 
-    def unavailable(self, exc: Exception, name: str, what: str) -> SpoolError:
+    def unavailable(self, exc: Exception, name: str | None, what: str) -> SpoolError:
+        """The store did not answer about the object ``name`` (a spool file, its lease or
+        sidecar: the message names it as the file), or, with None, about the bucket
+        itself or a listing (the message names the bucket as the bucket)."""
         return SpoolUnavailableError(f"{what} in {self.location}: {exc}", path=name)
 
     def space_hint(self) -> str:
@@ -286,8 +289,9 @@ class Bucket:
 
     # --- requests ----------------------------------------------------------------------
 
-    def request(self, what: str, name: str, op: str, **kwargs: Any) -> dict[str, Any]:
-        """One botocore call on the bucket.  Raises FileNotFoundError (no such key),
+    def request(self, what: str, name: str | None, op: str, **kwargs: Any) -> dict[str, Any]:
+        """One botocore call on the bucket, about the object ``name`` (None: the bucket or a
+        listing, see :meth:`unavailable`).  Raises FileNotFoundError (no such key),
         :class:`Conflict` (a condition did not hold), :class:`ConfigError` (credentials
         refused, no such bucket) or :class:`SpoolUnavailableError` (anything else)."""
         try:
@@ -305,7 +309,7 @@ class Bucket:
         self._saw(resp)
         return resp
 
-    def _error(self, exc: ClientError, what: str, name: str, on_bucket: bool) -> Exception:
+    def _error(self, exc: ClientError, what: str, name: str | None, on_bucket: bool) -> Exception:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
@@ -334,7 +338,7 @@ class Bucket:
         """The store's clock: the ``Date`` of its last answer plus the time elapsed since
         on this process's monotonic clock (never its wall clock)."""
         if self._seen is None:
-            self.request("cannot reach bucket", self.bucket, "head_bucket")
+            self.request("cannot reach bucket", None, "head_bucket")
         if self._seen is None:  # a server that sends no Date: nothing better than ours
             return time.time()
         at, mono = self._seen
