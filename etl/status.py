@@ -16,6 +16,7 @@ from etl.errors import ConfigError, EtlError
 from etl.progress import human_bytes
 from etl.spool import STATES, Spool, SpoolName, SpoolState
 from etl.spooling.memory import ExtractMemory, ProductState
+from etl.spooling.sidecar import reason as sidecar_reason
 from etl.summary import replay_command, shown
 from etl.timestamps import format_ts, parse_ts
 
@@ -90,7 +91,7 @@ def collect(spool: Spool, conninfo: str | None) -> StatusDoc:
     for f in listed["failed"]:
         record = spool.failure(f)
         last = record.last if record else None
-        message = last.message if last else "no error sidecar"
+        message = sidecar_reason(record)
         corrupt = spool.failed_as_corrupt(f)
         replay = replay_command(f.name)
         if corrupt:

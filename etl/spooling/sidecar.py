@@ -137,10 +137,27 @@ def read(store: SpoolStore, name: str, prefer: SpoolState | None = None) -> Fail
     return None if data is None else FailureRecord.from_json(data)
 
 
+#: What is said of a file whose sidecar does not parse (status, ``enqueue --wait``).
+UNREADABLE = "its error sidecar (.error.json) is unreadable (not JSON of attempts)"
+
+
+def reason(record: FailureRecord | None) -> str:
+    """The last attempt's message; or that the sidecar is missing or unreadable (a junk
+    sidecar is not "no sidecar": it is kept, and says so)."""
+    if record is not None and record.last is not None:
+        return record.last.message
+    if record is not None and record.corrupt:
+        return UNREADABLE
+    return "no error sidecar"
+
+
 def append(store: SpoolStore, name: str, state: SpoolState, attempt: FailedAttempt) -> None:
-    """Add one attempt to the sidecar of file ``name`` in ``state`` (written whole there)."""
+    """Add one attempt to the sidecar of file ``name`` in ``state`` (written whole there;
+    over an unreadable one, the record starts by saying earlier attempts are unknown)."""
     old = locate(store, name, state)
     record = read(store, name, state) or FailureRecord([])
+    if record.corrupt and not record.attempts:
+        record.attempts.append(FailedAttempt("UnreadableSidecar", f"{UNREADABLE}: replaced"))
     record.attempts.append(attempt)
     store.write_json(state, name + SIDECAR, record.to_json())
     if old is not None and old != state:

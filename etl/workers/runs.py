@@ -18,6 +18,7 @@ from etl.config import Settings
 from etl.db import ledger as db_ledger
 from etl.errors import SpoolError
 from etl.spool import Spool, SpoolFile
+from etl.spooling.sidecar import reason as sidecar_reason
 from etl.summary import replay_command
 from etl.workers import notes, reports
 from etl.workers.app import TASKS, app, broker_errors
@@ -157,8 +158,7 @@ def _file(spool: Spool, name: str, s: RunSummary) -> None:
         s.loaded[name] = "applied"
     elif found.state == "failed":
         record = spool.failure(found)
-        last = record.last if record is not None else None
-        s.load_failed.append((name, last.message if last else "see its error sidecar"))
+        s.load_failed.append((name, sidecar_reason(record)))
     else:
         s.pending.append(name)
 

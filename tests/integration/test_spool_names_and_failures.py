@@ -265,3 +265,32 @@ def test_extract_failures_and_long_names_live_in_an_s3_spool(
     assert refused.returncode == 2 and not (tmp_path / "x.csv").exists(), refused
     rows = run_cli("inspect", "--json", "--sql", "select release from artifacts limit 1", env=env)
     assert json.loads(rows.stdout) == [{"release": RELEASE}], rows
+
+
+def test_an_unreadable_error_sidecar_is_said_unreadable_and_kept(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A junk ``.error.json`` beside a failed file was reported by status as "no error
+    sidecar" (attempts: 0): it is there, and unreadable; status and inspect leave it as it
+    is, and the next failure of the file says its earlier attempts are unknown."""
+    spool = tmp_path / "spool"
+    Spool(spool)
+    name = "p~1.0~20250101T000000Z~0123456789abcdef.parquet"
+    (spool / "ready" / name).write_bytes(b"not parquet")
+    assert _cli(spool, None, db_url, "load").returncode == 1
+    side = spool / "failed" / (name + ".error.json")
+    side.write_bytes(b"{not json")
+    st = _cli(spool, None, db_url, "status")
+    assert st.returncode == 1 and "Traceback" not in st.stderr, st
+    [line] = [ln for ln in st.stdout.splitlines() if f"failed/{name}" in ln]
+    assert "unreadable" in line and "no error sidecar" not in line, st.stdout
+    [failed] = json.loads(_cli(spool, None, db_url, "status", "--json").stdout)["failed"]
+    assert "unreadable" in failed["reason"], failed
+    ins = _cli(spool, None, db_url, "inspect", "--state", "failed")
+    assert "Traceback" not in ins.stderr, ins
+    assert side.read_bytes() == b"{not json" and (spool / "failed" / name).exists()
+    again = _cli(spool, None, db_url, "replay", name)
+    assert again.returncode == 1, again
+    attempts = json.loads(side.read_text())["attempts"]
+    assert attempts[0]["error_class"] == "UnreadableSidecar", attempts
+    assert "unreadable" in attempts[0]["message"] and len(attempts) == 2, attempts
