@@ -7,9 +7,15 @@ threads released together by a barrier: both requests are in flight at the serve
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import threading
 import time
 from collections import Counter
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +28,7 @@ from etl.spooling.store.s3lease import LeaseLostError
 from tests.support.s3spool import s3_store, write_release
 
 RACES = 1000
+LAPSE = 6  # s: the lease of the tests that wait for one to lapse
 
 
 def _race(stores: tuple[S3Store, S3Store], name: str, lease_seconds: float) -> list[S3Lease]:
@@ -55,19 +62,67 @@ def test_two_claimants_racing_for_one_lease_exactly_one_wins(s3_spool: str) -> N
 
 
 def test_two_claimants_taking_over_one_lapsed_lease_exactly_one_wins(s3_spool: str) -> None:
-    """Leases whose holder died (3 s old, lease_seconds=2) are taken over with If-Match on
-    the ETag read: of two claimants that both found one lapsed, one wins (the loser then
-    finds the winner's lease, which is young)."""
-    first = S3Store.from_url(s3_spool)
+    """Lapsed leases are taken over with If-Match on the ETag read: of two claimants that
+    both found one lapsed, one wins (a loser that reads after the winner's take-over finds
+    a young lease).  Lapsed two ways: its owner is a process of this host that is gone (no
+    wait, and the winner's lease stays young for the 900 s of the race), and by age on the
+    store's clock (LAPSE s, waited for on the store's own Date; a loser would have to lag
+    its winner by LAPSE - 1 s to see the winner's lease lapsed too)."""
+    first, watch = S3Store.from_url(s3_spool), S3Store.from_url(s3_spool)
     stores = (S3Store.from_url(s3_spool), S3Store.from_url(s3_spool))
+    aged = [f"aged-{i}.parquet" for i in range(RACES // 50)]
+    for name in aged:  # first: they age while the dead owners' races run
+        assert first.lock("ready", name, LAPSE) is not None
+    dead = f"{socket.gethostname()}:{_never_a_pid()}:gone"
     races = RACES // 5
     for i in range(races):
-        assert first.lock("ready", f"lapsed-{i}.parquet", 2) is not None
-    time.sleep(3.1)  # S3 times have a one-second resolution
-    for i in range(races):
-        won = _race(stores, f"lapsed-{i}.parquet", lease_seconds=2)
-        assert len(won) == 1, f"take-over race {i}: {len(won)} winners"
-    print(f"lease take-over races: {races}, one winner each")
+        _put_lease(watch, s3_spool, f"dead-{i}.parquet", dead)
+        won = _race(stores, f"dead-{i}.parquet", lease_seconds=900)
+        assert len(won) == 1, f"take-over race {i} (dead owner): {len(won)} winners"
+    _wait_older_than(watch, s3_spool, aged[-1], LAPSE)
+    for name in aged:
+        won = _race(stores, name, lease_seconds=LAPSE)
+        assert len(won) == 1, f"take-over race {name} (lapsed): {len(won)} winners"
+    print(f"lease take-over races: {races} of dead owners, {len(aged)} lapsed, one winner each")
+
+
+def _never_a_pid() -> int:
+    """A pid no process has: Linux allocates pids below ``pid_max``."""
+    pid = int(Path("/proc/sys/kernel/pid_max").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    return pid
+
+
+def _lease_key(s3_spool: str, name: str) -> tuple[str, str]:
+    """Bucket and key of ``leases/<name>`` in the spool ``s3://bucket/prefix``."""
+    bucket, _, prefix = s3_spool.removeprefix("s3://").partition("/")
+    return bucket, f"{prefix}/leases/{name}"
+
+
+def _put_lease(watch: S3Store, s3_spool: str, name: str, owner: str) -> None:
+    bucket, key = _lease_key(s3_spool, name)
+    watch.client.put_object(Bucket=bucket, Key=key, Body=json.dumps({"owner": owner}).encode())
+
+
+def _lease_clock(watch: S3Store, s3_spool: str, name: str) -> tuple[datetime, datetime]:
+    """The store's clock now (the Date of a HEAD of ``leases/<name>``) and the lease's
+    Last-Modified, both whole seconds of the store's clock, read by the test itself."""
+    bucket, key = _lease_key(s3_spool, name)
+    head = watch.client.head_object(Bucket=bucket, Key=key)
+    date = parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["date"])
+    return date, head["LastModified"]
+
+
+def _wait_older_than(watch: S3Store, s3_spool: str, name: str, seconds: float) -> None:
+    """Until ``leases/<name>`` is ``seconds`` old on the store's clock (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while True:
+        now, modified = _lease_clock(watch, s3_spool, name)
+        if (now - modified).total_seconds() >= seconds:
+            return
+        assert time.monotonic() < deadline, f"{name} not {seconds} s old on the store's clock"
+        time.sleep(0.2)
 
 
 def test_a_claimant_whose_clock_is_an_hour_ahead_steals_nothing(s3_spool: str) -> None:
@@ -92,18 +147,32 @@ def test_a_claimant_whose_clock_is_an_hour_ahead_steals_nothing(s3_spool: str) -
 
 def test_a_lapsed_lease_is_judged_on_the_store_clock(s3_spool: str) -> None:
     """The holder stops renewing; a claimant whose clock is an hour BEHIND still sees the
-    lease lapse after lease_seconds of the store's time."""
-    spool = Spool(s3_spool, lease_seconds=5)
+    lease lapse after lease_seconds of the store's time, not before.  Each look is judged
+    on the store's clock as the test reads it (the Date of a HEAD just before and just
+    after it, against the lease's Last-Modified): a refusal must come while the lease is
+    younger than LAPSE s, the adoption once it is LAPSE s old, however late either runs."""
+    spool = Spool(s3_spool, lease_seconds=LAPSE)
+    behind = Spool(s3_spool, lease_seconds=LAPSE)
+    behind.store = S3Store.from_url(s3_spool, clock=lambda: time.time() - 3600)
+    watch = S3Store.from_url(s3_spool)
     name = write_release(spool, "1.0")
     claim = spool.claim(name)
     assert claim is not None
-    behind = Spool(s3_spool, lease_seconds=5)
-    behind.store = S3Store.from_url(s3_spool, clock=lambda: time.time() - 3600)
-    assert behind.adopt_orphans() == []
-    deadline = time.monotonic() + 30
-    while not (adopted := behind.adopt_orphans()):
+    deadline = time.monotonic() + 60
+    refused = 0
+    while True:
+        before, modified = _lease_clock(watch, s3_spool, name)
+        adopted = behind.adopt_orphans()
+        if adopted:
+            break
+        age = (before - modified).total_seconds()
+        assert age < LAPSE, f"refused a lease {age:g} s old on the store's clock"
+        refused += 1
         assert time.monotonic() < deadline, "the lease never lapsed"
-        time.sleep(0.5)
+        time.sleep(0.2)
+    after, _ = _lease_clock(watch, s3_spool, name)  # now behind's lease: its Date only
+    age = (after - modified).total_seconds()
+    assert age >= LAPSE, f"adopted a lease {age:g} s old on the store's clock ({refused} refusals)"
     assert [c.name for c in adopted] == [name]
     adopted[0].complete()
 
