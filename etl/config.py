@@ -20,6 +20,7 @@ from typing import Any, Literal
 import click
 
 from etl.errors import ConfigError
+from etl.protocol import MAX_ARTIFACT_BYTES
 from etl.units import parse_duration, parse_size
 
 Command = Literal[
@@ -185,8 +186,9 @@ OPTIONS: tuple[Setting, ...] = (
         show_default="off")),
     Setting("max_file_bytes", _EXTRACT, _option(
         "--max-file-bytes", "max_file_bytes", "ETL_MAX_FILE_BYTES",
-        "size limit per document (larger fails its release)", type=SIZE, default="256MiB",
-        metavar="SIZE")),
+        "size limit per document (larger fails its release; an artifact's documents and"
+        f" drops together: at most the {MAX_ARTIFACT_BYTES // 2**20}MiB load takes)", type=SIZE,
+        default=f"{MAX_ARTIFACT_BYTES // 2**20}MiB", metavar="SIZE")),
     Setting("max_inflight_bytes", _EXTRACT, _option(
         "--max-inflight-bytes", "max_inflight_bytes", "ETL_MAX_INFLIGHT_BYTES",
         "fetched bytes held in memory by all workers (peak: this plus one artifact's files)",

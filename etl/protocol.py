@@ -37,6 +37,16 @@ def too_far_ahead(updated_at: datetime, now: datetime) -> str | None:
     )
 
 
+#: The most one artifact (one row group of a spool file: its three JSON documents and its
+#: drops) may decode to.  The one size contract of both sides: load refuses a file with a
+#: larger artifact before decoding it (:mod:`etl.spooling.checks`), so extract refuses to
+#: write one (the release fails, naming the artifact and its largest document), and
+#: ``--max-file-bytes`` defaults to it (one document over it is refused before it is read).
+#: Loading holds about three times an artifact's decoded size at once (decompressed pages,
+#: decoded columns, their COPY rendering), so 128 MiB keeps a loader within the worker
+#: pod's 512 MiB; a real artifact is a few MB (the largest benchmark artifacts: under 10 MB).
+MAX_ARTIFACT_BYTES: Final = 128 * 1024 * 1024
+
 ArtifactFileKey = Literal[
     "dependency_graph", "constraints_file", "build_sequence_summary", "wheels"
 ]

@@ -27,14 +27,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.errors import CorruptSpoolFileError, SpoolFileError
+from etl.protocol import MAX_ARTIFACT_BYTES
 
-__all__ = ["MAX_ARTIFACT_BYTES", "check_decoded_size", "check_schema", "decoded_size"]
-
-#: The most one artifact (one row group) may decode to.  Loading holds about three times
-#: an artifact's decoded size at once (decompressed pages, decoded columns, their COPY
-#: rendering), so 128 MiB keeps a loader within the worker pod's 512 MiB; a real artifact
-#: is a few MB (the largest benchmark artifacts: under 10 MB).
-MAX_ARTIFACT_BYTES = 128 * 1024 * 1024
+__all__ = [
+    "MAX_ARTIFACT_BYTES", "check_decoded_size", "check_schema", "decoded_size", "oversized",
+]  # fmt: skip
 
 #: Least bytes one decoded value takes, by Parquet physical type.
 _WIDTH = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 12}
@@ -44,14 +41,56 @@ _TEXT_WIDTH = 16  # BYTE_ARRAY, FIXED_LEN_BYTE_ARRAY: a 4-byte offset and a shor
 def decoded_size(rg: pq.RowGroupMetaData) -> tuple[int, int]:
     """``(estimated decoded bytes, most values in one column)`` of a row group, from its
     metadata alone."""
-    total = most = 0
+    sizes = _column_sizes(rg)
+    return sum(sizes.values()), max((v for _, v in sizes), default=0)
+
+
+def _column_sizes(rg: pq.RowGroupMetaData) -> dict[tuple[str, int], int]:
+    """Each column chunk's estimated decoded bytes, keyed by (top-level column, values)."""
+    out: dict[tuple[str, int], int] = {}
     for j in range(rg.num_columns):
         cc = rg.column(j)
         values = int(cc.num_values)
         width = _WIDTH.get(str(cc.physical_type), _TEXT_WIDTH)
-        total += max(int(cc.total_uncompressed_size), values * width)
-        most = max(most, values)
-    return total, most
+        key = (str(cc.path_in_schema).split(".")[0], values)
+        out[key] = out.get(key, 0) + max(int(cc.total_uncompressed_size), values * width)
+    return out
+
+
+def oversized(md: pq.FileMetaData, limit: int = MAX_ARTIFACT_BYTES) -> str | None:
+    """Why a file with this footer cannot be loaded (one of its row groups would decode to
+    more than ``limit`` bytes, naming the artifact and its largest column: a document, or
+    ``drops``), or None.  The one size check: load refuses such a file, extract does not
+    write it."""
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        sizes = _column_sizes(rg)
+        size = sum(sizes.values())
+        if size > limit:
+            by_column: dict[str, int] = {}
+            for (column, _), n in sizes.items():
+                by_column[column] = by_column.get(column, 0) + n
+            largest = max(by_column, key=lambda c: by_column[c])
+            values = max(v for _, v in sizes)
+            return (
+                f"artifact {i + 1} of {md.num_row_groups}{_which(rg)} would decode to about "
+                f"{size / 1e6:,.0f} MB (its largest part: {largest}, about "
+                f"{by_column[largest] / 1e6:,.0f} MB; {values:,} values in its largest "
+                f"column), over the {limit // (1024 * 1024)} MiB one artifact may take at load"
+            )
+    return None
+
+
+def _which(rg: pq.RowGroupMetaData) -> str:
+    """`` (architecture/variant)`` of a row group, from its statistics when written."""
+    names = []
+    for j in range(rg.num_columns):
+        cc = rg.column(j)
+        if cc.path_in_schema in ("architecture", "variant") and cc.is_stats_set:
+            stats = cc.statistics
+            if stats.has_min_max and stats.min == stats.max:
+                names.append(str(stats.min))
+    return f" ({'/'.join(names)})" if len(names) == 2 else ""
 
 
 def check_decoded_size(
@@ -59,16 +98,9 @@ def check_decoded_size(
 ) -> None:
     """Refuse (:class:`SpoolFileError`, not corrupt: its release is not fetched again) a
     file one of whose row groups would decode to more than ``limit`` bytes."""
-    for i in range(md.num_row_groups):
-        size, values = decoded_size(md.row_group(i))
-        if size > limit:
-            raise SpoolFileError(
-                f"artifact {i + 1} of {md.num_row_groups} would decode to about "
-                f"{size / 1e6:,.0f} MB ({values:,} values in its largest column), over the "
-                f"{limit // (1024 * 1024)} MiB one artifact may take at load: refused "
-                "before decoding",
-                path=str(path),
-            )
+    reason = oversized(md, limit)
+    if reason is not None:
+        raise SpoolFileError(f"{reason}: refused before decoding", path=str(path))
 
 
 def _same_type(got: pa.DataType, want: pa.DataType) -> bool:

@@ -18,7 +18,8 @@ from typing import IO, NoReturn
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl.errors import SpoolError, SpoolFullError
+from etl.errors import FatalFetchError, SpoolError, SpoolFullError
+from etl.spooling.checks import oversized
 from etl.spooling.format import (
     JSON_COLUMNS,
     SPOOL_SCHEMA_VERSION,
@@ -102,8 +103,14 @@ class ReleaseFileWriter:
         )
         self._writer.add_key_value_metadata(meta.to_kv())
         self._writer.close()
+        footer = self._writer.writer.metadata
         self._writer = None
         self._release_sink(flush=True)
+        too_large = oversized(footer)  # what load would refuse is never published
+        if too_large is not None:
+            raise FatalFetchError(
+                f"{too_large}: not spooled", release=SpoolName.key(self.product, self.release)
+            )
         return spool_name(self.product, self.release, self.updated_at, digest)
 
     def close(self) -> None:

@@ -418,3 +418,26 @@ def test_a_failed_release_gives_its_bytes_back_under_a_tiny_cap(
     report = run(server, tmp_path / "spool", max_inflight_bytes=1, workers=2)
     assert_isolated(report, tmp_path / "spool", "malformed JSON at line 1 column 6")
     assert report.stats["budget_overdrafts"] > 0
+
+
+def test_extract_refuses_an_artifact_load_could_not_take(tmp_path: Path) -> None:
+    """One size contract (128 MiB per artifact): a release with a 129 MiB document was
+    extracted (``--max-file-bytes`` defaulted to 256 MiB) into a file load then refused
+    for ever ("would decode to about 135 MB ... over the 128 MiB").  Now the document is
+    refused by default, before it is read; with a higher ``--max-file-bytes`` the written
+    file is checked as load checks it, and the release fails naming the document."""
+    src = write_source_tree(tmp_path / "src", {"big": ["1.0"]}, artifacts=(("x86_64", "cpu"),))
+    [graph] = src.rglob("graph.json")
+    doc = json.loads(graph.read_bytes())
+    doc["zz-padding"] = {"note": "x" * (129 * 2**20)}  # over 128 MiB, under 256 MiB
+    graph.write_text(json.dumps(doc))
+    for name, flags, says in (
+        ("default", (), "graph.json"),
+        ("raised", ("--max-file-bytes", "256MiB"), "dependency_graph"),
+    ):
+        spool = tmp_path / name
+        result = run_cli("extract", "--source", src, "--spool", spool, *flags)
+        assert result.returncode == 1, result
+        [line] = [ln for ln in result.stderr.splitlines() if "FAILED" in ln]
+        assert "release big/1.0" in line and says in line and "over the" in line, line
+        assert not any(Spool(spool).files(state) for state in STATES), name

@@ -112,7 +112,7 @@ def test_an_unknown_spool_scheme_is_refused_and_creates_nothing(
         ({"ETL_INSECURE": "1"}, "verify_tls", False),
         ({"ETL_SPOOL_DIR": "s3://b/p"}, "spool_dir", "s3://b/p"),
         ({}, "spool_dir", Path("spool")),
-        ({}, "max_file_bytes", 256 * 1024**2),
+        ({}, "max_file_bytes", 128 * 1024**2),
     ],
 )
 def test_variables_parse_as_their_flags_declare(
@@ -171,7 +171,7 @@ def test_version_before_or_after_the_command(args: tuple[str, ...]) -> None:
 
 def test_help_shows_each_flags_variable_and_default() -> None:
     out = " ".join(run_cli("extract", "--help", in_process=True).stdout.split())
-    assert "--max-file-bytes SIZE" in out and "env var: ETL_MAX_FILE_BYTES; default: 256MiB" in out
+    assert "--max-file-bytes SIZE" in out and "env var: ETL_MAX_FILE_BYTES; default: 128MiB" in out
     assert "env var: ETL_SPOOL_DIR; default: ./spool" in out and "exit codes:" in out
     assert "examples:" in out and "ETL_CRASH_AT" not in out
 
