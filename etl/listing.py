@@ -62,8 +62,21 @@ def walk(
     """THE listing loop (of :func:`etl.extract.extract` and :func:`~etl.extract.list_changed`):
     every wanted product's releases, each either current (``unchanged``) or handed to
     ``on_changed``; ``on_product_done(product, listed, failed)`` after each product's
-    listing."""
-    products = wanted_products(run.client.products(), run.settings.products)
+    listing; ``listing-done`` (the total is final) once at the end, whatever happened to the
+    last product (its entry bad, its listing broken off, the run stopped)."""
+    try:
+        _walk(run, wanted_products(run.client.products(), run.settings.products),
+              on_changed, on_product_done)  # fmt: skip
+    finally:
+        run.emit("listing-done", "")
+
+
+def _walk(
+    run: Walk,
+    products: list[ProductRef],
+    on_changed: Callable[[ReleaseRef], None],
+    on_product_done: Callable[[ProductRef, int, int], None],
+) -> None:
     for product in products:
         if run.stop.is_set():
             break
@@ -85,8 +98,6 @@ def walk(
                 on_changed(ref)
         except EtlError as exc:  # listing broke off: what was listed still goes on
             run.emit("failed", f"{product.name} (listing)", str(exc))
-        if product is products[-1]:
-            run.emit("listing-done", "")
         on_product_done(product, seen, failed_before)
 
 

@@ -441,3 +441,18 @@ def test_extract_refuses_an_artifact_load_could_not_take(tmp_path: Path) -> None
         [line] = [ln for ln in result.stderr.splitlines() if "FAILED" in ln]
         assert "release big/1.0" in line and says in line and "over the" in line, line
         assert not any(Spool(spool).files(state) for state in STATES), name
+
+
+def test_the_total_is_final_when_the_last_product_fails(tmp_path: Path) -> None:
+    """The listing said ``listing-done`` (the progress bar's total is final) only after the
+    last product's listing; when the last product's index entry is bad it never came, and
+    the bar stayed at "n/?"."""
+    src = write_source_tree(tmp_path / "src", {"good": ["1.0"]})
+    index = json.loads((src / "index.json").read_text())
+    index["products"].append({"name": "bad name!", "releases": "x/releases.json"})
+    (src / "index.json").write_text(json.dumps(index))
+    kinds: list[str] = []
+    settings = Settings(source_url=str(src), spool_dir=tmp_path / "spool")
+    report = extract(settings, Spool(tmp_path / "spool"), progress=lambda ev: kinds.append(ev.kind))
+    assert not report.ok and kinds.count("listing-done") == 1, kinds
+    assert kinds.index("listing-done") > max(i for i, k in enumerate(kinds) if k == "listed")
