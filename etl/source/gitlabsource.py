@@ -40,6 +40,14 @@ __all__ = ["TARBALL_SECONDS", "GitLabSource", "RowSink"]
 TARBALL_SECONDS = 24 * 3600.0
 
 
+def gzip_undone(content_encoding: str) -> bool:
+    """Whether the HTTP layer undid a gzip (``Content-Encoding: gzip``, which urllib3
+    decodes): then that gzip was the ``.tar.gz``'s own, as for one stored with that header
+    on object storage, and the body is the plain tar."""
+    codings = [c.strip().lower() for c in content_encoding.split(",")]
+    return "gzip" in codings or "x-gzip" in codings
+
+
 class RowSink(Protocol):
     """Where a release's rows go (the spool's release writer)."""
 
@@ -250,7 +258,12 @@ class GitLabSource(HttpSource):
             self._counters.add("downloads")
             res.reset()  # an attempt cut short kept nothing
             return read_tarball(
-                body.chunks(), doc_limit=limit, label=label, release=release, reserve=res.reserve
+                body.chunks(),
+                doc_limit=limit,
+                label=label,
+                release=release,
+                reserve=res.reserve,
+                gzipped=not gzip_undone(body.headers.get("Content-Encoding", "")),
             )
 
         try:

@@ -10,7 +10,10 @@ the plain tar stream (``r|``).
 Several gzip members one after the other (what ``cat a.gz b.gz`` makes) read as one
 stream, as :mod:`gzip` does; zero padding after the last member is ignored.  The trailer
 (CRC-32 and length) of every member is checked; a stream that ends before its last
-member's trailer, a corrupt one or one that is not gzip at all raise :class:`GzipError`.
+member's trailer, a corrupt one or one that is not gzip at all raise :class:`GzipError`
+(:class:`NotGzipError` when it does not begin with gzip's magic bytes).  This layer knows
+gzip only: whether a body is gzipped at all is for its caller to say (see
+:mod:`etl.source.tarball`), never guessed here from what the bytes might be instead.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any, Protocol
 
 from etl.errors import FatalFetchError
 
+#: The first two bytes of every gzip member (RFC 1952).
+GZIP_MAGIC = b"\x1f\x8b"
 #: ``wbits`` for a gzip header and trailer (zlib's 16 + window bits).
 GZIP_WBITS = 16 + zlib.MAX_WBITS
 #: What one ``read()`` returns at most when asked for "everything".
@@ -47,6 +52,10 @@ class Decompressor(Protocol):
 class GzipError(FatalFetchError):
     """The gzip stream is not gzip, is corrupt, or ends early (the caller names the
     release and the file)."""
+
+
+class NotGzipError(GzipError):
+    """The stream does not begin with gzip's magic bytes (``1f 8b``), or is empty."""
 
 
 #: The decoders :func:`use_decoder` knows: module name -> zlib-compatible module path.
@@ -98,7 +107,6 @@ class GunzipReader:
         self._d = _zlib_decompressor()
         self._input = b""  # compressed bytes not yet given to the decompressor
         self._started = False  # a member has begun (its header was seen)
-        self._plain = False  # not gzip but a plain tar stream (see _read_plain)
         self._done = False
         #: compressed bytes taken from ``chunks`` so far
         self.compressed = 0
@@ -117,8 +125,6 @@ class GunzipReader:
             n = DEFAULT_READ
         if n == 0:
             return b""
-        if self._plain:
-            return self._read_plain(n)
         while not self._done:
             if not self._input:
                 chunk = self._next_chunk()
@@ -134,7 +140,7 @@ class GunzipReader:
                             "bytes, before its end-of-stream trailer)"
                         )
                     if not self._started:
-                        raise GzipError("empty body: not a gzip stream")
+                        raise NotGzipError("empty body: not a gzip stream")
                     self._done = True
                     break
                 self._input = chunk
@@ -143,11 +149,8 @@ class GunzipReader:
                 if not self._input:
                     continue
                 self._d = _zlib_decompressor()
-            if not self._started and not self._input.startswith(b"\x1f\x8b"[: len(self._input)]):
-                if self._input[257:262] == b"ustar":  # see _read_plain
-                    self._plain = True
-                    return self._read_plain(n)
-                raise GzipError(f"not a gzip stream (it begins {self._input[:8]!r})")
+            if not self._started and not self._input.startswith(GZIP_MAGIC[: len(self._input)]):
+                raise NotGzipError(f"not a gzip stream (it begins {self._head(16)!r})")
             self._started = True
             try:
                 out = self._d.decompress(self._input, n)
@@ -159,14 +162,12 @@ class GunzipReader:
                 return out
         return b""
 
-    def _read_plain(self, n: int) -> bytes:
-        """A tar stream that is not gzipped: a ``.tar.gz`` stored with ``Content-Encoding:
-        gzip`` (as object stores allow) arrives decoded by the HTTP layer."""
-        if not self._input:
-            self._input = self._next_chunk() or b""
-        out, self._input = self._input[:n], self._input[n:]
-        self.decompressed += len(out)
-        return out
+    def _head(self, n: int) -> bytes:
+        """The first ``n`` bytes, to show what a stream that is not gzip begins with."""
+        head = self._input
+        while len(head) < n and (chunk := self._next_chunk()) is not None:
+            head += chunk
+        return head[:n]
 
     def drain(self) -> int:
         """Read to the end (checking every trailer); how many bytes were left."""

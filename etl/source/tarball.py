@@ -2,7 +2,14 @@
 
 The tarball is never held whole and never written anywhere: :class:`~etl.source.gunzip.
 GunzipReader` undoes the gzip as the bytes arrive and :mod:`tarfile` reads the plain tar
-stream (mode ``r|``), member after member, in whatever order they come:
+stream (mode ``r:``, forward only), member after member, in whatever order they come.
+Each layer checks its own format: the gunzip layer gzip's (a body that is not gzip is
+:class:`~etl.source.gunzip.NotGzipError`), the tar layer here tar's (a first header that
+is no tar header: "not a tar archive").  Whether the body is gzipped at all is the
+caller's to say (``gzipped``): a ``.tar.gz`` stored with ``Content-Encoding: gzip``
+arrives with its gzip undone by the HTTP layer, a plain tar; nothing is guessed from the
+bytes.
+
 
 * the documents of :data:`DOCUMENTS` (matched by the end of the member's path, under any
   top folder) are kept, each within ``doc_limit`` bytes;
@@ -27,7 +34,7 @@ from typing import IO, Literal, NoReturn, cast
 
 from etl.errors import FatalFetchError
 from etl.source.documents import BAD_CHAR_RE, shown
-from etl.source.gunzip import GunzipReader, GzipError
+from etl.source.gunzip import GunzipReader, GzipError, NotGzipError
 from etl.source.wheelname import InvalidWheelName, split_wheel_filename
 from etl.source.wheels import new_drop
 from etl.spooling.format import Drop
@@ -53,6 +60,8 @@ PATHS: dict[DocumentKey, str] = {key: "/".join(parts) for parts, key in DOCUMENT
 
 #: Bytes read from a member at a time (one such buffer in memory per tarball).
 READ_SIZE = 1024 * 1024
+#: Bytes of a stream that is not a tar shown in the error.
+HEAD_SHOWN = 16
 
 
 @dataclass
@@ -78,20 +87,24 @@ def read_tarball(
     label: str,
     release: str | None,
     reserve: Callable[[int], None] | None = None,
+    gzipped: bool = True,
 ) -> TarballContents:
     """Read a ``.tar.gz`` streamed as ``chunks``; see the module documentation.
-    ``reserve(n)`` is called before a document of ``n`` bytes is kept (the byte budget)."""
+    ``reserve(n)`` is called before a document of ``n`` bytes is kept (the byte budget);
+    ``gzipped=False``: the chunks are the tar itself (its gzip undone by HTTP)."""
 
     def fail(problem: str) -> NoReturn:
         raise FatalFetchError(f"{label}: {problem}", release=release)
 
-    reader = GunzipReader(chunks)
+    reader: GunzipReader | PlainReader = GunzipReader(chunks) if gzipped else PlainReader(chunks)
     fwd = ForwardReader(reader)
     got = TarballContents()
     seen_wheels: dict[str, tuple[str, int]] = {}
+    opened = False  # tarfile found a tar header first: the tar format's own check
     try:
         stream = cast(IO[bytes], fwd)  # tarfile calls read, tell and seek (forward) only
-        with tarfile.open(fileobj=stream, mode="r:") as tar:
+        with tarfile.open(fileobj=stream, mode="r:") as tar:  # reads the first header
+            opened = True
             # tarfile keeps every TarInfo it read (in ``members``, not in typeshed's
             # stubs): emptied as we go, so memory stays flat however many members
             kept: list[tarfile.TarInfo] = vars(tar)["members"]
@@ -128,9 +141,14 @@ def read_tarball(
         # the end-of-archive blocks end the tar stream, not the gzip one: read the rest,
         # so that the gzip trailer (CRC-32 and length) is checked too
         reader.drain()
+    except NotGzipError as exc:
+        fail(f"{exc.message}, though named .tar.gz and served without Content-Encoding: gzip")
     except GzipError as exc:
         fail(f"truncated or corrupt tarball ({exc.message})")
     except (tarfile.TarError, EOFError) as exc:  # EOFError: tarfile's own, mid-member
+        if not opened and isinstance(exc, tarfile.ReadError):
+            what = "inside the gzip" if gzipped else "(its gzip undone by Content-Encoding)"
+            fail(f"not a tar archive {what}: {_reason(exc)} (it begins {fwd.head!r})")
         fail(f"truncated or corrupt tarball ({_reason(exc)})")
     missing = [PATHS[k] for k in REQUIRED if k not in got.documents]
     if missing:
@@ -138,6 +156,34 @@ def read_tarball(
     got.compressed_bytes = reader.compressed
     got.tar_bytes = reader.decompressed
     return got
+
+
+class PlainReader:
+    """A tar stream that comes as it is (no gzip to undo): ``read(n)`` of at most ``n``
+    bytes of ``chunks``, with :class:`~etl.source.gunzip.GunzipReader`'s counters."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._input = b""
+        self.compressed = 0  # bytes received (nothing is compressed)
+        self.decompressed = 0  # bytes returned
+
+    def read(self, n: int) -> bytes:
+        while not self._input:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b""
+            self._input = chunk
+            self.compressed += len(chunk)
+        out, self._input = self._input[:n], self._input[n:]
+        self.decompressed += len(out)
+        return out
+
+    def drain(self) -> int:
+        left = 0
+        while data := self.read(READ_SIZE):
+            left += len(data)
+        return left
 
 
 class ForwardReader:
@@ -149,9 +195,10 @@ class ForwardReader:
     (``r|`` stream mode joins and slices every read through its own buffer: three copies
     of each byte, more CPU than the gunzip itself.)"""
 
-    def __init__(self, reader: GunzipReader) -> None:
+    def __init__(self, reader: GunzipReader | PlainReader) -> None:
         self._reader = reader
         self._pos = 0
+        self.head = b""  # the stream's first bytes, to show what a non-tar begins with
         self._back = b""  # the last bytes read (for a seek back of up to one block)
         self._ahead = b""  # bytes given back by a seek backwards, read again first
 
@@ -164,6 +211,8 @@ class ForwardReader:
             data, self._ahead = self._ahead[:n], self._ahead[n:]
         else:
             data = self._reader.read(n)
+            if len(self.head) < HEAD_SHOWN:
+                self.head += data[: HEAD_SHOWN - len(self.head)]
         self._pos += len(data)
         block = tarfile.BLOCKSIZE
         self._back = (self._back + data)[-block:] if len(data) < block else data[-block:]

@@ -3,6 +3,7 @@ HTTP, with tarballs built here from the real fromager files in samples/fromager.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -460,6 +461,55 @@ def test_a_tarball_stored_with_content_encoding_gzip_is_read(
     )
     report = extract(settings(gitlab, tmp_path / "spool"), Spool(tmp_path / "spool"))
     assert report.ok and len(report.spooled) == 1, report.failed
+
+
+def test_a_tarball_of_the_wrong_format_fails_its_release_naming_tag_asset_and_format(
+    gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    """Each layer checks its own format, whatever the chunking: the gzip layer that the
+    body is gzip (unless HTTP undid its gzip), the tar layer that what it reads is a tar.
+    ``wheels-etl extract`` exits 1 (some release failed), one line per bad release."""
+    plain_tar = gzip.decompress(fromager_tarball(sample("flask")))
+    text = b"Build log: nothing to see here.\n" * 100
+    noise = bytes((i * 7919 + 13) % 256 for i in range(50_000))  # not a tar header
+    cases: dict[str, tuple[bytes, dict[str, str], str]] = {
+        # a .tar.gz whose inner file is not a tar
+        "v1.1.0+gztext": (gzip.compress(text), {}, "not a tar archive inside the gzip"),
+        # a gzip of garbage
+        "v1.1.1+gznoise": (gzip.compress(noise), {}, "not a tar archive inside the gzip"),
+        # a plain tar named .tar.gz, served as it is
+        "v1.1.2+plaintar": (plain_tar, {}, "not a gzip stream (it begins "),
+        # garbage stored with Content-Encoding: gzip: the HTTP layer undoes the gzip
+        "v1.1.3+encoded": (
+            gzip.compress(noise),
+            {"Content-Encoding": "gzip"},
+            "not a tar archive (its gzip undone by Content-Encoding)",
+        ),
+    }
+    p = gitlab.project(PROJECT)
+    for i, (tag, (body, headers, _)) in enumerate(cases.items()):
+        gitlab.put_file(asset(tag, "x86_64"), body, headers)
+        p.releases.append(
+            Release(tag, f"2026-10-{i + 1:02d}T00:00:00Z", links=[Link(asset(tag, "x86_64"))])
+        )
+    gitlab.put_file(asset(V1, "x86_64"), fromager_tarball(sample("flask")))
+    p.releases.append(Release(V1, "2026-11-02T08:00:00Z", links=[Link(asset(V1, "x86_64"))]))
+    env = cli_env(
+        spool=tmp_path / "spool", source=gitlab.source_url(PROJECT), ETL_SOURCE_TOKEN=TOKEN
+    )
+    r = run_cli("extract", env=env)
+    assert r.returncode == 1 and "1 spooled, 0 unchanged, 4 failed" in r.stdout, r
+    failed = [ln for ln in r.stderr.splitlines() if ln.startswith("FAILED ")]
+    assert len(failed) == len(cases), r.stderr
+    for tag, (_, _, why) in cases.items():
+        name = f"collection/{tag[1:]}"
+        (line,) = [ln for ln in failed if ln.startswith(f"FAILED {name}: ")]
+        assert f"tag {tag}, asset {asset(tag, 'x86_64')}: {why}" in line, line
+        assert "Traceback" not in r.stderr
+    plain = next(ln for ln in failed if "plaintar" in ln)
+    assert repr(plain_tar[:16]) in plain, plain  # what it begins with instead
+    noisy = next(ln for ln in failed if "gznoise" in ln)
+    assert repr(noise[:16]) in noisy, noisy  # the inner bytes, after the gzip
 
 
 def test_a_byte_budget_smaller_than_one_tarballs_documents_still_completes(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import io
 import random
+import tarfile
 from collections.abc import Iterator
 
 import pytest
 
 from etl.source import gunzip
-from etl.source.gunzip import GunzipReader, GzipError
+from etl.source.gunzip import GunzipReader, GzipError, NotGzipError
 
 DATA = random.Random(3).randbytes(300_000) + bytes(5_000_000) + b"tail" * 100
 GZ = gzip.compress(DATA) + gzip.compress(b"second member") + b"\0\0\0"
@@ -47,10 +49,22 @@ def test_a_bad_trailer_a_cut_stream_and_not_gzip_are_errors(decoder: str) -> Non
         GunzipReader([bytes(bad)]).drain()
     with pytest.raises(GzipError, match="ends early"):
         GunzipReader(split(GZ[:1000], 100)).drain()
-    with pytest.raises(GzipError, match="not a gzip stream"):
+    with pytest.raises(NotGzipError, match="not a gzip stream"):
         GunzipReader([b"<html>"]).drain()
-    with pytest.raises(GzipError, match="empty body"):
+    with pytest.raises(NotGzipError, match="empty body"):
         GunzipReader([]).drain()
+
+
+@pytest.mark.parametrize("chunk", [1, 300, 10_240])
+def test_a_plain_tar_is_not_gzip_whatever_the_chunks(chunk: int) -> None:
+    """The gunzip layer knows gzip only: a tar stream (ustar magic at byte 257) is not
+    read through as if it were the decompressed data."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(tarfile.TarInfo("empty.txt"))
+    assert out.getvalue()[257:262] == b"ustar"
+    with pytest.raises(NotGzipError, match=r"not a gzip stream \(it begins b'empty.txt"):
+        GunzipReader(split(out.getvalue(), chunk)).read(10_240)
 
 
 def test_zlib_ng_is_the_default() -> None:
