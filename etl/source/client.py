@@ -157,24 +157,42 @@ class SourceClient(HttpSource):
 
     # --- the protocol documents ---------------------------------------------------------
 
-    def products(self) -> list[ProductRef]:
-        """The index; an unknown ``format`` is a :class:`ProtocolError` naming the value."""
+    def _index(self) -> tuple[dict[str, Any], str]:
+        """The index document.  A source URL that answers no wheel-collections index at all
+        (4xx, an HTML page, JSON of something else) is the wrong place: a
+        :class:`ConfigError` (exit 2) saying what it answered; a broken index is not."""
         index_url = urljoin(self.base_url, "index.json")
+        check = "check --source / ETL_SOURCE_URL and the token"
         try:
-            raw, url = self._json(index_url, None)
+            doc = self.get(index_url, group=("document", index_url))
         except FatalFetchError as exc:
             if self._is_file and exc.message == "no such file":
                 raise ConfigError(f"no index.json in the source folder {exc.url}") from None
             if exc.message.startswith("HTTP 4"):  # 401, 403, 404, 410: the wrong place
                 raise ConfigError(
-                    f"cannot read the source index {exc.url}: {exc.message} "
-                    "(check --source / ETL_SOURCE_URL and the token)"
+                    f"cannot read the source index {exc.url}: {exc.message} ({check})"
                 ) from None
             raise
-        if not isinstance(raw, dict):
-            raise ProtocolError(f"index must be a JSON object, got {type(raw).__name__}", url=url)
-        if "format" not in raw:
-            raise ProtocolError(f"index has no 'format' (expected {INDEX_FORMAT!r})", url=url)
+        assert doc is not None  # no conditional request
+        try:
+            url, head = doc.url, doc.data[:64].lstrip()
+            if not head.startswith((b"{", b"[")):  # a page, not JSON (a broken index starts so)
+                what = "an HTML page (a login or proxy page?)" if head[:1] == b"<" else "not JSON"
+                raise ConfigError(f"the source index {url} is {what}, not an index ({check})")
+            raw = parse_json(doc.data, url=url, release=None)
+        finally:
+            doc.release()
+        if not isinstance(raw, dict) or "format" not in raw:
+            got = "a JSON object" if isinstance(raw, dict) else f"a JSON {type(raw).__name__}"
+            raise ConfigError(
+                f"the source index {url} is {got} without 'format': not a wheel-collections "
+                f"index (expected 'format': {INDEX_FORMAT!r}; {check})"
+            )
+        return raw, url
+
+    def products(self) -> list[ProductRef]:
+        """The index; an unknown ``format`` is a :class:`ProtocolError` naming the value."""
+        raw, url = self._index()
         if raw["format"] != INDEX_FORMAT:
             shown = repr(raw["format"])[:100]
             raise ProtocolError(

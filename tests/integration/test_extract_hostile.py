@@ -409,6 +409,38 @@ def test_cli_unknown_index_format_exits_non_zero_naming_the_value(
     assert server.link("index.json") in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"<!DOCTYPE html><html><body>Sign in</body></html>", "is an HTML page"),
+        (b"Service moved", "is not JSON"),
+        (b'{"products": []}', "is a JSON object without 'format'"),
+        (b'[{"name": "x"}]', "is a JSON list without 'format'"),
+    ],
+)
+def test_a_source_url_that_answers_no_index_is_a_bad_setting(
+    server: SourceServer, tmp_path: Path, body: bytes, said: str
+) -> None:
+    """A login page, a moved notice or JSON of another API at --source is the wrong place,
+    as a 404 is: exit 2 saying what it answered, and nothing is spooled."""
+    server.put("/index.json", body)
+    out = run_cli("extract", "--source", server.url, "--spool", str(tmp_path / "spool"))
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert said in out.stderr and server.link("index.json") in out.stderr
+    assert "--source" in out.stderr and "Traceback" not in out.stderr
+    assert not list((tmp_path / "spool").rglob("*.parquet"))
+
+
+def test_a_broken_index_fails_the_run_not_the_settings(
+    server: SourceServer, tmp_path: Path
+) -> None:
+    """An index that is JSON cut short is the source's fault (exit 1), with line and column."""
+    server.put("/index.json", b'{"format": "wheel-collections/1", "products": [')
+    out = run_cli("extract", "--source", server.url, "--spool", str(tmp_path / "spool"))
+    assert out.returncode == 1, (out.returncode, out.stderr)
+    assert "malformed JSON at line 1 column" in out.stderr
+
+
 def test_a_failed_release_gives_its_bytes_back_under_a_tiny_cap(
     server: SourceServer, tmp_path: Path
 ) -> None:
