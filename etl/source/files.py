@@ -27,10 +27,13 @@ Fetched = tuple[str, bytes, Validators]
 
 class BoundedBody:
     """A document's bytes as they are read, at most ``limit`` of them, every byte reserved
-    in the byte budget before it is kept: the one loop of a local file and an HTTP body
-    (:func:`etl.source.streambody.read_document`).  ``got`` counts what was read."""
+    in the byte budget (``res``; None for a page outside it, such as a release listing)
+    before it is kept: the one loop of a local file, an HTTP document and a streamed page
+    (:mod:`etl.source.streambody`).  ``got`` counts what was read."""
 
-    def __init__(self, res: Reservation, *, limit: int, shown: str, release: str | None) -> None:
+    def __init__(
+        self, res: Reservation | None, *, limit: int, shown: str, release: str | None
+    ) -> None:
         self.res, self.limit, self.shown, self.release = res, limit, shown, release
         self.got = 0
         self._chunks: list[bytes] = []
@@ -43,7 +46,8 @@ class BoundedBody:
                 url=self.shown,
                 release=self.release,
             )
-        self.res.top_up(self.got)
+        if self.res is not None:
+            self.res.top_up(self.got)
         self._chunks.append(chunk)
         if len(self._chunks) == 1:
             crash_point("extract-mid-download")

@@ -73,26 +73,27 @@ class StreamBody:
 
     def read_all(self, limit: int, release: str | None) -> bytes:
         """The whole body, refused past ``limit`` bytes (a listing page, not a tarball)."""
-        length = content_length(self.headers.get("Content-Length"))
-        if length is not None and length > limit:
-            raise FatalFetchError(
-                f"file is {length} bytes (Content-Length), over the {limit}-byte limit; "
-                "not downloaded",
-                url=self.shown,
-                release=release,
-            )
-        parts: list[bytes] = []
-        got = 0
+        _refuse_length(self.headers, limit, self.shown, release)
+        body = BoundedBody(None, limit=limit, shown=self.shown, release=release)
         for chunk in self.chunks():
-            got += len(chunk)
-            if got > limit:
-                raise FatalFetchError(
-                    f"file is over the {limit}-byte limit (stopped after {got} bytes)",
-                    url=self.shown,
-                    release=release,
-                )
-            parts.append(chunk)
-        return b"".join(parts)
+            body.keep(chunk)
+        return body.data()
+
+
+def _refuse_length(
+    headers: requests.structures.CaseInsensitiveDict[str], limit: int, shown: str,
+    release: str | None,
+) -> int | None:  # fmt: skip
+    """The body's ``Content-Length`` (None when absent); over ``limit`` it is refused
+    before a byte is read."""
+    length = content_length(headers.get("Content-Length"))
+    if length is not None and length > limit:
+        raise FatalFetchError(
+            f"file is {length} bytes (Content-Length), over the {limit}-byte limit; not downloaded",
+            url=shown,
+            release=release,
+        )
+    return length
 
 
 def read_document(
@@ -108,14 +109,8 @@ def read_document(
 ) -> bytes:
     """A document's whole body (at most ``limit`` bytes, checked on ``Content-Length``
     first), every byte reserved in the :class:`ByteBudget` before it is kept."""
-    length = content_length(resp.headers.get("Content-Length"))
+    length = _refuse_length(resp.headers, limit, shown, release)
     encoding = resp.headers.get("Content-Encoding", "").strip().lower()
-    if length is not None and length > limit:
-        raise FatalFetchError(
-            f"file is {length} bytes (Content-Length), over the {limit}-byte limit; not downloaded",
-            url=shown,
-            release=release,
-        )
     identity = encoding in ("", "identity")
     if length is not None and identity:
         res.top_up(length)  # the whole body at once: an admitted stream never waits

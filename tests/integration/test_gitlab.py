@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from etl.config import Settings
+from etl.errors import FetchError
 from etl.extract import ExtractReport, extract
 from etl.load import load_spool
 from etl.spool import Spool
@@ -414,6 +415,25 @@ def test_a_document_over_the_size_limit_fails_its_release(
     ((_, why),) = report.failed
     assert f"tag {V1}, asset {asset(V1, 'x86_64')}" in why
     assert "release/outputs/graph.json" in why and "over the 4000-byte limit" in why
+
+
+def test_a_release_listing_over_the_size_limit_is_refused_naming_the_page(
+    gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    """A page of the release listing is held whole, so it too is cut at --max-file-bytes
+    (here 2,000 bytes, below the page of 20 releases the server sends)."""
+    for n in range(20):
+        tag = f"v1.{n}.0"
+        gitlab.project(PROJECT).releases.append(
+            Release(tag, f"2026-11-{n + 1:02d}T08:00:00Z", links=[Link(asset(tag, "x86_64"))])
+        )
+    with pytest.raises(FetchError) as caught:
+        extract(
+            settings(gitlab, tmp_path / "spool", max_file_bytes=2000), Spool(tmp_path / "spool")
+        )
+    assert "over the 2000-byte limit" in caught.value.message
+    assert "/releases" in (caught.value.url or "") and TOKEN not in str(caught.value)
+    assert not list((tmp_path / "spool").rglob("*.parquet"))
 
 
 def test_a_worker_finds_the_release_by_its_tag_without_the_listing(gitlab: FakeGitLab) -> None:
