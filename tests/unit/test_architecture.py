@@ -304,14 +304,21 @@ def _exits(module: Module, *, codes: bool = True) -> list[str]:
                 out.append(f"line {node.lineno}: raise SystemExit")
         if codes and isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                if isinstance(t, ast.Name) and t.id.startswith("EXIT_"):
-                    out.append(f"line {node.lineno}: exit code {t.id}")
+            names = (n for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            for n in names:  # ``EXIT_A = 1`` and ``EXIT_A, EXIT_B = 1, 2`` alike
+                if n.id.startswith("EXIT_"):
+                    out.append(f"line {node.lineno}: exit code {n.id}")
     return out
 
 
 def test_the_exit_scan_finds_the_clis_own(graph: EtlGraph) -> None:
     assert _exits(graph.modules[CLI])
+
+
+def test_the_exit_scan_finds_codes_named_in_a_tuple(graph: EtlGraph) -> None:
+    """etl.errors names its codes in one tuple assignment: the scan sees each name."""
+    found = " ".join(_exits(graph.modules["etl.errors"]))
+    assert "EXIT_OK" in found and "EXIT_DISK_FULL" in found, found
 
 
 def test_only_the_cli_exits(graph: EtlGraph) -> None:
