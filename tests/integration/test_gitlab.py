@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import LiteralString
 
 import psycopg
+import pyarrow.parquet as pq
 import pytest
 
 from etl.config import Settings
@@ -276,8 +278,6 @@ def test_each_bad_release_fails_alone_with_one_line_naming_tag_and_asset(
             assert f"asset wheels-{tag[1:]}" in line, line
     # the odd but good tarball: members in reverse order, links named *.whl skipped,
     # ".." and absolute member paths harmless (nothing is ever written from a tarball)
-    import pyarrow.parquet as pq
-
     (ready,) = (tmp_path / "spool" / "ready").iterdir()
     table = pq.read_table(ready).to_pylist()
     names = {d["filename"] for d in table[0]["drops"]}
@@ -472,15 +472,24 @@ def test_a_tarball_stored_with_content_encoding_gzip_is_read(
     gitlab: FakeGitLab, tmp_path: Path
 ) -> None:
     """Object stores serve a .tar.gz uploaded with ``Content-Encoding: gzip`` as such:
-    the HTTP layer undoes the gzip and the tar arrives plain."""
-    gitlab.put_file(
-        asset(V1, "x86_64"), fromager_tarball(sample("flask")), {"Content-Encoding": "gzip"}
-    )
+    the HTTP layer undoes the gzip and the tar arrives plain.  (The test first makes sure
+    the header is really sent: without it the ordinary gzip path would pass as well.)"""
+    flask = sample("flask")
+    tarball = fromager_tarball(flask)
+    gitlab.put_file(asset(V1, "x86_64"), tarball, {"Content-Encoding": "gzip"})
     gitlab.project(PROJECT).releases.append(
         Release(V1, "2026-11-02T08:00:00Z", links=[Link(asset(V1, "x86_64"))])
     )
+    with urllib.request.urlopen(gitlab.asset_url(asset(V1, "x86_64")), timeout=30) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"  # urllib leaves the body as sent
+        assert resp.read() == tarball
     report = extract(settings(gitlab, tmp_path / "spool"), Spool(tmp_path / "spool"))
     assert report.ok and len(report.spooled) == 1, report.failed
+    (ready,) = (tmp_path / "spool" / "ready").iterdir()
+    (row,) = pq.read_table(ready).to_pylist()
+    assert {d["filename"] for d in row["drops"]} == drops_of(flask)
+    assert json.loads(row["dependency_graph"]) == json.loads(flask.graph)
+    assert json.loads(row["build_sequence_summary"]) == json.loads(flask.summary)
 
 
 def test_a_tarball_of_the_wrong_format_fails_its_release_naming_tag_asset_and_format(

@@ -6,6 +6,7 @@ are kept in the spool and shown by ``status``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Iterator
@@ -13,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow.parquet as pq
 import pytest
 
 from etl.spool import Spool
-from etl.spooling.names import SpoolName
 from tests.support.cli import CliResult, cli_env, run_cli
 from tests.support.sourcetree import write_source_tree
 
@@ -33,6 +34,12 @@ def _rows(db: str, query: str) -> list[tuple[Any, ...]]:
         return conn.execute(query).fetchall()
 
 
+def _shortened(ident: str) -> str:
+    """An identifier over 48 characters as file names hold it (etl/spooling/names.py):
+    its first 31 characters, ``=``, 16 hex digits of its sha256."""
+    return f"{ident[:31]}={hashlib.sha256(ident.encode()).hexdigest()[:16]}"
+
+
 def _all_names(root: Path) -> list[str]:
     return [p.name for p in root.rglob("*")]
 
@@ -43,11 +50,15 @@ def test_128_character_product_and_release_work_end_to_end(tmp_path: Path, db_ur
     ex = _cli(spool, src, None, "extract", "--json")
     assert ex.returncode == 0, ex
     assert json.loads(ex.stdout)["spooled"] == 1
-    [f] = Spool(spool).files("ready")
+    [path] = (spool / "ready").iterdir()
     assert all(len(n.encode()) < 200 for n in _all_names(spool)), _all_names(spool)
-    assert SpoolName.parse(f.name).shortened and SpoolName.parse(f.name).matches(PRODUCT, RELEASE)
-    meta = Spool(spool).read_meta(f)
-    assert (meta.product, meta.release) == (PRODUCT, RELEASE)
+    # the name holds each shortened as documented; the footer holds them whole
+    name = path.name
+    assert name.startswith(f"{_shortened(PRODUCT)}~{_shortened(RELEASE)}~"), name
+    assert name.endswith(".parquet") and name.count("~") == 3, name
+    meta = pq.ParquetFile(path).metadata.metadata  # the footer's key-value pairs
+    assert meta[b"wheels_etl.product"] == PRODUCT.encode(), meta
+    assert meta[b"wheels_etl.release"] == RELEASE.encode(), meta
 
     again = _cli(spool, src, None, "extract", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == 1, again
@@ -63,7 +74,7 @@ def test_128_character_product_and_release_work_end_to_end(tmp_path: Path, db_ur
 
     rp = _cli(spool, None, db_url, "replay", "--loaded")
     assert rp.returncode == 0, rp
-    assert [g.name for g in Spool(spool).files("loaded")] == [f.name]
+    assert [g.name for g in Spool(spool).files("loaded")] == [path.name]
     q = run_cli("inspect", "--json", "--sql", "select product, release from files",
                 env=cli_env(spool=spool))  # fmt: skip
     assert json.loads(q.stdout) == [{"product": PRODUCT, "release": RELEASE}], q

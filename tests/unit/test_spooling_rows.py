@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import hypothesis
 import hypothesis.strategies as st
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from etl.spooling.format import DROP_TYPE, SCHEMA, ArtifactRow, Drop
+from etl.spool import Spool
+from etl.spooling.format import SCHEMA, ArtifactRow, Drop
 from etl.spooling.rows import ContentHasher, artifact_table, drops_array
 
 UPDATED = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
@@ -100,8 +104,49 @@ _rows = st.builds(
 )
 
 
-def test_drop_lists_the_fields_of_the_spool_schema_in_order() -> None:
-    assert Drop._fields == tuple(DROP_TYPE.names)
+def _documented_columns() -> dict[str, str]:
+    """The spool file's columns as README's "The spool file" table gives them: name ->
+    the type cell (``string``, ``large string``, ``timestamp (UTC)``, ``list<struct>``);
+    the drops' fields under ``drops.``, in the documented order."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = text.split("### The spool file", 1)[1].split("Key-value metadata", 1)[0]
+    out: dict[str, str] = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`"):
+            continue
+        for name in re.findall(r"`([a-z_]+)`", cells[0]):
+            out[name] = cells[1]
+        if cells[0] == "`drops`":
+            fields = re.match(r"`([^`]+)`", cells[2])
+            assert fields, line
+            out.update({f"drops.{f.strip()}": "" for f in fields.group(1).split(",")})
+    return out
+
+
+def test_a_written_file_has_the_documented_columns_and_drop_fields(tmp_path: Path) -> None:
+    """A file written through the spool, read back by pyarrow, against README's table
+    (not against the production schema: both could drift together)."""
+    spool = Spool(tmp_path / "spool")
+    with spool.writer("prod", "1.0", UPDATED, "http://src/") as w:
+        w.add(ArtifactRow("x86_64", "cpu", "b1", UPDATED, "{}", "[]", "{}", ()))
+        path = tmp_path / "spool" / "ready" / w.commit().name
+    schema = pq.read_schema(path)
+    documented = _documented_columns()
+    drop_fields = [k.removeprefix("drops.") for k in documented if k.startswith("drops.")]
+    columns = {k: v for k, v in documented.items() if not k.startswith("drops.")}
+    assert sorted(schema.names) == sorted(columns)
+    kinds = {"string": pa.string(), "large string": pa.large_string()}
+    for name, kind in columns.items():
+        typ = schema.field(name).type
+        if kind.startswith("timestamp"):
+            assert pa.types.is_timestamp(typ) and typ.tz == "UTC", (name, typ)
+        elif kind == "list<struct>":
+            assert pa.types.is_list(typ) and pa.types.is_struct(typ.value_type), (name, typ)
+            assert [f.name for f in typ.value_type] == drop_fields, typ
+        else:
+            assert typ == kinds[kind], (name, typ, kind)
+    assert list(Drop._fields) == drop_fields  # the rows the writer takes, in that order
 
 
 @hypothesis.given(st.lists(_rows, min_size=1, max_size=3))
