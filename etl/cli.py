@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
 import io
 import os
 import sys
@@ -48,6 +49,13 @@ def _database(settings: Settings, *, start: bool = True) -> str:
     from etl.db.url import resolve_database_url
 
     return resolve_database_url(settings.database_url, start=start)
+
+
+def _settle_start_up() -> None:
+    """Once the command's imports are done: what they made lives until exit, so it is
+    hidden from the cyclic collector, whose full collections at exit walked all of it
+    (~40 ms of every ``wheels-etl load``); the run's own garbage is collected as before."""
+    gc.freeze()
 
 
 def _quiet(args: argparse.Namespace) -> bool:
@@ -104,6 +112,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 def _load(settings: Settings, spool: Spool, args: argparse.Namespace) -> int:
     from etl import load
 
+    _settle_start_up()
     conninfo = _database(settings)
     bar = Progress("load", unit="files", quiet=_quiet(args) or args.json)
     bar.total_known()  # load lists ready/ before it starts
