@@ -127,8 +127,7 @@ def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
 def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock) -> FileResult:
     """Everything one file does inside its transaction."""
     name, file_bytes = ahead.name, ahead.claim.size
-    releases.lock_release(conn, key)
-    outcome = decide(meta, releases.release_state(conn, meta.product, meta.release))
+    outcome = decide(meta, releases.lock_and_read(conn, key, meta.product, meta.release))
     rows = 0
     if outcome == "applied":
         releases.replace_release(conn, meta, name)
@@ -143,13 +142,15 @@ def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock)
                 f"{meta.artifacts} and {meta.drops}",
                 path=name,
             )
-        domain.fill_release(conn, meta.product, meta.release)  # build_origins, same transaction
         rows = artifacts + drops
     else:
         ahead.verify()
     seconds = clock.seconds()
     attempt = Attempt(name, outcome, clock.started_at, seconds, meta, rows, file_bytes)
-    ledger.record_file(conn, meta, file_bytes, attempt)
+    with conn.pipeline():  # one round trip for both statements (each still its own)
+        if outcome == "applied":  # build_origins, from the documents just copied
+            domain.fill_release(conn, meta.product, meta.release)
+        ledger.record_file(conn, meta, file_bytes, attempt)
     if outcome != "applied":
         return FileResult(outcome, seconds=seconds)
     return FileResult(outcome, rows, meta.json_bytes, file_bytes, seconds)

@@ -19,13 +19,29 @@ def lock_release(conn: Conn, release_key: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [RELEASE_LOCK_KEY, release_key])
 
 
+_STATE = (
+    "SELECT content_sha256, updated_at, extracted_at FROM releases"
+    " WHERE product = %s AND release = %s"
+)
+
+
 def release_state(conn: Conn, product: str, release: str) -> tuple[Any, ...] | None:
     """``(content_sha256, updated_at, extracted_at)`` of a loaded release, or None."""
-    return conn.execute(
-        "SELECT content_sha256, updated_at, extracted_at FROM releases"
-        " WHERE product = %s AND release = %s",
-        [product, release],
-    ).fetchone()
+    return conn.execute(_STATE, [product, release]).fetchone()
+
+
+def lock_and_read(
+    conn: Conn, release_key: str, product: str, release: str
+) -> tuple[Any, ...] | None:
+    """:func:`lock_release`, then :func:`release_state`, in one round trip (pipeline mode).
+
+    Still two statements, run in that order: the row is read with a snapshot taken once
+    the lock is held, so a loader that waited for the lock sees what the holder committed.
+    """
+    with conn.pipeline():
+        lock_release(conn, release_key)
+        cur = conn.execute(_STATE, [product, release])
+    return cur.fetchone()
 
 
 def replace_release(conn: Conn, meta: FileMeta, file_name: str) -> None:
