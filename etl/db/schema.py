@@ -166,6 +166,20 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 DOMAIN_VERSION = next(v for v, _, statements in MIGRATIONS if statements is domain.MIGRATION)
 
 
+#: What is in place, read in the migration's first round trip: the version, the recorded
+#: compression, whether the server has lz4 (:func:`schema_version`,
+#: :func:`recorded_compression`, :func:`lz4_supported` in one statement).
+_IN_PLACE = """SELECT (SELECT coalesce(max(version), 0) FROM wheels_etl_schema),
+    (SELECT compression FROM wheels_etl_schema ORDER BY version DESC LIMIT 1),
+    coalesce((SELECT 'lz4' = ANY(enumvals) FROM pg_settings
+              WHERE name = 'default_toast_compression'), false)"""
+
+#: :func:`column_compression` on PostgreSQL >= 14, no row before ``artifacts`` exists.
+_COLUMNS = """SELECT attname, attcompression::text FROM pg_attribute
+    WHERE attrelid = to_regclass('artifacts') AND attname = ANY(%s)"""
+_CODES = {"l": "lz4", "p": "pglz"}
+
+
 def lz4_supported(conn: psycopg.Connection[Any]) -> bool:
     """True when the server accepts ``COMPRESSION lz4`` (PG >= 14 built with lz4)."""
     row = conn.execute(
@@ -216,26 +230,31 @@ def column_compression(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """What the catalog says for each JSON column: ``lz4``, ``pglz`` or ``default``."""
     if conn.info.server_version < 140000:
         return dict.fromkeys(JSON_COLUMNS, "default")
-    rows = conn.execute(
-        """SELECT attname, attcompression::text FROM pg_attribute
-           WHERE attrelid = 'artifacts'::regclass AND attname = ANY(%s)""",
-        [list(JSON_COLUMNS)],
-    ).fetchall()
-    names = {"l": "lz4", "p": "pglz"}
-    return {name: names.get(code or "", "default") for name, code in rows}
+    rows = conn.execute(_COLUMNS, [list(JSON_COLUMNS)]).fetchall()
+    return {name: _CODES.get(code or "", "default") for name, code in rows}
 
 
 def migrate(conn: psycopg.Connection[Any], compression: str = "auto") -> int:
     """Create or upgrade the tables; returns the schema version now in place.
 
     Must run inside the caller's transaction (it takes a transaction-scoped advisory lock,
-    so concurrent callers are serialised and re-runs are no-ops); opens none itself.
+    so concurrent callers are serialised and re-runs are no-ops); opens none itself.  On
+    a database already in place it is one round trip (pipeline mode: the lock, the
+    version table, then what is in place, each its own statement in that order) and
+    writes nothing.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
         raise LoadError("schema.migrate must run inside a transaction (etl.load opens it)")
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK_KEY])
-    conn.execute(_SCHEMA_TABLE)
-    current = schema_version(conn)
+    pg14 = conn.info.server_version >= 140000
+    with conn.pipeline():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK_KEY])
+        conn.execute(_SCHEMA_TABLE)
+        in_place = conn.execute(_IN_PLACE)
+        columns = conn.execute(_COLUMNS, [list(JSON_COLUMNS)]) if pg14 else None
+    row = in_place.fetchone()
+    assert row is not None
+    current, recorded, supported = int(row[0]), row[1], bool(row[2])
+    now = {name: _CODES.get(code or "", "default") for name, code in columns or ()}
     if current > SCHEMA_VERSION:
         raise ConfigError(
             f"database schema version {current} is newer than this wheels-etl "
@@ -250,27 +269,35 @@ def migrate(conn: psycopg.Connection[Any], compression: str = "auto") -> int:
             "INSERT INTO wheels_etl_schema (version, description) VALUES (%s, %s)",
             [version, description],
         )
-    _apply_compression(conn, compression)
+    if current < SCHEMA_VERSION:  # tables and version rows were just made: read them again
+        recorded, now = recorded_compression(conn), column_compression(conn)
+    _apply_compression(conn, compression, supported, recorded, now if pg14 else {})
     return SCHEMA_VERSION
 
 
-def _apply_compression(conn: psycopg.Connection[Any], requested: str) -> None:
-    supported = lz4_supported(conn)
-    target = choose_compression(requested, supported=supported, recorded=recorded_compression(conn))
-    if conn.info.server_version >= 140000:
-        for column, now in column_compression(conn).items():
-            # ``default`` means default_toast_compression, which may be either: be explicit.
-            if now != target:
-                conn.execute(
-                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET COMPRESSION {}").format(
-                        sql.Identifier("artifacts"),
-                        sql.Identifier(column),
-                        sql.SQL(target),  # one of two literals, checked above
-                    )
+def _apply_compression(
+    conn: psycopg.Connection[Any],
+    requested: str,
+    supported: bool,
+    recorded: str | None,
+    columns: dict[str, str],
+) -> None:
+    """Give the JSON columns (``columns``: what the catalog says now, empty before
+    PostgreSQL 14) the compression :func:`choose_compression` picks, and record it."""
+    target = choose_compression(requested, supported=supported, recorded=recorded)
+    for column, now in columns.items():
+        # ``default`` means default_toast_compression, which may be either: be explicit.
+        if now != target:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET COMPRESSION {}").format(
+                    sql.Identifier("artifacts"),
+                    sql.Identifier(column),
+                    sql.SQL(target),  # one of two literals, checked above
                 )
-    conn.execute(
-        """UPDATE wheels_etl_schema SET compression = %s
-           WHERE version = (SELECT max(version) FROM wheels_etl_schema)
-             AND compression IS DISTINCT FROM %s""",
-        [target, target],
-    )
+            )
+    if recorded != target:  # the latest version's row (what recorded_compression reads)
+        conn.execute(
+            """UPDATE wheels_etl_schema SET compression = %s
+               WHERE version = (SELECT max(version) FROM wheels_etl_schema)""",
+            [target],
+        )
