@@ -30,18 +30,16 @@ def release_state(conn: Conn, product: str, release: str) -> tuple[Any, ...] | N
     return conn.execute(_STATE, [product, release]).fetchone()
 
 
-def lock_and_read(
-    conn: Conn, release_key: str, product: str, release: str
-) -> tuple[Any, ...] | None:
-    """:func:`lock_release`, then :func:`release_state`, in one round trip (pipeline mode).
+def lock_and_read(conn: Conn, release_key: str, product: str, release: str) -> psycopg.Cursor[Any]:
+    """:func:`lock_release`, then :func:`release_state`'s query, for the caller's pipeline
+    (one round trip with what the caller queued before, e.g. its BEGIN); the returned
+    cursor's ``fetchone()`` is :func:`release_state`'s answer.
 
     Still two statements, run in that order: the row is read with a snapshot taken once
     the lock is held, so a loader that waited for the lock sees what the holder committed.
     """
-    with conn.pipeline():
-        lock_release(conn, release_key)
-        cur = conn.execute(_STATE, [product, release])
-    return cur.fetchone()
+    lock_release(conn, release_key)
+    return conn.execute(_STATE, [product, release])
 
 
 def replace_release(conn: Conn, meta: FileMeta, file_name: str) -> None:
