@@ -25,8 +25,6 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 
@@ -54,8 +52,6 @@ __all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "loa
 __all__ += ["load_spool", "migrate_db"]
 
 log = logging.getLogger(__name__)
-
-_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 # --- one file ------------------------------------------------------------------------
@@ -111,18 +107,6 @@ def _load(conn: Conn, ahead: Ahead) -> FileResult:
     return result
 
 
-def decide(meta: fmt.FileMeta, current: tuple[Any, ...] | None) -> Outcome:
-    """Apply, or not, given the ``releases`` row (content_sha256, updated_at, extracted_at)."""
-    if current is None:
-        return "applied"
-    sha, updated_at, extracted_at = current
-    if sha == meta.content_sha256:
-        return "unchanged"
-    if (meta.updated_at, meta.extracted_at) < (updated_at, extracted_at or _EPOCH):
-        return "superseded"
-    return "applied"
-
-
 def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock) -> FileResult:
     """Everything one file does, in one transaction (as ``with conn.transaction()``)."""
     name, file_bytes = ahead.name, ahead.claim.size
@@ -131,7 +115,7 @@ def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock)
             # not conn.transaction(): in pipeline mode it keeps the pipeline (no COPY)
             transaction.enter_context(psycopg.Transaction(conn))
             state = releases.lock_and_read(conn, key, meta.product, meta.release)
-        outcome, rows = decide(meta, state.fetchone()), 0
+        outcome, rows = releases.decide(meta, state.fetchone()), 0
         if outcome == "applied":
             releases.replace_release(conn, meta, name)
             crash_point("load-before-copy")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
+from etl.db.ledger import Outcome
 from etl.spooling.format import FileMeta
 
 Conn = psycopg.Connection[Any]
 
 #: First key of ``pg_advisory_xact_lock(int, int)`` per release (second: hashtext of it).
 RELEASE_LOCK_KEY = 0x77686C72  # "whlr"
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 def lock_release(conn: Conn, release_key: str) -> None:
@@ -40,6 +44,18 @@ def lock_and_read(conn: Conn, release_key: str, product: str, release: str) -> p
     """
     lock_release(conn, release_key)
     return conn.execute(_STATE, [product, release])
+
+
+def decide(meta: FileMeta, current: tuple[Any, ...] | None) -> Outcome:
+    """Apply, or not, given the ``releases`` row (content_sha256, updated_at, extracted_at)."""
+    if current is None:
+        return "applied"
+    sha, updated_at, extracted_at = current
+    if sha == meta.content_sha256:
+        return "unchanged"
+    if (meta.updated_at, meta.extracted_at) < (updated_at, extracted_at or _EPOCH):
+        return "superseded"
+    return "applied"
 
 
 def replace_release(conn: Conn, meta: FileMeta, file_name: str) -> None:

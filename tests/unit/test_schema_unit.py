@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from etl import load
-from etl.db import schema
+from etl.db import releases, schema
 from etl.errors import ConfigError
 from etl.spooling import format as fmt
 
@@ -38,16 +38,16 @@ def test_migrations_are_ordered_and_unique() -> None:
 
 def test_decide() -> None:
     new = meta(T0 + timedelta(days=1), T0 + timedelta(days=1), sha="b" * 64)
-    assert load.decide(new, None) == "applied"
-    assert load.decide(new, ("b" * 64, T0, T0)) == "unchanged"
-    assert load.decide(new, ("a" * 64, T0, T0)) == "applied"
+    assert releases.decide(new, None) == "applied"
+    assert releases.decide(new, ("b" * 64, T0, T0)) == "unchanged"
+    assert releases.decide(new, ("a" * 64, T0, T0)) == "applied"
     old = meta(T0, T0)
     later = T0 + timedelta(hours=1)
-    assert load.decide(old, ("c" * 64, later, later)) == "superseded"
+    assert releases.decide(old, ("c" * 64, later, later)) == "superseded"
     # same updated_at: the later extraction wins
-    assert load.decide(old, ("c" * 64, T0, later)) == "superseded"
-    assert load.decide(meta(T0, later), ("c" * 64, T0, T0)) == "applied"
-    assert load.decide(old, ("c" * 64, T0, None)) == "applied"
+    assert releases.decide(old, ("c" * 64, T0, later)) == "superseded"
+    assert releases.decide(meta(T0, later), ("c" * 64, T0, T0)) == "applied"
+    assert releases.decide(old, ("c" * 64, T0, None)) == "applied"
 
 
 def test_report_ok() -> None:
