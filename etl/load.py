@@ -31,7 +31,7 @@ import psycopg
 from etl.backoff import Backoff
 from etl.crashpoint import crash_point
 from etl.db import copystream, domain, ledger, releases, schema
-from etl.db.connect import Conn, classify, connect
+from etl.db.connect import Conn, classify, connect, statement_error
 from etl.db.ledger import Attempt, Outcome
 from etl.errors import (
     ConfigError,
@@ -52,6 +52,8 @@ __all__ = ["FileResult", "LoadEvent", "LoadReport", "Outcome", "load_file", "loa
 __all__ += ["load_spool", "migrate_db"]
 
 log = logging.getLogger(__name__)
+
+_FAILED = psycopg.pq.TransactionStatus.INERROR
 
 
 # --- one file ------------------------------------------------------------------------
@@ -134,10 +136,18 @@ def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock)
             ahead.verify()
         seconds = clock.seconds()
         attempt = Attempt(name, outcome, clock.started_at, seconds, meta, rows, file_bytes)
-        with conn.pipeline():  # 2 statements, 1 round trip
-            if outcome == "applied":  # build_origins, from the documents just copied
-                domain.fill_release(conn, meta.product, meta.release)
-            ledger.record_file(conn, meta, file_bytes, attempt)
+        committing = False
+        try:
+            with conn.pipeline():  # build_origins, ledger row, COMMIT: 1 round trip
+                if outcome == "applied":  # from the documents just copied
+                    domain.fill_release(conn, meta.product, meta.release)
+                ledger.record_file(conn, meta, file_bytes, attempt)
+                committing = True
+                transaction.close()  # queues the COMMIT
+        except psycopg.Error:  # failed before the COMMIT was queued: the stack rolls back
+            if committing and conn.info.transaction_status == _FAILED:
+                conn.rollback()  # after it: the server skipped it, the block is failed
+            raise
     if outcome != "applied":
         return FileResult(outcome, seconds=seconds)
     return FileResult(outcome, rows, meta.json_bytes, file_bytes, seconds)
@@ -163,7 +173,9 @@ def _record_failed(
 def _failure(exc: LoadError | SpoolFileError) -> FailedAttempt:
     """The attempt the spool keeps in the failed file's sidecar."""
     cause = exc.__cause__
-    return FailedAttempt.of(exc, type(cause).__name__ if isinstance(cause, psycopg.Error) else None)
+    if not isinstance(cause, psycopg.Error):
+        return FailedAttempt.of(exc, None)
+    return FailedAttempt.of(exc, type(statement_error(cause)).__name__)
 
 
 def load_one(spool: Spool, conninfo: str, name: str) -> FileResult | None:

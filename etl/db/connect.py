@@ -120,8 +120,20 @@ def _is_address(host: str) -> bool:
     return False
 
 
+def statement_error(exc: psycopg.Error) -> psycopg.Error:
+    """The error of the statement that failed, for one raised in pipeline mode: psycopg
+    raises ``PipelineAborted`` (an ``OperationalError`` without SQLSTATE) for the
+    statements the server then skipped, over the failed statement's own error."""
+    while isinstance(exc, psycopg.errors.PipelineAborted) and isinstance(
+        exc.__context__, psycopg.Error
+    ):
+        exc = exc.__context__
+    return exc
+
+
 def classify(exc: psycopg.Error, conn: Conn | None, *, release: str, path: str) -> LoadError:
     """A psycopg error as Transient (Postgres went away) or Fatal (the content is bad)."""
+    exc = statement_error(exc)
     state = exc.sqlstate
     if state:
         transient = retryable_sqlstate(state)

@@ -306,6 +306,46 @@ def test_nul_in_json_fails_with_sidecar_and_others_still_load(spool: Spool, db_u
     assert "rhai/2.0" in failed["error"] and failed["rows"] == 0
 
 
+_FAIL_ON = """CREATE FUNCTION wetl_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.release = TG_ARGV[0] THEN
+        RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = '22023';
+    END IF;
+    RETURN NEW;
+END $$"""
+
+
+def test_a_failure_in_the_commit_round_trip_fails_that_file_only(spool: Spool, db_url: str) -> None:
+    """The build_origins fill, the ledger row and the COMMIT go in one round trip: a
+    statement failing there rolls the file back and the connection goes on."""
+    load.migrate_db(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(_FAIL_ON)
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON build_origins"
+            " FOR EACH ROW EXECUTE FUNCTION wetl_test_refuse('2.0')"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON spool_files"
+            " FOR EACH ROW EXECUTE FUNCTION wetl_test_refuse('4.0')"
+        )
+    files = {r: write(spool, two_artifacts(), release=r).name for r in ("1.0", "2.0", "3.0")}
+    files |= {r: write(spool, two_artifacts(), release=r).name for r in ("4.0", "5.0")}
+    report = run(spool, db_url)
+    assert sorted(report.applied) == sorted(files[r] for r in ("1.0", "3.0", "5.0"))
+    assert sorted(f for f, _ in report.failed) == sorted([files["2.0"], files["4.0"]])
+    assert names(spool, "failed") == {files["2.0"], files["4.0"]}
+    with psycopg.connect(db_url) as conn:  # nothing of the failed releases
+        got = conn.execute("SELECT release FROM releases ORDER BY 1").fetchall()
+        assert got == [("1.0",), ("3.0",), ("5.0",)]
+        origins = conn.execute("SELECT DISTINCT release FROM build_origins ORDER BY 1").fetchall()
+        assert origins == [("1.0",), ("3.0",), ("5.0",)]
+    assert set(ledger(db_url)) == {files[r] for r in ("1.0", "3.0", "5.0")}
+    for r in ("2.0", "4.0"):  # recorded on the same connection, after the rollback
+        (failed,) = attempts(db_url, files[r])
+        assert failed["outcome"] == "failed" and failed["sqlstate"] == "22023"
+
+
 def test_truncated_file_fails_with_sidecar(spool: Spool, db_url: str) -> None:
     path = write(spool, two_artifacts())
     data = path.read_bytes()
