@@ -11,6 +11,7 @@ read-ahead thread of :mod:`etl.loadahead` runs it); :func:`send` only writes.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -200,7 +201,8 @@ def _check_keys(tbl: pa.Table, meta: fmt.FileMeta, name: str) -> None:
             )
 
 
-_IDENT = f"^{IDENT_PATTERN}$"
+#: An identifier, whole (``fullmatch``: ``$`` would let a trailing newline through).
+_IDENT = re.compile(IDENT_PATTERN).fullmatch
 _SHA256 = "^[0-9a-f]{64}$"
 
 
@@ -214,10 +216,11 @@ def _bad(arr: pa.Array, pattern: str) -> object:
 def _check_values(tbl: pa.Table, name: str) -> None:
     """The values extract guarantees (identifiers, hashes, sizes), checked again: the file
     may not come from extract.  Vectorised: no Python object per drop."""
-    for column in ("architecture", "variant"):
-        value = _bad(_col(tbl, column), _IDENT)
-        if value is not None:
-            raise CorruptSpoolFileError(f"invalid {column} {str(value)[:80]!r}", path=name)
+    for column in ("architecture", "variant"):  # a value per artifact: Python's re, which
+        # compiles once (Arrow compiled the pattern at every call: 70 of 140 ms of checks)
+        bad = [v for v in _col(tbl, column).to_pylist() if v is not None and not _IDENT(v)]
+        if bad:
+            raise CorruptSpoolFileError(f"invalid {column} {str(bad[0])[:80]!r}", path=name)
     items = _col(tbl, "drops").flatten()
     if len(items) == 0:
         return

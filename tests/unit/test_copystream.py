@@ -1,5 +1,6 @@
 """The drops' timestamp text (:func:`etl.db.copystream.pg_timestamps`) against an
-independent formatting: Python's own ``datetime`` arithmetic, value by value."""
+independent formatting: Python's own ``datetime`` arithmetic, value by value; the
+identifiers :func:`etl.db.copystream.prepare` refuses."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pytest
 
-from etl.db.copystream import pg_timestamps
+from etl.db.copystream import ARTIFACT_READ, pg_timestamps, prepare
 from etl.db.dropshold import DropsHold
+from etl.errors import CorruptSpoolFileError
+from etl.spooling import format as fmt
+from etl.spooling.rows import artifact_table
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -63,3 +68,27 @@ def test_drops_hold_keeps_views_under_the_limit_and_spills_over_it() -> None:
         assert big.spilled and big.size == len(whole)
         assert b"".join(bytes(c) for c in big.chunks()) == whole
     assert not big.spilled  # closed (and, unnamed, gone) on exit
+
+
+def _batch_of(architecture: str, variant: str) -> None:
+    drop = fmt.Drop("p-1.0-py3-none-any.whl", "p", "1.0", None, "py3", "none", "any",
+                    "ab" * 32, 10, EPOCH)  # fmt: skip
+    row = fmt.ArtifactRow(architecture, variant, "b1", EPOCH, "{}", "[]", "[]", (drop,))
+    tbl = artifact_table("rhai", "1.0", EPOCH, row).select(ARTIFACT_READ)
+    meta = fmt.FileMeta(1, "rhai", "1.0", EPOCH, EPOCH, "file:///x", "0" * 64, 1, 1, 7)
+    prepare(tbl, meta, "a.parquet")
+
+
+@pytest.mark.parametrize("good", ["x86_64", "cuda12.4-ubi9", "a", "A" * 128, "b+c_d.e-f"])
+def test_identifiers_extract_writes_are_taken(good: str) -> None:
+    _batch_of(good, good)
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "../x", "x/y", "-x", ".x", "x\n", "x y", "é", "A" * 129, "x\x00"]
+)
+@pytest.mark.parametrize("column", ["architecture", "variant"])
+def test_other_identifiers_are_refused(column: str, bad: str) -> None:
+    arch, variant = (bad, "cpu") if column == "architecture" else ("x86_64", bad)
+    with pytest.raises(CorruptSpoolFileError, match=f"invalid {column}"):
+        _batch_of(arch, variant)
