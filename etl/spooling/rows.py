@@ -45,7 +45,9 @@ def _iso_times(drops: pa.StructArray) -> list[str | None]:
     so the same digits), microseconds dropped when zero as ``isoformat`` does."""
     text = drops.field("uploaded_at").view(pa.timestamp("us")).cast(pa.string())
     text = pc.replace_substring(text, " ", "T", max_replacements=1)
-    text = pc.replace_substring_regex(text, r"\.000000$", "")
+    # the one "." is the fraction's, always 6 digits: a plain replace (an Arrow regex is
+    # compiled at every call, 5x the time of this)
+    text = pc.replace_substring(text, ".000000", "", max_replacements=1)
     return pc.binary_join_element_wise(text, "Z", "").to_pylist()  # type: ignore[no-any-return]
 
 
