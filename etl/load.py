@@ -53,8 +53,6 @@ __all__ += ["load_spool", "migrate_db"]
 
 log = logging.getLogger(__name__)
 
-_FAILED = psycopg.pq.TransactionStatus.INERROR
-
 
 # --- one file ------------------------------------------------------------------------
 
@@ -136,18 +134,13 @@ def _apply(conn: Conn, ahead: Ahead, key: str, meta: fmt.FileMeta, clock: Clock)
             ahead.verify()
         seconds = clock.seconds()
         attempt = Attempt(name, outcome, clock.started_at, seconds, meta, rows, file_bytes)
-        committing = False
-        try:
-            with conn.pipeline():  # build_origins, ledger row, COMMIT: 1 round trip
-                if outcome == "applied":  # from the documents just copied
-                    domain.fill_release(conn, meta.product, meta.release)
-                ledger.record_file(conn, meta, file_bytes, attempt)
-                committing = True
-                transaction.close()  # queues the COMMIT
-        except psycopg.Error:  # failed before the COMMIT was queued: the stack rolls back
-            if committing and conn.info.transaction_status == _FAILED:
-                conn.rollback()  # after it: the server skipped it, the block is failed
-            raise
+        with conn.pipeline():  # build_origins and the ledger row: 1 round trip
+            if outcome == "applied":  # from the documents just copied
+                domain.fill_release(conn, meta.product, meta.release)
+            ledger.record_file(conn, meta, file_bytes, attempt)
+    # The COMMIT (the stack's exit) is its own round trip, its answer read at once: queued
+    # in the pipeline, a connection ended just after the server committed raised at the
+    # pipeline's end, and the committed file was loaded again (as "unchanged").
     if outcome != "applied":
         return FileResult(outcome, seconds=seconds)
     return FileResult(outcome, rows, meta.json_bytes, file_bytes, seconds)
