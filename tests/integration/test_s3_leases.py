@@ -24,7 +24,7 @@ from etl.db.connect import connect
 from etl.load import load_file, migrate_db
 from etl.spool import Spool
 from etl.spooling.store.s3 import S3Lease, S3Store
-from etl.spooling.store.s3lease import LeaseLostError
+from etl.spooling.store.s3lease import HOST, LeaseLostError
 from tests.support.s3spool import s3_store, write_release
 
 RACES = 1000
@@ -123,6 +123,27 @@ def _wait_older_than(watch: S3Store, s3_spool: str, name: str, seconds: float) -
             return
         assert time.monotonic() < deadline, f"{name} not {seconds} s old on the store's clock"
         time.sleep(0.2)
+
+
+def test_a_lease_cut_short_by_its_writers_death_is_taken_over_at_once(s3_spool: str) -> None:
+    """A holder SIGKILLed in the middle of its lease PUT leaves an empty (or cut) object on
+    SeaweedFS; no live holder wrote it (a live writer's PUT fails), so a claimant takes it
+    over at once instead of skipping the file until the lease lapses (900 s here)."""
+    spool = Spool(s3_spool)
+    names = [write_release(spool, v) for v in ("1.0", "2.0")]
+    watch = s3_store(Spool(s3_spool))
+    for name, body in zip(names, (b"", b'{"owner": "vm:1'), strict=True):
+        bucket, key = _lease_key(s3_spool, name)
+        watch.client.put_object(Bucket=bucket, Key=key, Body=body)
+    claims = [spool.claim_next(), spool.claim_next()]
+    assert sorted(c.name for c in claims if c is not None) == sorted(names)
+    for claim in claims:
+        assert claim is not None
+        claim.complete()
+    assert not watch.list_folder("leases") and not watch.list_folder("ready")
+    live = write_release(spool, "3.0")
+    _put_lease(watch, s3_spool, live, f"{HOST}:{os.getpid()}:other")  # a live owner's
+    assert spool.claim(live) is None  # still refused
 
 
 def test_a_claimant_whose_clock_is_an_hour_ahead_steals_nothing(s3_spool: str) -> None:

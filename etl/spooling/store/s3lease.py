@@ -3,8 +3,9 @@
 ``leases/<name>`` is created with ``If-None-Match: *`` (one of any number of racing
 claimants succeeds), renewed with ``If-Match`` on its ETag, released with a delete
 conditional on it.  Its age is the store's ``Date`` minus its ``Last-Modified``, both the
-store's clock (one-second resolution); a lapsed lease is taken over with ``If-Match`` on
-the ETag read, so of two claimants taking over one lease, one wins.
+store's clock (one-second resolution); a lapsed lease, or one with no owner in it (a write
+cut short), is taken over with ``If-Match`` on the ETag read, so of two claimants taking
+over one lease, one wins.
 """
 
 from __future__ import annotations
@@ -128,7 +129,9 @@ def acquire(
         owner = ""
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             owner = str(json.loads(body).get("owner", ""))
-        if age < lease_seconds and not process_gone(owner):
+        # No owner in it: a write cut short (a holder SIGKILLed mid-PUT leaves an empty
+        # object on SeaweedFS), which no live holder made: its PUT would have failed.
+        if owner and age < lease_seconds and not process_gone(owner):
             return None
         return lease if lease.take_over(resp["ETag"]) else None
     return None
